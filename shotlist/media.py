@@ -1,0 +1,138 @@
+"""Finding ffmpeg, running it, and probing media.
+
+The one home of ``subprocess`` (for ffmpeg), ``imageio_ffmpeg`` and ``av``.
+ffmpeg comes from the pinned ``imageio-ffmpeg`` wheel so renders reproduce
+across machines; ``SHOTLIST_FFMPEG`` points to another build.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from shotlist.errors import FFmpegError, ShotlistError
+
+STDERR_TAIL_LINES = 12
+
+
+@functools.cache
+def ffmpeg_path() -> str:
+    """The ffmpeg executable: ``SHOTLIST_FFMPEG`` if set, else the bundled build."""
+    override = os.environ.get("SHOTLIST_FFMPEG")
+    if override:
+        if not Path(override).is_file():
+            raise ShotlistError(f"SHOTLIST_FFMPEG points to {override!r}, which is not a file")
+        return override
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@functools.cache
+def ffmpeg_version() -> str:
+    """The first line of ``ffmpeg -version``; part of the hash of locally rendered shots."""
+    out = subprocess.run(
+        [ffmpeg_path(), "-hide_banner", "-version"], capture_output=True, text=True, check=False
+    )
+    return out.stdout.splitlines()[0].strip() if out.stdout else "unknown"
+
+
+def run_ffmpeg(args: Sequence[str], *, step: str, error: type[FFmpegError] = FFmpegError) -> None:
+    """Run ffmpeg with ``args`` (without the executable), quietly; raise ``error`` on failure.
+
+    ``step`` names what the command was doing, for the error message.
+    """
+    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise error(step, command, str(exc)) from exc
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-STDERR_TAIL_LINES:])
+        raise error(step, command, tail)
+
+
+def run_ffmpeg_capture(args: Sequence[str], *, step: str) -> str:
+    """Run ffmpeg and return its stderr (for analysis filters such as ebur128 and loudnorm)."""
+    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-y", *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise FFmpegError(step, command, str(exc)) from exc
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-STDERR_TAIL_LINES:])
+        raise FFmpegError(step, command, tail)
+    return done.stderr
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a media file holds. Durations in seconds; ``None`` where a stream is absent."""
+
+    duration: float
+    width: int | None
+    height: int | None
+    fps: Fraction | None
+    video_codec: str | None
+    pix_fmt: str | None
+    video_duration: float | None
+    frames: int | None
+    audio_codec: str | None
+    sample_rate: int | None
+    channels: int | None
+    audio_duration: float | None
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_codec is not None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+
+def probe(path: Path) -> MediaInfo:
+    """Probe ``path`` with PyAV. Raises ``ShotlistError`` when it is not readable media."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return _media_info(container)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise ShotlistError(f"{path}: not readable media ({exc})") from exc
+
+
+def _stream_seconds(stream: object) -> float | None:
+    duration = getattr(stream, "duration", None)
+    time_base = getattr(stream, "time_base", None)
+    if duration is None or time_base is None:
+        return None
+    return float(duration * time_base)
+
+
+def _media_info(container: object) -> MediaInfo:
+    import av
+
+    assert isinstance(container, av.container.InputContainer)
+    video = next(iter(container.streams.video), None)
+    audio = next(iter(container.streams.audio), None)
+    total = float(container.duration / av.time_base) if container.duration else 0.0
+    return MediaInfo(
+        duration=total,
+        width=video.codec_context.width if video else None,
+        height=video.codec_context.height if video else None,
+        fps=Fraction(video.average_rate) if video and video.average_rate else None,
+        video_codec=video.codec_context.name if video else None,
+        pix_fmt=video.codec_context.pix_fmt if video else None,
+        video_duration=_stream_seconds(video) if video else None,
+        frames=(video.frames or None) if video else None,
+        audio_codec=audio.codec_context.name if audio else None,
+        sample_rate=audio.codec_context.sample_rate if audio else None,
+        channels=audio.codec_context.channels if audio else None,
+        audio_duration=_stream_seconds(audio) if audio else None,
+    )

@@ -1,0 +1,88 @@
+"""The exact request for one shot: what planning produces and providers consume.
+
+These are frozen value objects. Everything in a ``ShotRequest`` is already
+expanded, merged, mapped to the provider's limits and hashed; a provider
+turns it into its own wire format and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+MediaKind = Literal["image", "video", "audio"]
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """One reference medium, in the order the provider receives it.
+
+    ``path`` is set for a local file, ``url`` for an https URL; ``sha256`` is
+    the content hash of the file (or the hash of the URL text), so renaming a
+    file changes nothing and editing it changes every request that uses it.
+    """
+
+    name: str
+    kind: MediaKind
+    sha256: str
+    path: Path | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class CameraDirection:
+    """A shot's camera direction in the fixed vocabulary (DESIGN §1); None means unspecified."""
+
+    move: str | None = None
+    speed: str | None = None
+    shot: str | None = None
+    angle: str | None = None
+
+
+@dataclass(frozen=True)
+class ShotRequest:
+    """One shot, fully resolved: exactly what is sent to ``provider``.
+
+    ``prompt`` is the prompt exactly as the provider receives it (references
+    in the provider's token form, camera language compiled in where the
+    provider takes it as text). ``source_prompt`` is the expanded prompt
+    before that compilation (the local engine captions it). ``width`` and
+    ``height`` are the pixel size the shot is rendered at; ``aspect_ratio``
+    and ``resolution`` the tier names the provider accepts. ``params`` are
+    provider-specific fields passed through unchanged.
+    """
+
+    id: str
+    provider: str
+    model: str
+    prompt: str
+    source_prompt: str
+    duration: float
+    seed: int
+    width: int
+    height: int
+    aspect_ratio: str
+    resolution: str
+    fps: int
+    generate_audio: bool
+    camera: CameraDirection = CameraDirection()
+    images: tuple[MediaRef, ...] = ()
+    videos: tuple[MediaRef, ...] = ()
+    audios: tuple[MediaRef, ...] = ()
+    params: tuple[tuple[str, Any], ...] = ()
+    caption: bool = True
+    dialogue: tuple[str, ...] = ()
+    hash: str = field(default="", compare=False)
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def media(self) -> tuple[MediaRef, ...]:
+        return self.images + self.videos + self.audios
