@@ -7,10 +7,12 @@ across machines; ``SHOTLIST_FFMPEG`` points to another build.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,18 +44,82 @@ def ffmpeg_version() -> str:
     return out.stdout.splitlines()[0].strip() if out.stdout else "unknown"
 
 
-def run_ffmpeg(args: Sequence[str], *, step: str, error: type[FFmpegError] = FFmpegError) -> None:
+def _child_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The environment for ffmpeg: ours plus ``env`` (None inherits ours unchanged)."""
+    return None if env is None else {**os.environ, **env}
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    step: str,
+    error: type[FFmpegError] = FFmpegError,
+    env: Mapping[str, str] | None = None,
+) -> None:
     """Run ffmpeg with ``args`` (without the executable), quietly; raise ``error`` on failure.
 
-    ``step`` names what the command was doing, for the error message.
+    ``step`` names what the command was doing, for the error message; ``env``
+    adds variables to ffmpeg's environment (e.g. ``FONTCONFIG_FILE``).
     """
     command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, env=_child_env(env)
+        )
     except OSError as exc:
         raise error(step, command, str(exc)) from exc
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-STDERR_TAIL_LINES:])
+        raise error(step, command, tail)
+
+
+async def run_ffmpeg_async(
+    args: Sequence[str],
+    *,
+    step: str,
+    error: type[FFmpegError] = FFmpegError,
+    env: Mapping[str, str] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> None:
+    """Like ``run_ffmpeg``, but awaitable and cancellable.
+
+    Cancelling the awaiting task kills ffmpeg and reaps it before the
+    cancellation propagates, so no process outlives its task.
+    ``on_progress`` receives the output time written so far, in seconds.
+    """
+    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    if on_progress is not None:
+        command += ["-nostats", "-progress", "pipe:1"]
+    command += list(args)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if on_progress is not None else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=_child_env(env),
+        )
+    except OSError as exc:
+        raise error(step, command, str(exc)) from exc
+    assert proc.stderr is not None
+    stderr_read = asyncio.ensure_future(proc.stderr.read())
+    try:
+        if on_progress is not None and proc.stdout is not None:
+            async for line in proc.stdout:
+                key, _, value = line.decode("ascii", "replace").strip().partition("=")
+                if key == "out_time_us" and value.isdigit():
+                    on_progress(int(value) / 1_000_000)
+        stderr = (await stderr_read).decode("utf-8", "replace")
+        returncode = await proc.wait()
+    except BaseException:
+        stderr_read.cancel()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await asyncio.shield(proc.wait())
+        raise
+    if returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-STDERR_TAIL_LINES:])
         raise error(step, command, tail)
 
 
