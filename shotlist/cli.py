@@ -1,0 +1,186 @@
+"""The command line: a thin adapter over the library.
+
+Each command parses its arguments, calls the library once, shows its events
+and results with rich, and turns errors into one red line each and an exit
+code: 0 success, 1 a storyboard, provider or render error, 2 wrong usage.
+The one home of ``typer`` and ``rich``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from shotlist import __version__
+from shotlist.errors import ShotlistError, StoryboardError
+
+app = typer.Typer(
+    name="shotlist",
+    help="Declarative shot-list renderer for AI video models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+FileArg = Annotated[Path, typer.Argument(help="The storyboard YAML file.", show_default=False)]
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="Set a template variable: KEY=VALUE (repeatable).")
+]
+AllowOutsideOpt = Annotated[
+    bool, typer.Option("--allow-outside", help="Allow references outside the storyboard's folder.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+BudgetOpt = Annotated[
+    float | None, typer.Option("--budget", help="Refuse when the estimated cost exceeds USD.", min=0)
+]
+
+
+def fail(error: ShotlistError) -> NoReturn:
+    """One red line per problem, exit code 1."""
+    lines = [str(p) for p in error.problems] if isinstance(error, StoryboardError) else [str(error)]
+    for line in lines:
+        err.print(f"[red]error:[/] {escape(line)}")
+    raise typer.Exit(1)
+
+
+def warn(lines: list[str]) -> None:
+    for line in lines:
+        err.print(f"[yellow]warning:[/] {escape(line)}")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"shotlist {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Declarative shot-list renderer for AI video models."""
+
+
+@app.command()
+def validate(file: FileArg, var: VarOpt = None, allow_outside: AllowOutsideOpt = False) -> None:
+    """Check a storyboard; exit 0 when it is valid, 1 with one line per problem when not."""
+    from shotlist import pipeline
+
+    try:
+        result = pipeline.plan(file, overrides=var or [], allow_outside=allow_outside)
+    except ShotlistError as exc:
+        fail(exc)
+    warn([str(w) for w in result.warnings])
+    n = len(result.shots)
+    out.print(f"[green]ok[/] {escape(str(file))}: {n} shot{'s' if n != 1 else ''}")
+
+
+@app.command()
+def plan(
+    file: FileArg,
+    json_output: JsonOpt = False,
+    var: VarOpt = None,
+    provider: Annotated[str | None, typer.Option("--provider", help="Render every shot with this provider.")] = None,
+    budget: BudgetOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Show the exact request of every shot, what is new, changed or cached, and the cost."""
+    from shotlist import pipeline
+
+    try:
+        result = pipeline.plan(
+            file, overrides=var or [], provider=provider, allow_outside=allow_outside, budget=budget
+        )
+    except ShotlistError as exc:
+        fail(exc)
+    if json_output:
+        out.print_json(json.dumps(result.to_json()))
+        return
+    warn([str(w) for w in result.warnings])
+    show_plan(result)
+
+
+def show_plan(result: Any) -> None:
+    table = Table(title=result.title, title_justify="left", show_lines=False)
+    for column in ("shot", "status", "provider / model", "dur", "seed", "size", "refs", "cost", "prompt"):
+        table.add_column(column, justify="right" if column in ("dur", "seed", "cost") else "left")
+    colours = {"new": "cyan", "changed": "yellow", "cached": "green"}
+    for shot in result.shots:
+        r = shot.request
+        table.add_row(
+            escape(r.id),
+            f"[{colours[shot.status]}]{shot.status}[/]",
+            escape(f"{r.provider} / {r.model}"),
+            f"{r.duration:g}s",
+            str(r.seed),
+            r.size,
+            str(len(r.media)),
+            f"${shot.estimated_cost_usd:.2f}",
+            escape(r.prompt if len(r.prompt) <= 60 else r.prompt[:57] + "..."),
+        )
+    out.print(table)
+    counts = {s: sum(1 for x in result.shots if x.status == s) for s in ("new", "changed", "cached")}
+    seconds = sum(x.request.duration for x in result.shots)
+    out.print(
+        f"{len(result.shots)} shots, {seconds:g}s of video: "
+        f"{counts['new']} new, {counts['changed']} changed, {counts['cached']} cached; "
+        f"estimated cost [bold]${result.total_estimated_cost_usd:.2f}[/]"
+    )
+
+
+@app.command()
+def schema() -> None:
+    """Print the storyboard JSON Schema."""
+    from shotlist.model import storyboard_schema
+
+    sys.stdout.write(json.dumps(storyboard_schema(), indent=2) + "\n")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder of the new project.")] = Path("."),
+) -> None:
+    """Scaffold a storyboard project: a commented storyboard, refs/, and a .gitignore."""
+    from shotlist import scaffold
+
+    try:
+        created = scaffold.init_project(directory)
+    except ShotlistError as exc:
+        fail(exc)
+    for path in created:
+        out.print(f"created {escape(str(path))}")
+    out.print(f"next: shotlist render {escape(str(directory / scaffold.STORYBOARD_NAME))}")
+
+
+@app.command()
+def providers() -> None:
+    """List providers, their models, limits, prices and the settings they need."""
+    from shotlist import pipeline
+
+    table = Table(show_lines=False)
+    for column in ("provider", "models", "durations", "refs (img/vid/aud/files)", "$/s", "needs", "set"):
+        table.add_column(column)
+    for row in pipeline.provider_rows():
+        table.add_row(*(escape(str(cell)) for cell in row))
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point of the ``shotlist`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,450 @@
+"""Loading a storyboard: read, parse, include, expand, validate.
+
+The one home of the translation from pydantic's validation errors into
+storyboard errors: each problem becomes one line naming file:line:column,
+the field path (``shots[2].camera.move``) and what would be valid, with a
+"did you mean" where one is near. All problems of a file are reported
+together, in line order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from shotlist.errors import Problem, StoryboardError
+from shotlist.model import EXPECTED, Shot, Storyboard, Template
+from shotlist.suggest import suggest
+from shotlist.template import Expanded, Expander, Layer
+from shotlist.yamlsource import Path_, Pos, SourceMap, field_path, load_yaml, read_text
+
+SUPPORTED_VERSION = 1
+INCLUDE_KEYS = ("include", "shots", "templates")
+# Names that Windows reserves for devices: unusable as file names anywhere a cut may travel.
+RESERVED_IDS = frozenset(
+    {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
+)
+_CONTAINERS = {"camera": "Camera", "trim": "Trim", "transition": "Transition", "soundtrack": "Soundtrack", "cut": "Cut"}
+
+
+@dataclass(frozen=True)
+class LoadedStoryboard:
+    """A valid storyboard with everything needed to point back into its source."""
+
+    path: Path
+    label: str
+    storyboard: Storyboard
+    source: SourceMap
+    shot_labels: tuple[str, ...]
+    vars: Mapping[str, Any]
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def position(self, path: Path_) -> Pos:
+        return self.source.value(path) or Pos(self.label, 0, 0)
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        """A problem located at ``path`` of the expanded document (``("shots", 3, "prompt")``)."""
+        pos = self.position(path)
+        return Problem(pos.file, pos.line, pos.column, self.label_of(path), message)
+
+    def label_of(self, path: Path_) -> str:
+        if len(path) >= 2 and path[0] == "shots" and isinstance(path[1], int):
+            return self.shot_labels[path[1]] + field_path(("", *path[2:]))[0:]
+        return field_path(path)
+
+
+def parse_var_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``--var KEY=VALUE`` pairs; VALUE is read as a YAML scalar (``3`` is a number)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise StoryboardError.one("--var", 0, 0, "", f"expected KEY=VALUE with KEY a variable name, got {pair!r}")
+        out[key] = _scalar(value)
+    return out
+
+
+def _scalar(text: str) -> Any:
+    try:
+        value, _ = load_yaml(text, "--var")
+    except StoryboardError:
+        return text
+    return value if isinstance(value, str | int | float | bool) else text
+
+
+def load_storyboard(path: Path, *, overrides: Mapping[str, Any] | None = None) -> LoadedStoryboard:
+    """Load, expand and validate the storyboard at ``path``. Raises StoryboardError."""
+    label = str(path)
+    document, source = load_yaml(read_text(path, label), label)
+    check_document(document, source, label)
+    assert isinstance(document, dict)
+    root = path.resolve().parent
+    problems: list[Problem] = []
+    templates, shots = collect_parts(document, source, path.resolve(), root, label, problems, seen=())
+    expander = Expander(document, source, overrides or {}, templates, shots)
+    expanded = expander.run()
+    problems += expanded.problems
+    problems += validate_templates(templates)
+    storyboard = None
+    try:
+        storyboard = Storyboard.model_validate(expanded.document)
+    except pydantic.ValidationError as exc:
+        problems += translate(exc, expanded)
+    if storyboard is not None:
+        problems += check_shot_ids(storyboard, expanded)
+    if problems:
+        raise StoryboardError(_dedupe(problems))
+    assert storyboard is not None
+    return LoadedStoryboard(
+        path=path.resolve(),
+        label=label,
+        storyboard=storyboard,
+        source=expanded.source,
+        shot_labels=tuple(expanded.shot_labels),
+        vars=dict(expander.vars),
+    )
+
+
+def check_document(document: Any, source: SourceMap, label: str) -> None:
+    """The checks that make every later message meaningful: a mapping, of a version we read."""
+    if document is None:
+        raise StoryboardError.one(label, 0, 0, "", 'file is empty; a storyboard needs "version: 1" and a list of shots')
+    if not isinstance(document, dict):
+        pos = source.value(()) or Pos(label, 1, 1)
+        raise StoryboardError.one(
+            label, pos.line, pos.column, "",
+            f"expected a mapping of storyboard fields (version, shots, ...), got {describe(document)}",
+        )
+    if "version" not in document:
+        raise StoryboardError.one(label, 1, 1, "version", 'required field is missing; add "version: 1" at the top')
+    version = document["version"]
+    if version != SUPPORTED_VERSION or isinstance(version, bool):
+        pos = source.value(("version",)) or Pos(label, 1, 1)
+        raise StoryboardError.one(
+            label, pos.line, pos.column, "version",
+            f"unsupported format version {describe(version)}; this shotlist reads version {SUPPORTED_VERSION}",
+        )
+
+
+# -- includes ----------------------------------------------------------------------------------
+
+
+def collect_parts(
+    document: dict[str, Any],
+    source: SourceMap,
+    path: Path,
+    root: Path,
+    label: str,
+    problems: list[Problem],
+    seen: tuple[Path, ...],
+) -> tuple[dict[str, Layer], list[Layer]]:
+    """Templates and shots of ``document`` and of every file it includes.
+
+    Included shots come first, in include order, then the document's own. Paths
+    are relative to the including file and confined to the storyboard's folder.
+    """
+    templates: dict[str, Layer] = {}
+    shots: list[Layer] = []
+    for index, (child_doc, child_source, child_path, child_label) in enumerate(
+        load_includes(document, source, path, root, label, problems, seen)
+    ):
+        child_templates, child_shots = collect_parts(
+            child_doc, child_source, child_path, root, child_label, problems, (*seen, path)
+        )
+        _add_templates(templates, child_templates, problems)
+        shots += child_shots
+        del index
+    raw_templates = document.get("templates")
+    if isinstance(raw_templates, dict):
+        own = {name: Layer(value, source, ("templates", name)) for name, value in raw_templates.items()}
+        _add_templates(templates, own, problems)
+    raw_shots = document.get("shots")
+    if isinstance(raw_shots, list):
+        shots += [Layer(value, source, ("shots", i)) for i, value in enumerate(raw_shots)]
+    elif "shots" in document:
+        pos = source.value(("shots",)) or Pos(label, 0, 0)
+        problems.append(Problem(pos.file, pos.line, pos.column, "shots", f"expected a list of shots, got {describe(raw_shots)}"))
+    return templates, shots
+
+
+def _add_templates(into: dict[str, Layer], new: dict[str, Layer], problems: list[Problem]) -> None:
+    for name, layer in new.items():
+        if name in into:
+            pos = layer.source.key(layer.path) or Pos("", 0, 0)
+            first = into[name].source.key(into[name].path) or Pos("", 0, 0)
+            problems.append(
+                Problem(pos.file, pos.line, pos.column, field_path(layer.path),
+                        f"template {name!r} is already defined ({first.file}:{first.line})")
+            )
+            continue
+        into[name] = layer
+
+
+def load_includes(
+    document: dict[str, Any],
+    source: SourceMap,
+    path: Path,
+    root: Path,
+    label: str,
+    problems: list[Problem],
+    seen: tuple[Path, ...],
+) -> list[tuple[dict[str, Any], SourceMap, Path, str]]:
+    raw = document.get("include")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        return []  # the model reports the wrong type
+    out = []
+    for i, item in enumerate(raw):
+        pos = source.value(("include", i)) or Pos(label, 0, 0)
+        if not isinstance(item, str):
+            continue
+        child = (path.parent / item).resolve()
+        if not child.is_relative_to(root):
+            problems.append(Problem(pos.file, pos.line, pos.column, f"include[{i}]",
+                                    f'"{item}" is outside the storyboard\'s folder'))
+            continue
+        if child == path or child in seen:
+            problems.append(Problem(pos.file, pos.line, pos.column, f"include[{i}]", f'"{item}" includes itself'))
+            continue
+        child_label = str(Path(label).parent / item) if not Path(item).is_absolute() else item
+        try:
+            child_doc, child_source = load_yaml(read_text(child, child_label), child_label)
+        except StoryboardError as exc:
+            if exc.problems and exc.problems[0].message == "file not found":
+                problems.append(Problem(pos.file, pos.line, pos.column, f"include[{i}]", f'"{item}" not found'))
+            else:
+                problems += exc.problems
+            continue
+        if not isinstance(child_doc, dict):
+            problems.append(Problem(child_label, 1, 1, "", f"an included file must be a mapping of {', '.join(INCLUDE_KEYS)}"))
+            continue
+        for key in child_doc:
+            if key not in INCLUDE_KEYS:
+                kpos = child_source.key((key,)) or Pos(child_label, 0, 0)
+                hint = suggest(str(key), INCLUDE_KEYS)
+                extra = f'; did you mean "{hint}"?' if hint else f"; an included file holds {', '.join(INCLUDE_KEYS)}"
+                problems.append(Problem(kpos.file, kpos.line, kpos.column, str(key), "unknown field" + extra))
+        out.append((child_doc, child_source, child, child_label))
+    return out
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+def validate_templates(templates: Mapping[str, Layer]) -> list[Problem]:
+    """Templates are partial shots; check the fields they set (templated values are checked per shot)."""
+    problems: list[Problem] = []
+    for name, layer in templates.items():
+        if not isinstance(layer.values, dict):
+            pos = layer.source.value(layer.path) or Pos("", 0, 0)
+            problems.append(Problem(pos.file, pos.line, pos.column, f"templates.{name}",
+                                    f"expected a mapping of shot fields, got {describe(layer.values)}"))
+            continue
+        values = {k: v for k, v in layer.values.items() if k not in ("each", "vars", "id") and not _templated(v)}
+        try:
+            Template.model_validate(values)
+        except pydantic.ValidationError as exc:
+            fake = Expanded({}, SourceMap(), [], [])
+            fake.source.graft(layer.source, layer.path, ())
+            for err in exc.errors():
+                problems += translate_one(err, fake, prefix=("templates", name))
+    return problems
+
+
+def _templated(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_templated(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_templated(v) for v in value)
+    return False
+
+
+def check_shot_ids(storyboard: Storyboard, expanded: Expanded) -> list[Problem]:
+    problems = []
+    seen: dict[str, int] = {}
+    for index, shot in enumerate(storyboard.shots):
+        pos = expanded.source.value(("shots", index, "id")) or Pos("", 0, 0)
+        label = expanded.shot_labels[index] + ".id"
+        folded = shot.id.lower()
+        if folded.split(".")[0] in RESERVED_IDS or shot.id.endswith("."):
+            problems.append(Problem(pos.file, pos.line, pos.column, label,
+                                    f'"{shot.id}" is not safe as a file name on every system; choose another id'))
+        if folded in seen:
+            first = storyboard.shots[seen[folded]].id
+            first_pos = expanded.source.value(("shots", seen[folded], "id")) or Pos("", 0, 0)
+            same = "duplicate shot id" if first == shot.id else f'shot id differs from "{first}" only in case;'
+            problems.append(Problem(pos.file, pos.line, pos.column, label,
+                                    f'{same} "{shot.id}" (first used on line {first_pos.line}); ids must be unique'))
+        else:
+            seen[folded] = index
+    return problems
+
+
+def translate(exc: pydantic.ValidationError, expanded: Expanded) -> list[Problem]:
+    errors = exc.errors()
+    cleaned = [_clean_loc(e["loc"]) for e in errors]
+    problems: list[Problem] = []
+    done: set[Path_] = set()
+    for err, loc in zip(errors, cleaned, strict=True):
+        from_union = len(loc) != len(err["loc"])
+        if from_union:
+            # Prefer the errors inside the branch the input was meant for (a mapping's fields).
+            if any(other[: len(loc)] == loc and len(other) > len(loc) for other in cleaned):
+                continue
+            if loc in done:
+                continue
+            done.add(loc)
+            err = {**err, "type": "union", "loc": loc}
+        problems += translate_one(err, expanded)
+    return problems
+
+
+def translate_one(err: Any, expanded: Expanded, prefix: Path_ = ()) -> list[Problem]:
+    loc: Path_ = _clean_loc(err["loc"])
+    kind = err["type"]
+    source = expanded.source
+    label = _label(prefix + loc, expanded) if not prefix else field_path(prefix + loc)
+    if kind == "extra_forbidden":
+        pos = source.key(loc)
+        message = _unknown_field(loc)
+    elif kind == "missing":
+        pos = source.value(loc[:-1])
+        label = _label(prefix + loc[:-1], expanded) if not prefix else field_path(prefix + loc[:-1])
+        message = f'required field "{loc[-1]}" is missing'
+    else:
+        pos = source.value(loc)
+        message = _bad_value(err, loc)
+    pos = pos or Pos(next(iter(source.values.values()), Pos("", 0, 0)).file, 0, 0)
+    return [Problem(pos.file, pos.line, pos.column, label, message)]
+
+
+def _label(loc: Path_, expanded: Expanded) -> str:
+    if len(loc) >= 2 and loc[0] == "shots" and isinstance(loc[1], int) and loc[1] < len(expanded.shot_labels):
+        rest = field_path(("x", *loc[2:]))[1:]
+        return expanded.shot_labels[loc[1]] + rest
+    return field_path(loc)
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> Path_:
+    """Drop pydantic's union-branch tags (``str``, ``list[str]``, ``function-after[...]``)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and _is_tag(p)))
+
+
+def _is_tag(part: str) -> bool:
+    return "[" in part or part in ("str", "int", "float", "bool", "dict", "list") or part[:1].isupper()
+
+
+def _owner(loc: Path_) -> str:
+    """The model a field belongs to, for EXPECTED: ``("cut", "fps")`` -> ``Cut``."""
+    names = [p for p in loc[:-1] if isinstance(p, str)]
+    if not names:
+        return "Storyboard"
+    return _CONTAINERS.get(names[-1], "*")
+
+
+def _expected(loc: Path_) -> str | None:
+    field = loc[-1] if loc and isinstance(loc[-1], str) else None
+    if field is None:
+        parent = [p for p in loc if isinstance(p, str)]
+        if parent and parent[-1] == "shots":
+            return "a shot: a mapping with at least id and prompt"
+        if parent and parent[-1] in ("images", "videos", "audios", "include"):
+            return "text"
+        return None
+    owner = _owner(loc)
+    if len(loc) >= 2 and loc[0] == "references":
+        return "a file path or https URL, or a mapping like {image: refs/a.png}"
+    return EXPECTED.get((owner, field)) or EXPECTED.get(("*", field))
+
+
+def _unknown_field(loc: Path_) -> str:
+    field = str(loc[-1])
+    valid = _valid_fields(loc[:-1])
+    hint = suggest(field, valid)
+    if hint:
+        return f'unknown field; did you mean "{hint}"?'
+    return "unknown field; valid fields are " + ", ".join(valid)
+
+
+def _valid_fields(parent: Path_) -> list[str]:
+    from shotlist import model
+
+    names = [p for p in parent if isinstance(p, str)]
+    if not parent:
+        cls: type[pydantic.BaseModel] = model.Storyboard
+    elif names and names[-1] in _CONTAINERS and not (names[-1] == "transition" and parent[-1] != "transition"):
+        cls = getattr(model, _CONTAINERS[names[-1]])
+    elif names and names[-1] == "defaults":
+        cls = model.Defaults
+    elif names and names[-1] == "templates":
+        cls = model.Template
+    elif names and names[-1] == "shots":
+        cls = Shot
+    elif names and names[-1] == "references":
+        cls = model.ReferenceFile
+    else:
+        return []
+    return [n for n in cls.model_fields if n not in ("each",) or cls is Shot]
+
+
+def _bad_value(err: Any, loc: Path_) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    got = describe(value)
+    if kind == "value_error":
+        return str(err["ctx"]["error"]).removeprefix("Value error, ")
+    if kind == "too_short" and loc and loc[-1] == "shots":
+        return "expected a non-empty list of shots, got an empty list"
+    expected = _expected(loc)
+    if kind in ("enum", "literal_error"):
+        choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        hint = suggest(str(value), choices) if isinstance(value, str) else None
+        words = expected if expected and not expected.startswith("one of") else None
+        if hint:
+            return f'expected {words or "one of " + ", ".join(choices)}, got {got}; did you mean "{hint}"?'
+        return f"expected one of {', '.join(choices)}, got {got}"
+    if expected:
+        return f"expected {expected}, got {got}"
+    return f"{err['msg']}, got {got}"
+
+
+def describe(value: Any) -> str:
+    """A value as an error message shows it: strings quoted, YAML words for the rest."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = value if len(value) <= 40 else value[:37] + "..."
+        return json.dumps(text, ensure_ascii=False)
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "an empty list" if not value else "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    """One line per place and message: a template's mistake shows once, not once per shot."""
+    seen: set[tuple[str, int, int, str]] = set()
+    out = []
+    for problem in sorted(problems):
+        key = (problem.file, problem.line, problem.column, problem.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out

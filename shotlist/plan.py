@@ -1,0 +1,405 @@
+"""From a loaded storyboard to one exact request per shot, its hash, status and cost.
+
+Everything here is a pure decision: defaults are merged in exactly one place
+(``merge_defaults``), seeds are derived, references resolved, camera
+directions compiled, values mapped to what the provider accepts, and the
+request hashed. Nothing is submitted and nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from shotlist import refs
+from shotlist.camera import compile_camera_prompt
+from shotlist.errors import Problem, StoryboardError
+from shotlist.loader import LoadedStoryboard
+from shotlist.model import Camera, Shot
+from shotlist.providers import capabilities as caps
+from shotlist.request import CameraDirection, MediaRef, ShotRequest
+
+Status = Literal["new", "changed", "cached"]
+BUILTIN_DEFAULTS: Mapping[str, Any] = {
+    "provider": "local",
+    "duration": 5.0,
+    "aspect_ratio": "16:9",
+    "resolution": "720p",
+    "generate_audio": True,
+    "seed": 0,
+    "caption": True,
+    "mute": False,
+}
+HASH_VERSION = 1  # bump when the canonical form changes meaning
+_QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”')
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A shot's settings after defaults: shot value, else storyboard default, else built-in."""
+
+    provider: str
+    model: str
+    duration: float
+    aspect_ratio: str
+    resolution: str
+    size: str | None
+    generate_audio: bool
+    seed: int
+    camera: Camera
+    params: Mapping[str, Any]
+    caption: bool
+    mute: bool
+
+
+@dataclass(frozen=True)
+class PlannedShot:
+    """One shot of the plan: the exact request, whether it must be rendered, and its price."""
+
+    shot: Shot
+    request: ShotRequest
+    status: Status
+    estimated_cost_usd: float
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.request
+        return {
+            "id": r.id,
+            "hash": r.hash,
+            "status": self.status,
+            "provider": r.provider,
+            "model": r.model,
+            "prompt": r.prompt,
+            "duration": r.duration,
+            "seed": r.seed,
+            "size": r.size,
+            "aspect_ratio": r.aspect_ratio,
+            "resolution": r.resolution,
+            "generate_audio": r.generate_audio,
+            "references": [
+                {"name": m.name, "kind": m.kind, "source": str(m.path) if m.path else m.url, "sha256": m.sha256}
+                for m in r.media
+            ],
+            "params": r.params_dict,
+            "estimated_cost_usd": round(self.estimated_cost_usd, 4),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole plan: every shot's request in film order, warnings, and the total estimate."""
+
+    loaded: LoadedStoryboard
+    shots: tuple[PlannedShot, ...]
+    warnings: tuple[Problem, ...] = field(default=())
+
+    @property
+    def title(self) -> str:
+        return self.loaded.storyboard.title or self.loaded.path.stem
+
+    @property
+    def total_estimated_cost_usd(self) -> float:
+        return sum(s.estimated_cost_usd for s in self.shots)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "storyboard": self.loaded.label,
+            "title": self.title,
+            "shots": [s.to_json() for s in self.shots],
+            "total_estimated_cost_usd": round(self.total_estimated_cost_usd, 4),
+            "warnings": [str(w) for w in self.warnings],
+        }
+
+
+class Lookup:
+    """What the plan needs to know about earlier renders: the lock's hashes and the cache."""
+
+    def __init__(self, locked: Mapping[str, str] | None = None, cached: Any = None) -> None:
+        self.locked = dict(locked or {})
+        self._cached = cached
+
+    def is_cached(self, request_hash: str) -> bool:
+        return bool(self._cached and self._cached(request_hash))
+
+    def status(self, shot_id: str, request_hash: str) -> Status:
+        if self.is_cached(request_hash):
+            return "cached"
+        previous = self.locked.get(shot_id)
+        return "changed" if previous is not None and previous != request_hash else "new"
+
+
+def build_plan(
+    loaded: LoadedStoryboard,
+    *,
+    provider: str | None = None,
+    allow_outside: bool = False,
+    lookup: Lookup | None = None,
+    engine_salt: Mapping[str, str] | None = None,
+) -> Plan:
+    """Resolve every shot into its exact request. Raises StoryboardError with every problem.
+
+    ``provider`` overrides every shot's provider (``--provider``). ``engine_salt``
+    maps a provider name to text mixed into its request hashes (the local engine's
+    version and ffmpeg build, whose output bytes depend on them).
+    """
+    lookup = lookup or Lookup()
+    board = loaded.storyboard
+    declared = refs.declare(board.references, loaded.folder, allow_outside=allow_outside)
+    problems: list[Problem] = [loaded.problem(("references", d.name), d.error) for d in declared.values() if d.error]
+    warnings: list[Problem] = []
+    planned: list[PlannedShot] = []
+    used: set[str] = set()
+    for index, shot in enumerate(board.shots):
+        settings = merge_defaults(board.defaults, shot, provider)
+        try:
+            request, notes, names = build_request(
+                loaded, index, shot, settings, declared, allow_outside, (engine_salt or {}).get(settings.provider, "")
+            )
+        except StoryboardError as exc:
+            problems += exc.problems
+            continue
+        used |= names
+        status = lookup.status(request.id, request.hash)
+        cost = 0.0 if status == "cached" else estimate_cost(request)
+        planned.append(PlannedShot(shot, request, status, cost, notes))
+        warnings += [loaded.problem(("shots", index), note) for note in notes]
+    problems += soundtrack_problems(loaded, declared)
+    if problems:
+        raise StoryboardError(problems)
+    music = board.soundtrack.music if board.soundtrack else None
+    if music and music.startswith("@"):
+        used.add(music[1:])
+    for name in sorted(set(declared) - used):
+        warnings.append(loaded.problem(("references", name), f'reference "{name}" is declared but no shot uses it'))
+    return Plan(loaded, tuple(planned), tuple(sorted(warnings)))
+
+
+def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> Settings:
+    """The one place where shot values, storyboard defaults and built-in defaults meet."""
+
+    def pick(name: str) -> Any:
+        for source in (shot, defaults):
+            value = getattr(source, name)
+            if value is not None:
+                return value
+        return BUILTIN_DEFAULTS.get(name)
+
+    provider = provider_override or pick("provider")
+    model = pick("model") or caps.capabilities(provider).default_model
+    camera = _merge_camera(defaults.camera, shot.camera)
+    params = {**(defaults.params or {}), **(shot.params or {})}
+    base_seed = defaults.seed if defaults.seed is not None else BUILTIN_DEFAULTS["seed"]
+    seed = shot.seed if shot.seed is not None else derive_seed(base_seed, shot.id)
+    return Settings(
+        provider=provider,
+        model=model,
+        duration=float(pick("duration")),
+        aspect_ratio=pick("aspect_ratio"),
+        resolution=pick("resolution"),
+        size=pick("size"),
+        generate_audio=pick("generate_audio"),
+        seed=seed,
+        camera=camera,
+        params=params,
+        caption=pick("caption"),
+        mute=pick("mute"),
+    )
+
+
+def _merge_camera(default: Camera | None, own: Camera | None) -> Camera:
+    values = {**(default.model_dump(exclude_none=True) if default else {})}
+    values.update(own.model_dump(exclude_none=True) if own else {})
+    return Camera(**values)
+
+
+def derive_seed(base_seed: int, shot_id: str) -> int:
+    """A seed from the base seed and the shot id: stable across runs, machines and edits."""
+    digest = hashlib.sha256(f"shotlist-seed:{base_seed}:{shot_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def spoken_lines(prompt: str, dialogue: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Lines in double quotes in the prompt, then the shot's ``dialogue``."""
+    lines = [a or b for a, b in _QUOTED.findall(prompt)]
+    if isinstance(dialogue, str):
+        lines.append(dialogue)
+    elif dialogue:
+        lines.extend(dialogue)
+    return tuple(line.strip() for line in lines if line.strip())
+
+
+def build_request(
+    loaded: LoadedStoryboard,
+    index: int,
+    shot: Shot,
+    settings: Settings,
+    declared: Mapping[str, refs.Declared],
+    allow_outside: bool,
+    salt: str,
+) -> tuple[ShotRequest, tuple[str, ...], set[str]]:
+    """One shot's exact request, the notes about values mapped to the provider's, and the
+    names of the declared references it uses."""
+    problems: list[Problem] = []
+    notes: list[str] = []
+    capability = caps.capabilities(settings.provider)
+    try:
+        limits = caps.resolve_model(capability, settings.model)
+    except LookupError as exc:
+        raise StoryboardError([loaded.problem(("shots", index, "model"), str(exc))]) from None
+
+    resolved = refs.resolve_shot(
+        shot.prompt, declared, shot.images or [], shot.videos or [], shot.audios or [],
+        folder=loaded.folder, allow_outside=allow_outside,
+    )
+    for issue in resolved.problems:
+        problems.append(loaded.problem(("shots", index, issue.field), issue.message))
+    mapped = caps.map_request(
+        limits,
+        duration=settings.duration,
+        size=settings.size,
+        aspect_ratio=settings.aspect_ratio,
+        resolution=settings.resolution,
+        images=len(resolved.images),
+        videos=len(resolved.videos),
+        audios=len(resolved.audios),
+        generate_audio=settings.generate_audio,
+    )
+    for issue in mapped.problems:
+        problems.append(loaded.problem(("shots", index, issue.field), issue.message))
+    notes += mapped.notes
+    clash = sorted(set(settings.params) & NAMED_FIELDS)
+    if clash:
+        problems.append(loaded.problem(
+            ("shots", index, "params"),
+            f"params may not set {', '.join(clash)}: use the storyboard field of that name",
+        ))
+    if problems:
+        raise StoryboardError(problems)
+
+    camera = CameraDirection(
+        move=_value(settings.camera.move), speed=_value(settings.camera.speed),
+        shot=_value(settings.camera.shot), angle=_value(settings.camera.angle),
+    )
+    prompt = refs.render_tokens(resolved, capability.token_style)
+    if settings.provider != "local":
+        camera_text = compile_camera_prompt(camera)
+        prompt = f"{prompt.rstrip()} {camera_text}".strip() if camera_text else prompt
+    request = ShotRequest(
+        id=shot.id,
+        provider=settings.provider,
+        model=limits.name,
+        prompt=prompt,
+        source_prompt=resolved.plain_prompt,
+        duration=mapped.duration,
+        seed=settings.seed,
+        width=mapped.width,
+        height=mapped.height,
+        aspect_ratio=mapped.aspect_ratio,
+        resolution=mapped.resolution,
+        fps=loaded.storyboard.cut.fps,
+        generate_audio=mapped.generate_audio,
+        camera=camera,
+        images=resolved.images,
+        videos=resolved.videos,
+        audios=resolved.audios,
+        params=tuple(sorted(settings.params.items())),
+        caption=settings.caption and loaded.storyboard.cut.captions,
+        dialogue=spoken_lines(resolved.plain_prompt, shot.dialogue),
+    )
+    request = _with_hash(request, salt)
+    return request, tuple(notes), set(resolved.declared_names)
+
+
+NAMED_FIELDS = frozenset(
+    {"model", "prompt", "seed", "duration", "size", "aspect_ratio", "resolution", "generate_audio",
+     "input_reference", "image_url", "video_url", "input_video", "audio_urls", "n"}
+)
+
+
+def _value(member: Any) -> str | None:
+    return None if member is None else str(member.value)
+
+
+def canonical_request(request: ShotRequest, salt: str = "") -> dict[str, Any]:
+    """The fields that decide a shot's output, in a form independent of YAML style and paths.
+
+    Media enter by kind, order and content hash (never by path, so renaming or
+    moving a file changes nothing). The local engine also captions the shot id,
+    renders at the cut's fps and depends on its own version and ffmpeg's.
+    """
+    form: dict[str, Any] = {
+        "v": HASH_VERSION,
+        "provider": request.provider,
+        "model": request.model,
+        "prompt": request.prompt,
+        "duration": float(request.duration),
+        "seed": request.seed,
+        "size": request.size,
+        "aspect_ratio": request.aspect_ratio,
+        "resolution": request.resolution,
+        "generate_audio": request.generate_audio,
+        "media": [[m.kind, m.sha256] for m in request.media],
+        "params": dict(request.params),
+    }
+    if request.provider == "local":
+        form.update(
+            id=request.id if request.caption else "",
+            source_prompt=request.source_prompt,
+            camera=[request.camera.move, request.camera.speed, request.camera.shot, request.camera.angle],
+            fps=request.fps,
+            caption=request.caption,
+            dialogue=list(request.dialogue),
+            engine=salt,
+        )
+    return form
+
+
+def request_hash(request: ShotRequest, salt: str = "") -> str:
+    text = json.dumps(canonical_request(request, salt), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _with_hash(request: ShotRequest, salt: str) -> ShotRequest:
+    from dataclasses import replace
+
+    return replace(request, hash=request_hash(request, salt))
+
+
+def estimate_cost(request: ShotRequest) -> float:
+    limits = caps.resolve_model(caps.capabilities(request.provider), request.model)
+    return limits.price_per_second_usd * request.duration
+
+
+def soundtrack_problems(loaded: LoadedStoryboard, declared: Mapping[str, refs.Declared]) -> list[Problem]:
+    soundtrack = loaded.storyboard.soundtrack
+    if not soundtrack or not soundtrack.music:
+        return []
+    music = soundtrack.music
+    if music.startswith("@"):
+        ref = declared.get(music[1:])
+        if ref is None:
+            names = ", ".join(sorted(declared)) or "none are declared"
+            return [loaded.problem(("soundtrack", "music"), f'unknown reference "{music}"; references: {names}')]
+        if ref.kind != "audio":
+            return [loaded.problem(("soundtrack", "music"), f'"{music}" is {ref.kind}, not audio')]
+    return []
+
+
+def music_path(loaded: LoadedStoryboard, declared: Mapping[str, refs.Declared]) -> Path | None:
+    soundtrack = loaded.storyboard.soundtrack
+    if not soundtrack or not soundtrack.music:
+        return None
+    if soundtrack.music.startswith("@"):
+        return declared[soundtrack.music[1:]].path
+    return (loaded.folder / soundtrack.music).resolve()
+
+
+def media_ref_names(media: Sequence[MediaRef]) -> list[str]:
+    return [m.name for m in media]

@@ -1,0 +1,206 @@
+"""YAML read safely, with the source position of every key and value.
+
+The one home of ``yaml``. Values come out as plain Python (dict, list, str,
+int, float, bool, None); positions come out in a ``SourceMap`` keyed by the
+path of each value (``("shots", 2, "duration")``). Duplicate keys, several
+documents, binary or non-UTF-8 input and empty files are errors here, located
+where they happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shotlist.errors import Problem, StoryboardError
+
+Path_ = tuple[str | int, ...]
+MAX_NODES = 200_000  # aliases can multiply a small file into a huge one ("billion laughs")
+
+
+@dataclass(frozen=True, order=True)
+class Pos:
+    """A 1-based line and column in a file."""
+
+    file: str
+    line: int
+    column: int
+
+
+@dataclass
+class SourceMap:
+    """Where each value (``values``) and each mapping key (``keys``) was written."""
+
+    values: dict[Path_, Pos] = field(default_factory=dict)
+    keys: dict[Path_, Pos] = field(default_factory=dict)
+
+    def value(self, path: Path_) -> Pos | None:
+        """The position of the value at ``path``, or of its nearest located ancestor."""
+        for end in range(len(path), -1, -1):
+            pos = self.values.get(path[:end])
+            if pos is not None:
+                return pos
+        return None
+
+    def key(self, path: Path_) -> Pos | None:
+        """The position of the key that names ``path``, else of its value."""
+        return self.keys.get(path) or self.value(path)
+
+    def graft(self, other: SourceMap, source: Path_, target: Path_) -> None:
+        """Copy ``other``'s positions under ``source`` to live under ``target`` here."""
+        n = len(source)
+        for table_from, table_to in ((other.values, self.values), (other.keys, self.keys)):
+            for path, pos in table_from.items():
+                if path[:n] == source:
+                    table_to[target + path[n:]] = pos
+
+
+def read_text(path: Path, label: str) -> str:
+    """The file's text, or a StoryboardError saying why it is not a text storyboard."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise StoryboardError.one(label, 0, 0, "", "file not found") from None
+    except IsADirectoryError:
+        raise StoryboardError.one(label, 0, 0, "", "is a directory, not a storyboard file") from None
+    except OSError as exc:
+        raise StoryboardError.one(label, 0, 0, "", f"cannot be read ({exc.strerror})") from exc
+    if b"\x00" in data[:8192]:
+        raise StoryboardError.one(label, 0, 0, "", "is a binary file, not a YAML storyboard")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise StoryboardError.one(
+            label, line, 0, "", f"is not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be decoded)"
+        ) from None
+
+
+def load_yaml(text: str, label: str) -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain values and their positions.
+
+    Returns ``(None, map)`` for a document with no content.
+    """
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        reason = exc.problem or exc.context or "invalid YAML"
+        raise StoryboardError.one(label, line, col, "", f"invalid YAML: {reason}") from None
+    except yaml.YAMLError as exc:
+        raise StoryboardError.one(label, 0, 0, "", f"invalid YAML: {exc}") from None
+    nodes = [n for n in nodes if n is not None]
+    if not nodes:
+        return None, SourceMap()
+    if len(nodes) > 1:
+        second = nodes[1].start_mark
+        raise StoryboardError.one(
+            label, second.line + 1, second.column + 1, "",
+            f"holds {len(nodes)} YAML documents; a storyboard is one document",
+        )
+    builder = _Builder(label)
+    value = builder.build(nodes[0], ())
+    if builder.problems:
+        raise StoryboardError(builder.problems)
+    return value, builder.source
+
+
+class _Builder:
+    """Turns a composed node tree into values, recording positions and duplicate keys."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.source = SourceMap()
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def pos(self, node: yaml.Node) -> Pos:
+        return Pos(self.label, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            pos = self.pos(node)
+            raise StoryboardError.one(
+                self.label, pos.line, pos.column, "", "too many values (aliases expand too far)"
+            )
+        self.source.values[path] = self.pos(node)
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            pos = self.pos(node)
+            raise StoryboardError.one(
+                self.label, pos.line, pos.column, "", f"invalid YAML value: {exc.problem}"
+            ) from None
+        # Dates and binary blobs are not part of the format; keep what was written.
+        if not isinstance(value, str | int | float | bool | type(None)):
+            return str(node.value)
+        return value
+
+    def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        merged: set[Any] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged |= self.merge(value_node, path, result)
+                continue
+            key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str | int | float | bool):
+                pos = self.pos(key_node)
+                self.problems.append(Problem(self.label, pos.line, pos.column, "", "a key must be plain text"))
+                continue
+            here = (*path, key)
+            if key in merged:
+                merged.discard(key)
+            elif key in result:
+                pos = self.pos(key_node)
+                first = self.source.keys[here]
+                self.problems.append(
+                    Problem(
+                        self.label, pos.line, pos.column, field_path(here),
+                        f"duplicate key {key!r} (first given on line {first.line})",
+                    )
+                )
+                continue
+            self.source.keys[here] = self.pos(key_node)
+            result[key] = self.build(value_node, here)
+        return result
+
+    def merge(self, value_node: yaml.Node, path: Path_, result: dict[Any, Any]) -> set[Any]:
+        """YAML merge keys (``<<: *base``): explicit keys win, as the YAML spec says."""
+        added: set[Any] = set()
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                pos = self.pos(source)
+                self.problems.append(Problem(self.label, pos.line, pos.column, "", "<< must merge a mapping"))
+                continue
+            merged = self.mapping(source, path)
+            for key, value in merged.items():
+                if key not in result:
+                    result[key] = value
+                    added.add(key)
+        return added
+
+
+def field_path(path: Path_) -> str:
+    """``("shots", 2, "camera", "move")`` -> ``shots[2].camera.move``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
