@@ -346,8 +346,8 @@ def storyboard_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
-        "title": "shotlist storyboard",
         **schema,
+        "title": "shotlist storyboard",
     }
 
 
