@@ -1,0 +1,394 @@
+"""HTTP plumbing shared by the paid providers (lumenfall, fal, ark, replicate).
+
+This module is the one boundary where httpx exceptions and HTTP error answers
+become ``ProviderError``; providers add only their own table of error codes::
+
+    httpx.TransportError
+    ├── ConnectError, ConnectTimeout   kind "connect", retryable: the request never left
+    ├── any other, on a job-creating request
+    │                                  kind "submit_unknown", retryable: the job may exist;
+    │                                  resubmit with the same idempotency key
+    └── any other                      kind "network", retryable
+    an HTTP answer >= 400              kind and retryable from the provider's error code,
+                                       else from the status (STATUS_CLASSES)
+    a 2xx answer that is not JSON      kind "bad_answer" (or "submit_unknown"), retryable
+
+Every message is one line with the secrets of the session redacted, so an API
+key echoed by a server never reaches an exception, a log or an event. The
+module also encodes local files as data URIs and streams results to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import mimetypes
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shotlist.errors import ProviderError
+
+# (kind, retryable): how a caller recovers from an error class.
+ErrorClass = tuple[str, bool]
+
+STATUS_CLASSES: Mapping[int, ErrorClass] = {
+    400: ("invalid", False),
+    401: ("auth", False),
+    402: ("balance", False),
+    403: ("auth", False),
+    404: ("not_found", False),
+    408: ("timeout", True),
+    # A request with the same idempotency key is still being processed.
+    409: ("conflict", True),
+    413: ("invalid", False),
+    422: ("invalid", False),
+    425: ("conflict", True),
+    429: ("rate_limited", True),
+}
+
+# A download URL that answers one of these has expired or was revoked; a fresh
+# poll of the job gives a new one.
+EXPIRED_DOWNLOAD_STATUSES = frozenset({401, 403, 404, 410})
+
+MESSAGE_LIMIT = 300
+DOWNLOAD_CHUNK = 1 << 20
+
+# Extensions the platform mimetypes table may lack or get wrong.
+_MIME_TYPES: Mapping[str, str] = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".ogg": "audio/ogg",
+    ".flac": "audio/flac",
+}
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who is calling and about what: every ProviderError raised here carries it.
+
+    ``secrets`` are redacted from every message (and left out of the repr).
+    """
+
+    provider: str
+    shot_id: str
+    job_id: str = ""
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def with_job(self, job_id: str) -> CallContext:
+        return CallContext(self.provider, self.shot_id, job_id, self.secrets)
+
+    def error(
+        self,
+        message: str,
+        *,
+        kind: str,
+        retryable: bool,
+        retry_after: float | None = None,
+    ) -> ProviderError:
+        return ProviderError(
+            one_line(redact(message, self.secrets)),
+            provider=self.provider,
+            shot_id=self.shot_id,
+            job_id=self.job_id,
+            kind=kind,
+            retryable=retryable,
+            retry_after=retry_after,
+        )
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Collapse whitespace and cut to ``limit`` characters: errors are one line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def classify_status(status: int) -> ErrorClass:
+    """The error class of an HTTP status without a (known) provider error code."""
+    if status in STATUS_CLASSES:
+        return STATUS_CLASSES[status]
+    if status >= 500:
+        return ("upstream", True)
+    return ("invalid", False)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _error_fields(response: httpx.Response) -> tuple[str, str]:
+    """(message, code) from ``{"error": {"message", "type", "code"}}`` or a bare body."""
+    try:
+        payload = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = response.text.strip()
+        return (text or response.reason_phrase or "no details", "")
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or error.get("type") or "no details")
+        return (message, str(error.get("code") or error.get("type") or ""))
+    if isinstance(error, str):
+        return (error, "")
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return (payload["message"], str(payload.get("code") or ""))
+    return (one_line(response.text) or "no details", "")
+
+
+def error_from_response(
+    response: httpx.Response,
+    ctx: CallContext,
+    *,
+    what: str,
+    codes: Mapping[str, ErrorClass] | None = None,
+) -> ProviderError:
+    """Translate an HTTP error answer. ``what`` names the call ("submit", "poll")."""
+    message, code = _error_fields(response)
+    known = (codes or {}).get(code.upper()) if code else None
+    kind, retryable = known or classify_status(response.status_code)
+    retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
+    label = f"{code} " if code else ""
+    return ctx.error(
+        f"{what} failed: HTTP {response.status_code} {label}- {message}",
+        kind=kind,
+        retryable=retryable,
+        retry_after=retry_after,
+    )
+
+
+def error_from_transport(
+    exc: httpx.TransportError, ctx: CallContext, *, what: str, creates_job: bool = False
+) -> ProviderError:
+    """Translate a transport failure; ``creates_job`` marks a submit (see module doc)."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return ctx.error(
+            f"{what} failed: cannot connect ({detail})", kind="connect", retryable=True
+        )
+    if creates_job:
+        return ctx.error(
+            f"{what}: the answer was lost ({detail}); the job may exist",
+            kind="submit_unknown",
+            retryable=True,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ctx.error(f"{what} timed out ({detail})", kind="timeout", retryable=True)
+    return ctx.error(f"{what} failed: network error ({detail})", kind="network", retryable=True)
+
+
+def json_object(
+    response: httpx.Response, ctx: CallContext, *, what: str, kind: str = "bad_answer"
+) -> dict[str, Any]:
+    """The JSON object of a 2xx answer; anything else is a retryable ``kind`` error."""
+    try:
+        payload = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ctx.error(
+            f"{what}: HTTP {response.status_code} answer is not JSON: {response.text[:80]!r}",
+            kind=kind,
+            retryable=True,
+        ) from exc
+    if not isinstance(payload, dict):
+        raise ctx.error(
+            f"{what}: expected a JSON object, got {type(payload).__name__}",
+            kind=kind,
+            retryable=True,
+        )
+    return payload
+
+
+def mime_type(path: Path) -> str:
+    """The MIME type of a local file from its extension."""
+    suffix = path.suffix.lower()
+    if suffix in _MIME_TYPES:
+        return _MIME_TYPES[suffix]
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or "application/octet-stream"
+
+
+def data_uri(path: Path, *, max_bytes: int, label: str, ctx: CallContext) -> str:
+    """``path`` as a base64 data URI; a missing or too large file is a clear error.
+
+    ``label`` names the file for the user (the reference name, say). Blocking:
+    call it in a thread from async code.
+    """
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ctx.error(
+                f"{label} ({path}) is {size / 1e6:.1f} MB; {ctx.provider} takes local files"
+                f" of this kind up to {max_bytes / 1e6:.0f} MB as data URIs"
+                " — make it smaller or give an https URL",
+                kind="invalid",
+                retryable=False,
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ctx.error(
+            f"{label} ({path}) cannot be read: {exc.strerror or exc}",
+            kind="invalid",
+            retryable=False,
+        ) from exc
+    return f"data:{mime_type(path)};base64,{base64.b64encode(raw).decode('ascii')}"
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs share scheme, host and port (credentials may go to both)."""
+    ua, ub = httpx.URL(a), httpx.URL(b)
+    return (ua.scheme, ua.host, ua.port) == (ub.scheme, ub.host, ub.port)
+
+
+def looks_like_mp4(head: bytes) -> bool:
+    """Whether a file starts with an ISO-BMFF ``ftyp`` box (MP4, MOV)."""
+    return len(head) >= 8 and head[4:8] == b"ftyp"
+
+
+async def download_mp4(
+    client: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    ctx: CallContext,
+    *,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int,
+) -> int:
+    """Stream ``url`` to ``dest``; return the bytes written. On failure ``dest`` is removed.
+
+    Checks the Content-Length when the server sends one and that the file is
+    an MP4. A truncated or unreadable download is ``kind="download"``, an
+    expired URL ``kind="expired"``; both retryable: poll again for a fresh URL.
+    """
+    try:
+        return await _stream_to(client, url, dest, ctx, headers or {}, max_bytes)
+    except BaseException:
+        # Complete or not at all: the engine must never cache half a clip. A
+        # plain call, not a thread: it must also run when the task is cancelled.
+        dest.unlink(missing_ok=True)  # noqa: ASYNC240 -- see the comment above
+        raise
+
+
+async def _stream_to(
+    client: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    ctx: CallContext,
+    headers: Mapping[str, str],
+    max_bytes: int,
+) -> int:
+    try:
+        async with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+            _check_download_answer(response, ctx)
+            expected = _content_length(response)
+            written = await _write_body(response, dest, ctx, max_bytes)
+    except httpx.TransportError as exc:
+        raise ctx.error(
+            f"download interrupted ({str(exc) or type(exc).__name__})",
+            kind="download",
+            retryable=True,
+        ) from exc
+    if expected is not None and written != expected:
+        raise ctx.error(
+            f"download truncated: got {written} of {expected} bytes",
+            kind="download",
+            retryable=True,
+        )
+    return written
+
+
+def _check_download_answer(response: httpx.Response, ctx: CallContext) -> None:
+    if response.status_code in EXPIRED_DOWNLOAD_STATUSES:
+        raise ctx.error(
+            f"the result URL answered HTTP {response.status_code}; it has expired",
+            kind="expired",
+            retryable=True,
+        )
+    if response.status_code >= 400:
+        kind, retryable = classify_status(response.status_code)
+        raise ctx.error(
+            f"download failed: HTTP {response.status_code}",
+            kind="download" if retryable else kind,
+            retryable=retryable,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length")
+    # A compressed body's length says nothing about the decoded bytes we count.
+    if value is None or response.headers.get("content-encoding", "identity") != "identity":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+async def _write_body(
+    response: httpx.Response, dest: Path, ctx: CallContext, max_bytes: int
+) -> int:
+    written = 0
+    head = b""
+    handle = await asyncio.to_thread(dest.open, "wb")
+    try:
+        async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
+            if len(head) < 8:
+                head = (head + chunk)[:8]
+                if len(head) == 8 and not looks_like_mp4(head):
+                    raise _not_mp4(ctx, response)
+            written += len(chunk)
+            if written > max_bytes:
+                raise ctx.error(
+                    f"download exceeds {max_bytes / 1e6:.0f} MB; refusing the rest",
+                    kind="download",
+                    retryable=False,
+                )
+            await asyncio.to_thread(handle.write, chunk)
+    finally:
+        await asyncio.to_thread(handle.close)
+    if not looks_like_mp4(head):
+        raise _not_mp4(ctx, response)
+    return written
+
+
+def _not_mp4(ctx: CallContext, response: httpx.Response) -> ProviderError:
+    content_type = response.headers.get("content-type", "no content type")
+    return ctx.error(
+        f"the result is not an MP4 file ({content_type})", kind="download", retryable=True
+    )

@@ -1,0 +1,380 @@
+"""The Lumenfall gateway's asynchronous video API (Seedance 2.0 and friends).
+
+Wire protocol (DESIGN §3)::
+
+    POST {base}/videos        Authorization: Bearer KEY, Idempotency-Key: KEY
+                              -> 200/202 {"id", "status": "queued"}
+    GET  {base}/videos/{id}   -> {"id", "status": queued|in_progress|completed|failed,
+                                  "progress"?, "output": {"url"}, "error": {"message"},
+                                  "expires_at"?, "metadata": {"cost"}?}
+    GET  output.url           the MP4; the key goes only to the API's own origin
+
+Errors ``{"error": {"message", "type", "code"}}`` become ``ProviderError``
+through ``ERROR_CODES`` and ``shotlist.providers.http`` (the one translation
+boundary). This provider never retries: the engine does, with backoff, using
+``retryable``/``retry_after``; after ``kind="submit_unknown"`` it resubmits
+with the same idempotency key, after a retryable ``fetch`` failure it polls
+again for a fresh URL.
+
+Body choices (``request_body``):
+
+- ``size`` ("WxH") when the plan left ``aspect_ratio`` empty (the storyboard
+  gave a size), otherwise ``aspect_ratio`` + ``resolution``; see ``size_fields``.
+- images -> ``input_reference`` (array, in order); one video -> ``video_url``,
+  several -> ``video_urls`` (array, in order); audio -> ``audio_urls``.
+- local files travel as data URIs (``DATA_URI_LIMITS``), https refs as URLs.
+- ``n`` is always 1: the engine fetches one clip per job and bills one.
+- ``params`` are merged in unchanged; they may not replace a named field.
+
+``cancel`` is a deliberate no-op: the API has no cancel call, and deleting a
+running job would make a resumed render submit (and pay for) it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shotlist import __version__
+from shotlist.errors import ConfigError
+from shotlist.providers.base import JobState, JobStatus
+from shotlist.providers.http import (
+    CallContext,
+    ErrorClass,
+    data_uri,
+    download_mp4,
+    error_from_response,
+    error_from_transport,
+    json_object,
+    same_origin,
+)
+from shotlist.request import MediaKind, MediaRef, ShotRequest
+
+NAME = "lumenfall"
+DEFAULT_BASE_URL = "https://api.lumenfall.ai/v1"
+API_KEY_ENV = "LUMENFALL_API_KEY"
+BASE_URL_ENV = "LUMENFALL_BASE_URL"
+
+MAX_IMAGES = 9
+MAX_VIDEOS = 3
+MAX_AUDIOS = 3
+MB = 1_000_000
+# Seedance's own input limits; a larger local file must be given as a URL.
+DATA_URI_LIMITS: Mapping[MediaKind, int] = {"image": 30 * MB, "video": 50 * MB, "audio": 15 * MB}
+MAX_DOWNLOAD_BYTES = 2_000 * MB
+
+# Long writes: a request can carry up to ~190 MB of data URIs.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, write=120.0)
+
+ERROR_CODES: Mapping[str, ErrorClass] = {
+    "AUTHENTICATION_FAILED": ("auth", False),
+    "INSUFFICIENT_BALANCE": ("balance", False),
+    "INVALID_REQUEST": ("invalid", False),
+    "MODEL_NOT_FOUND": ("model", False),
+    "MODEL_DISABLED": ("model", False),
+    "RATE_LIMITED": ("rate_limited", True),
+    "ALL_PROVIDERS_EXHAUSTED": ("upstream", True),
+    # Whatever status it comes with, an upstream fault may pass; the engine's
+    # retries are bounded and a refused submit is not billed.
+    "UPSTREAM_ERROR": ("upstream", True),
+}
+
+STATES: Mapping[str, JobState] = {
+    "queued": JobState.QUEUED,
+    "pending": JobState.QUEUED,
+    "in_progress": JobState.RUNNING,
+    "processing": JobState.RUNNING,
+    "running": JobState.RUNNING,
+    "completed": JobState.SUCCEEDED,
+    "succeeded": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "cancelled": JobState.CANCELLED,
+    "canceled": JobState.CANCELLED,
+    "expired": JobState.EXPIRED,
+}
+
+# Body fields this provider sets itself; ``params`` may not replace them.
+NAMED_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "seed",
+        "duration",
+        "size",
+        "aspect_ratio",
+        "resolution",
+        "input_reference",
+        "video_url",
+        "video_urls",
+        "input_video",
+        "audio_urls",
+        "generate_audio",
+        "n",
+    }
+)
+
+MediaUri = Callable[[MediaRef], str]
+
+
+def size_fields(request: ShotRequest) -> dict[str, str]:
+    """The size part of the body: ``size`` beats ``aspect_ratio`` + ``resolution``.
+
+    The plan leaves ``aspect_ratio`` empty when the storyboard gave a ``size``;
+    this is the one place to change if that signal changes.
+    """
+    if not request.aspect_ratio:
+        return {"size": request.size}
+    fields = {"aspect_ratio": request.aspect_ratio}
+    if request.resolution:
+        fields["resolution"] = request.resolution
+    return fields
+
+
+def _duration(seconds: float) -> int | float:
+    # The gateway takes whole seconds as integers; 5.0 would read as a float.
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
+def _reference_fields(request: ShotRequest, uri: MediaUri) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if request.images:
+        fields["input_reference"] = [uri(ref) for ref in request.images]
+    if len(request.videos) == 1:
+        fields["video_url"] = uri(request.videos[0])
+    elif request.videos:
+        fields["video_urls"] = [uri(ref) for ref in request.videos]
+    if request.audios:
+        fields["audio_urls"] = [uri(ref) for ref in request.audios]
+    return fields
+
+
+def check_request(request: ShotRequest) -> None:
+    """Refuse what the gateway would refuse, before anything is encoded or sent."""
+    ctx = CallContext(NAME, request.id)
+    limits = (("images", request.images, MAX_IMAGES), ("videos", request.videos, MAX_VIDEOS))
+    for label, refs, limit in (*limits, ("audio clips", request.audios, MAX_AUDIOS)):
+        if len(refs) > limit:
+            raise ctx.error(
+                f"{len(refs)} {label} given; {NAME} takes at most {limit}",
+                kind="invalid",
+                retryable=False,
+            )
+    clashes = sorted(NAMED_FIELDS.intersection(key for key, _ in request.params))
+    if clashes:
+        raise ctx.error(
+            f"params may not set {', '.join(clashes)}: the storyboard names these fields",
+            kind="invalid",
+            retryable=False,
+        )
+
+
+def request_body(request: ShotRequest, uri: MediaUri) -> dict[str, Any]:
+    """The JSON body of ``POST /videos``; ``uri`` gives each reference's URL or data URI."""
+    check_request(request)
+    body: dict[str, Any] = {
+        "model": request.model,
+        "prompt": request.prompt,
+        "seed": request.seed,
+        "duration": _duration(request.duration),
+        **size_fields(request),
+        **_reference_fields(request, uri),
+        "generate_audio": request.generate_audio,
+        "n": 1,
+    }
+    body.update(request.params)
+    return body
+
+
+def _progress(value: object) -> float | None:
+    # Gateways report 0..100 or 0..1; anything above 1 is a percentage.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    fraction = value / 100 if value > 1 else float(value)
+    return min(1.0, max(0.0, fraction))
+
+
+def _cost(payload: Mapping[str, Any]) -> float | None:
+    metadata = payload.get("metadata")
+    cost = metadata.get("cost") if isinstance(metadata, dict) else None
+    if isinstance(cost, bool) or not isinstance(cost, int | float | str):
+        return None
+    try:
+        return float(cost)
+    except ValueError:
+        return None
+
+
+def _job_error(payload: Mapping[str, Any]) -> str:
+    error = payload.get("error")
+    if isinstance(error, dict):
+        message = str(error.get("message") or "no reason given")
+        code = error.get("code") or error.get("type")
+        return f"{message} ({code})" if code else message
+    return str(error) if error else "no reason given"
+
+
+def job_status(payload: Mapping[str, Any], ctx: CallContext) -> JobStatus:
+    """Translate one ``GET /videos/{id}`` answer.
+
+    An unknown status counts as running (the engine's poll deadline bounds it).
+    """
+    raw = str(payload.get("status", "")).lower()
+    state = STATES.get(raw, JobState.RUNNING)
+    output = payload.get("output")
+    url = output.get("url") if isinstance(output, dict) else None
+    error = None
+    if state in (JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED):
+        error = ctx.error(
+            f"the job {raw}: {_job_error(payload)}",
+            kind="failed" if state is JobState.FAILED else raw,
+            retryable=False,
+        )
+    return JobStatus(
+        state=state,
+        progress=1.0 if state is JobState.SUCCEEDED else _progress(payload.get("progress")),
+        result_url=url if isinstance(url, str) and url else None,
+        error=error,
+        cost_usd=_cost(payload),
+    )
+
+
+class LumenfallProvider:
+    """A session with the Lumenfall gateway; one ``httpx.AsyncClient``, closed by ``aclose``."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+    ) -> None:
+        if not api_key.strip():
+            raise ConfigError(f"{API_KEY_ENV} is empty: the lumenfall provider needs an API key")
+        self._api_key = api_key.strip()
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._transport = transport
+        self._max_download_bytes = max_download_bytes
+        self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **options: Any) -> LumenfallProvider:
+        """Settings from the environment: ``LUMENFALL_API_KEY``, ``LUMENFALL_BASE_URL``."""
+        key = env.get(API_KEY_ENV, "").strip()
+        if not key:
+            raise ConfigError(
+                f"{API_KEY_ENV} is not set: the lumenfall provider needs an API key "
+                f"in the environment (export {API_KEY_ENV}=...)"
+            )
+        base_url = env.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
+        if httpx.URL(base_url).scheme not in ("http", "https"):
+            raise ConfigError(f"{BASE_URL_ENV} must be an http(s) URL, got {base_url!r}")
+        return cls(key, base_url, **options)
+
+    def __repr__(self) -> str:
+        return f"LumenfallProvider(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> LumenfallProvider:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        # Created on first use, so a provider built only to list or plan holds no sockets.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                transport=self._transport,
+                headers={"User-Agent": f"shotlist/{__version__}"},
+            )
+        return self._client
+
+    def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
+        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,))
+
+    def _auth(self) -> dict[str, str]:
+        # Per request, never on the client, so no other host can receive it.
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    async def _encode(self, request: ShotRequest) -> dict[str, Any]:
+        ctx = self._context(request)
+
+        def uri(ref: MediaRef) -> str:
+            if ref.url:
+                return ref.url
+            if ref.path is None:
+                raise ValueError(f"reference {ref.name!r} has neither a path nor a URL")
+            label = f"{ref.kind} reference {ref.name!r}"
+            return data_uri(ref.path, max_bytes=DATA_URI_LIMITS[ref.kind], label=label, ctx=ctx)
+
+        # Reading and base64-encoding files blocks: keep it off the event loop.
+        return await asyncio.to_thread(request_body, request, uri)
+
+    async def _send(
+        self, method: str, url: str, ctx: CallContext, *, what: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        """One API call: the answer's JSON object, or the translated ProviderError."""
+        creates_job = method == "POST"
+        try:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, ctx, what=what, creates_job=creates_job) from exc
+        if response.status_code >= 400:
+            raise error_from_response(response, ctx, what=what, codes=ERROR_CODES)
+        kind = "submit_unknown" if creates_job else "bad_answer"
+        return json_object(response, ctx, what=what, kind=kind)
+
+    async def submit(self, request: ShotRequest, idempotency_key: str) -> str:
+        """Create the job; the same ``idempotency_key`` gets the same job back."""
+        if not idempotency_key:
+            raise ValueError("submit needs an idempotency key")
+        ctx = self._context(request)
+        body = await self._encode(request)
+        headers = {**self._auth(), "Idempotency-Key": idempotency_key}
+        payload = await self._send(
+            "POST", f"{self.base_url}/videos", ctx, what="submit", json=body, headers=headers
+        )
+        job_id = payload.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            # The job may exist all the same; the same key finds it again.
+            raise ctx.error("submit answer has no job id", kind="submit_unknown", retryable=True)
+        return job_id
+
+    async def poll(self, request: ShotRequest, job_id: str) -> JobStatus:
+        ctx = self._context(request, job_id)
+        # Quoted: a job id is the server's text and must stay one path segment.
+        url = f"{self.base_url}/videos/{quote(job_id, safe='')}"
+        payload = await self._send("GET", url, ctx, what="poll", headers=self._auth())
+        return job_status(payload, ctx)
+
+    async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
+        """Stream the clip at ``status.result_url`` to ``dest`` (complete, or not at all)."""
+        ctx = self._context(request, job_id)
+        if not status.result_url:
+            raise ctx.error(
+                "the job finished without an output URL", kind="download", retryable=True
+            )
+        url = status.result_url
+        headers = self._auth() if same_origin(url, self.base_url) else {}
+        await download_mp4(
+            self.client, url, dest, ctx, headers=headers, max_bytes=self._max_download_bytes
+        )
+
+    async def cancel(self, request: ShotRequest, job_id: str) -> None:
+        """No-op by design (see the module docstring): the job stays resumable."""
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
