@@ -13,6 +13,9 @@ import asyncio
 import base64
 import hashlib
 import logging
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -350,6 +353,16 @@ async def test_a_rerun_after_a_kill_finds_the_same_job(
     assert server.jobs_created == 1
 
 
+async def test_a_job_the_gateway_forgot_is_expired_so_the_engine_submits_again(
+    server: LumenfallServer, provider: LumenfallProvider
+) -> None:
+    status = await provider.poll(shot(), "vid_forgotten")
+
+    assert status.state is JobState.EXPIRED
+    assert status.error is not None
+    assert "HTTP 404 NOT_FOUND - no video vid_forgotten" in str(status.error)
+
+
 # -- refusals: one clear line naming the shot -----------------------------------------
 
 
@@ -431,12 +444,12 @@ async def test_the_key_appears_in_no_log_error_or_repr(
     server.truncate_next_download()
     seen: list[ProviderError] = []
     await render_once(provider, shot(), tmp_path / "clip.mp4", seen)
-    with pytest.raises(ProviderError) as caught:
-        await provider.poll(shot(), "vid_missing")
+    forgotten = await provider.poll(shot(), "vid_missing")
 
     assert len(seen) == 4
     assert "echo Bearer ***" in str(seen[0])
-    assert_key_absent(*seen, caught.value, provider, CallContext("lumenfall", "s", "", (KEY,)))
+    context = CallContext("lumenfall", "s", "", (KEY,))
+    assert_key_absent(*seen, forgotten, forgotten.error, provider, context)
     assert caplog.records, "httpx logs at DEBUG; the test must see them"
     assert KEY not in caplog.text
 
@@ -636,3 +649,156 @@ def test_settings_come_from_the_environment() -> None:
     assert custom.base_url == "http://127.0.0.1:9/v1"
     assert repr(custom) == "LumenfallProvider(base_url='http://127.0.0.1:9/v1')"
     assert isinstance(custom, Provider)
+
+
+# -- through the engine: journal, cache, kill and rerun ---------------------------------
+
+RERUN_SCRIPT = """
+import asyncio, dataclasses, os, sys
+sys.path.insert(0, sys.argv[1])
+from shotlist.engine import Timing, render_shots
+from shotlist.providers.lumenfall import LumenfallProvider
+from shotlist.store import Store
+from test_lumenfall import engine_shots
+
+timing = dataclasses.replace(Timing.instant(), poll_initial=0.02, poll_cap=0.05)
+asyncio.run(render_shots(
+    engine_shots(int(sys.argv[3])),
+    store=Store(__import__("pathlib").Path(sys.argv[2])),
+    providers=lambda name: LumenfallProvider.from_env(os.environ),
+    timing=timing,
+))
+"""
+
+
+def engine_shots(count: int) -> list[ShotRequest]:
+    return [shot(f"shot-{n:02d}", seed=n) for n in range(count)]
+
+
+@pytest.fixture
+def engine() -> Any:
+    return pytest.importorskip("shotlist.engine")
+
+
+def _quick_timing(engine: Any) -> Any:
+    return replace(engine.Timing.instant(), poll_initial=0.02, poll_cap=0.05)
+
+
+async def wait_until(condition: Callable[[], bool], within: float = 20.0) -> None:
+    for _ in range(int(within / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+def assert_key_on_no_disk(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+async def test_the_engine_renders_twelve_shots_under_faults_with_twelve_jobs(
+    server: LumenfallServer, tmp_path: Path, engine: Any
+) -> None:
+    from shotlist.store import Store
+
+    image = local_ref(tmp_path, "keeper", ".png")
+    shots = [shot(f"s{i:02d}", seed=i, images=(image,) if i % 4 == 0 else ()) for i in range(12)]
+    server.fail_next("submit", 429, "RATE_LIMITED", retry_after="0", times=2)
+    server.fail_next("submit", 500, "UPSTREAM_ERROR", times=2)
+    server.drop_next("submit", after=True, times=2)
+    server.fail_next("poll", 502, "ALL_PROVIDERS_EXHAUSTED", times=2)
+    server.truncate_next_download(times=2)
+    server.expire_next_download(times=2)
+    events: list[object] = []
+
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        report = await engine.render_shots(
+            shots,
+            store=Store(tmp_path / ".shotlist"),
+            providers={"lumenfall": session},
+            hook=events.append,
+            timing=engine.Timing.instant(),
+        )
+
+    assert report.failures == ()
+    assert server.jobs_created == 12
+    assert [s.id for s in report.shots] == [s.id for s in shots]
+    assert {s.cost_usd for s in report.shots} == {0.181}
+    for rendered in report.shots:
+        assert_mp4(rendered.file)
+    assert_key_absent(*events)
+    assert_key_on_no_disk(tmp_path)
+
+
+async def test_a_cancelled_render_run_again_creates_no_new_jobs(
+    server: LumenfallServer, tmp_path: Path, engine: Any
+) -> None:
+    from shotlist.store import Store
+
+    shots, store = engine_shots(6), Store(tmp_path / ".shotlist")
+    server.polls_to_complete = 10_000
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        first = asyncio.create_task(
+            engine.render_shots(
+                shots, store=store, providers={"lumenfall": session}, timing=_quick_timing(engine)
+            )
+        )
+        await wait_until(lambda: server.jobs_created >= 4)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        submitted_before = server.jobs_created
+
+        server.polls_to_complete = 1
+        report = await engine.render_shots(
+            shots, store=store, providers={"lumenfall": session}, timing=_quick_timing(engine)
+        )
+
+    assert report.failures == ()
+    assert submitted_before >= 4
+    assert server.jobs_created == 6
+    assert len(server.submits) <= 6 + submitted_before
+
+
+async def test_a_render_killed_by_sigkill_run_again_creates_no_new_jobs(
+    server: LumenfallServer, tmp_path: Path, engine: Any
+) -> None:
+    from shotlist.store import Store
+
+    store_dir = tmp_path / ".shotlist"
+    env = {**os.environ, "LUMENFALL_API_KEY": KEY, "LUMENFALL_BASE_URL": server.base_url}
+    server.polls_to_complete = 10_000
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RERUN_SCRIPT,
+        str(Path(__file__).parent),
+        str(store_dir),
+        "6",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    # Jobs submitted, journalled and being polled: the worst moment to die.
+    await wait_until(lambda: len(server.requests_to("GET", "/v1/videos/")) >= 8)
+    child.kill()
+    out, err = await child.communicate()
+    killed_with = server.jobs_created
+
+    server.polls_to_complete = 1
+    async with LumenfallProvider.from_env(env) as session:
+        report = await engine.render_shots(
+            engine_shots(6),
+            store=Store(store_dir),
+            providers={"lumenfall": session},
+            timing=_quick_timing(engine),
+        )
+
+    assert child.returncode == -signal.SIGKILL
+    assert killed_with >= 4
+    assert report.failures == ()
+    assert server.jobs_created == 6
+    assert KEY.encode() not in out + err
+    assert_key_on_no_disk(tmp_path)

@@ -26,6 +26,10 @@ Body choices (``request_body``):
 - ``n`` is always 1: the engine fetches one clip per job and bills one.
 - ``params`` are merged in unchanged; they may not replace a named field.
 
+A poll answered 404 (no error code the gateway uses for models) means the
+gateway forgot the job: ``poll`` returns ``JobState.EXPIRED`` and the engine
+submits the shot again under a new key.
+
 ``cancel`` is a deliberate no-op: the API has no cancel call, and deleting a
 running job would make a resumed render submit (and pay for) it again.
 """
@@ -41,7 +45,7 @@ from urllib.parse import quote
 import httpx
 
 from shotlist import __version__
-from shotlist.errors import ConfigError
+from shotlist.errors import ConfigError, ProviderError
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.http import (
     CallContext,
@@ -355,7 +359,14 @@ class LumenfallProvider:
         ctx = self._context(request, job_id)
         # Quoted: a job id is the server's text and must stay one path segment.
         url = f"{self.base_url}/videos/{quote(job_id, safe='')}"
-        payload = await self._send("GET", url, ctx, what="poll", headers=self._auth())
+        try:
+            payload = await self._send("GET", url, ctx, what="poll", headers=self._auth())
+        except ProviderError as exc:
+            if exc.kind != "not_found":
+                raise
+            # The gateway no longer knows the job (retention ran out): the engine
+            # submits the shot afresh instead of failing it.
+            return JobStatus(JobState.EXPIRED, error=exc)
         return job_status(payload, ctx)
 
     async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
