@@ -612,6 +612,24 @@ async def test_a_download_that_is_not_an_mp4_is_discarded(tmp_path: Path) -> Non
     assert not dest.exists()
 
 
+async def test_a_relative_result_url_is_fetched_from_the_api_origin_with_the_key(
+    tmp_path: Path,
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
+
+    status = JobStatus(JobState.SUCCEEDED, result_url="/v1/videos/v1/content")
+    async with _mock(answer) as session:
+        await session.fetch(shot(), "v1", status, tmp_path / "clip.mp4")
+
+    assert [str(r.url) for r in seen] == ["https://api.test/v1/videos/v1/content"]
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+    assert (tmp_path / "clip.mp4").stat().st_size == 76
+
+
 async def test_cancel_sends_nothing_so_a_rerun_can_resume() -> None:
     sent: list[httpx.Request] = []
 

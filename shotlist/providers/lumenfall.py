@@ -376,7 +376,8 @@ class LumenfallProvider:
             raise ctx.error(
                 "the job finished without an output URL", kind="download", retryable=True
             )
-        url = status.result_url
+        # A gateway may answer with a path on its own origin; join resolves it.
+        url = str(httpx.URL(self.base_url).join(status.result_url))
         headers = self._auth() if same_origin(url, self.base_url) else {}
         await download_mp4(
             self.client, url, dest, ctx, headers=headers, max_bytes=self._max_download_bytes
