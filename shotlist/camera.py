@@ -149,6 +149,23 @@ def compile_camera_prompt(camera: CameraDirection) -> str:
     return f"Camera: {'; '.join(parts)}." if parts else ""
 
 
+def append_camera(prompt: str, camera: CameraDirection) -> str:
+    """``prompt`` followed by its camera language, as one prompt for a Seedance-style model.
+
+    A prompt without closing punctuation gets a full stop first, so the camera
+    sentence does not run into the scene ("...at dusk. Camera: slow dolly in.").
+    """
+    text = compile_camera_prompt(camera)
+    body = prompt.rstrip()
+    if not text:
+        return body
+    if not body:
+        return text
+    if body[-1] not in ".!?\"')]…":
+        body += "."
+    return f"{body} {text}"
+
+
 # Local previz motion ------------------------------------------------------------------------
 
 # How much faster each speed moves than "slow"; far enough apart to tell at a glance.

@@ -152,8 +152,9 @@ def resolve_media(spec: RefSpec, base_dir: Path, *, allow_outside: bool = False)
     """The media a reference points at, located, checked and hashed.
 
     https URLs are taken as they are. Local paths are relative to ``base_dir``
-    (the storyboard's folder) and must stay inside it -- not absolute, not up
-    through ``..``, not out through a symlink -- unless ``allow_outside``.
+    (the storyboard's folder) and must resolve inside it: an absolute path
+    elsewhere, a climb through ``..`` or a symlink out is refused unless
+    ``allow_outside``.
     """
     scheme = _scheme(spec.source)
     if scheme:

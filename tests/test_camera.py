@@ -9,6 +9,7 @@ from shotlist.camera import (
     LocalMotion,
     Move,
     Speed,
+    append_camera,
     compile_camera_prompt,
     local_motion,
 )
@@ -60,6 +61,23 @@ def test_shot_size_and_angle_alone() -> None:
 def test_value_outside_vocabulary_is_refused() -> None:
     with pytest.raises(ValueError, match="dolly_inn"):
         compile_camera_prompt(CameraDirection(move="dolly_inn"))
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("A tower at dusk", "A tower at dusk. Camera: slow pan left."),
+        ("A tower at dusk.  ", "A tower at dusk. Camera: slow pan left."),
+        ('He says: "Not tonight."', 'He says: "Not tonight." Camera: slow pan left.'),
+        ("", "Camera: slow pan left."),
+    ],
+)
+def test_camera_language_follows_the_prompt(prompt: str, expected: str) -> None:
+    assert append_camera(prompt, CameraDirection(move="pan_left", speed="slow")) == expected
+
+
+def test_no_camera_leaves_the_prompt() -> None:
+    assert append_camera("A tower at dusk ", CameraDirection()) == "A tower at dusk"
 
 
 def test_no_direction_holds_the_frame() -> None:
