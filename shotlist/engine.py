@@ -1,0 +1,688 @@
+"""Rendering shots: concurrent, resumable, cached, and never paying twice.
+
+For each distinct request hash, in storyboard order::
+
+    verified cache entry   -> ShotCached, nothing else happens
+    journalled job         -> ShotSubmitted(resumed=True): poll it, never submit again
+    otherwise              -> journal "submitting", submit, journal "submitted" (fsynced)
+    then                   -> poll until done -> fetch to a temp file -> store.put
+                              -> the journal record is removed
+
+Two kinds of waiting, kept apart (STYLE 7):
+
+* **Retrying** is for transient failures only (``ProviderError.retryable``, or
+  a submit whose answer was lost): bounded attempts, exponential backoff with
+  jitter, never sooner than the provider's ``Retry-After``. One place:
+  ``Timing.retry_delay`` and ``_Job._retrying``.
+* **Polling** waits for a job that is working: it starts quick and backs off to
+  a cap, polls early when the provider's reported progress predicts the end
+  sooner, and gives up at a deadline per job (``kind="timeout"``; the job stays
+  journalled and the next render resumes it).
+
+A failed download is retried after a fresh poll (result URLs expire), never by
+submitting again. A job the provider forgot (``expired``) is submitted afresh
+under a new idempotency key, a bounded number of times.
+
+Cancellation (Ctrl-C under ``asyncio.run``, or cancelling the task) stops all
+work; the journal is left consistent, and nothing half-written enters the
+cache (downloads go to ``.shotlist/tmp`` and are renamed in whole). Paid jobs
+are deliberately *not* cancelled at the provider: the money is already spent,
+so they keep running, stay journalled, and the next render collects them.
+Jobs of providers in ``cancel_on_interrupt`` (by default the local engine,
+whose work dies with the process anyway) are cancelled and their journal
+record closed, so the next render starts them again at once.
+
+The engine never prints: it reports through the ``hook`` with typed events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from shotlist.errors import ConfigError, FrozenError, ProviderError
+from shotlist.events import (
+    Hook,
+    Notice,
+    ShotCached,
+    ShotDownloaded,
+    ShotFailed,
+    ShotProgress,
+    ShotQueued,
+    ShotRetrying,
+    ShotSubmitted,
+    ignore,
+)
+from shotlist.providers.base import JobState, JobStatus, Provider
+from shotlist.request import ShotRequest
+from shotlist.store import (
+    CachedClip,
+    ClipMeta,
+    JobRecord,
+    Store,
+    mark_ended,
+    mark_submitted,
+    new_job_record,
+)
+
+T = TypeVar("T")
+
+Sleep = Callable[[float], Awaitable[None]]
+ProviderSource = Mapping[str, Provider] | Callable[[str], Provider]
+Concurrency = int | Mapping[str, int] | None
+
+LOCAL_PROVIDER = "local"
+PAID_CONCURRENCY = 4
+"""Jobs in flight per paid provider by default: enough to overlap their queues,
+few enough to stay clear of typical rate limits."""
+
+
+# ---------------------------------------------------------------- timing
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Every delay the engine takes, in seconds, and the clock it measures them by.
+
+    Tests use ``Timing.instant()`` (no waiting at all), or replace ``sleep`` and
+    ``clock`` to record the delays requested instead of spending them.
+    """
+
+    poll_initial: float = 0.5
+    poll_factor: float = 1.5
+    poll_cap: float = 10.0
+    poll_min: float = 0.1
+    """The soonest a poll predicted from reported progress may come."""
+    retry_base: float = 1.0
+    retry_cap: float = 60.0
+    retry_jitter: float = 0.5
+    """Up to this fraction of the backoff is added at random, so that many shots
+    hitting the same rate limit do not come back in lockstep."""
+    retry_after_cap: float = 300.0
+    """The longest ``Retry-After`` obeyed; a longer one is clamped to it."""
+    retry_attempts: int = 5
+    """Attempts per operation (submit, poll, download), the first included."""
+    job_deadline: float = 1800.0
+    """How long this render waits for one job, counted from when it starts waiting."""
+    resubmits: int = 2
+    """Fresh jobs submitted for a shot after the provider forgot (expired) earlier ones."""
+    cancel_timeout: float = 5.0
+    sleep: Sleep = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def instant(cls) -> Timing:
+        """No delays anywhere (the deadline stays, as a guard against a test hanging)."""
+        return cls(
+            poll_initial=0.0,
+            poll_cap=0.0,
+            poll_min=0.0,
+            retry_base=0.0,
+            retry_cap=0.0,
+            retry_jitter=0.0,
+            retry_after_cap=0.0,
+            job_deadline=60.0,
+            cancel_timeout=1.0,
+        )
+
+    def retry_delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """The wait before retry number ``attempt`` (1-based)."""
+        backoff = self.retry_base * 2.0 ** (attempt - 1) * (1 + self.retry_jitter * random.random())
+        backoff = min(self.retry_cap, backoff)
+        if retry_after is None:
+            return backoff
+        # The provider knows best when it will take us again.
+        return max(backoff, min(retry_after, self.retry_after_cap))
+
+
+def next_poll_delay(
+    backoff: float,
+    progress: float | None,
+    observed: tuple[float, float] | None,
+    now: float,
+    timing: Timing,
+) -> float:
+    """How long to wait before the next poll.
+
+    ``backoff`` is the plain schedule. When the provider reports progress and
+    it advanced since ``observed`` (time, progress), the finish is predicted
+    from that rate and the poll comes then if that is sooner, but never sooner
+    than ``poll_min``. Without progress, or if it stalls, the schedule holds.
+    """
+    if progress is None or observed is None:
+        return backoff
+    then, before = observed
+    if progress <= before or now <= then:
+        return backoff
+    remaining = (1.0 - min(progress, 1.0)) * (now - then) / (progress - before)
+    return min(backoff, max(remaining, timing.poll_min))
+
+
+def _transient(exc: ProviderError) -> bool:
+    return exc.retryable or exc.kind == "submit_unknown"
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class RenderedShot:
+    """One shot with its clip in the cache. ``cost_usd`` is what the clip cost when made."""
+
+    id: str
+    hash: str
+    source: Literal["generated", "cache"]
+    job_id: str
+    file: Path
+    sha256: str
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    """The outcome of ``render_shots``: finished shots and failures, each in input order."""
+
+    shots: tuple[RenderedShot, ...]
+    failures: tuple[ProviderError, ...]
+    submitted: int
+    """Jobs submitted to providers by this run (resumed jobs are not counted)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def generated(self) -> tuple[RenderedShot, ...]:
+        return tuple(s for s in self.shots if s.source == "generated")
+
+    @property
+    def cached(self) -> tuple[RenderedShot, ...]:
+        return tuple(s for s in self.shots if s.source == "cache")
+
+
+def _rendered(
+    shot: ShotRequest, clip: CachedClip, source: Literal["generated", "cache"]
+) -> RenderedShot:
+    return RenderedShot(
+        id=shot.id,
+        hash=clip.hash,
+        source=source,
+        job_id=clip.job_id,
+        file=clip.file,
+        sha256=clip.sha256,
+        cost_usd=clip.cost_usd,
+    )
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def default_concurrency(provider: str) -> int:
+    """Jobs in flight for a provider unless the caller says otherwise: the local
+    engine uses every core, a paid provider ``PAID_CONCURRENCY``."""
+    if provider == LOCAL_PROVIDER:
+        return max(1, os.cpu_count() or 1)
+    return PAID_CONCURRENCY
+
+
+def resolve_concurrency(concurrency: Concurrency, providers: Iterable[str]) -> dict[str, int]:
+    """The limit per provider: one number applies to all (``--concurrency N``), a
+    mapping names some, and the rest take ``default_concurrency``."""
+    limits: dict[str, int] = {}
+    for name in providers:
+        if isinstance(concurrency, int):
+            limit = concurrency
+        elif concurrency is not None and name in concurrency:
+            limit = concurrency[name]
+        else:
+            limit = default_concurrency(name)
+        if limit < 1:
+            raise ConfigError(f"concurrency for {name} must be at least 1, not {limit}")
+        limits[name] = limit
+    return limits
+
+
+class _Sessions:
+    """Provider sessions for one render: looked up in a mapping (the caller owns
+    them) or made by a factory on first need (the engine closes them), so a
+    render served from the cache never needs a paid provider's key."""
+
+    def __init__(self, source: ProviderSource) -> None:
+        self._source = source
+        self._open: dict[str, Provider] = {}
+        self._created: list[Provider] = []
+
+    def open(self, names: Iterable[str]) -> None:
+        for name in sorted(set(names)):
+            if name in self._open:
+                continue
+            if isinstance(self._source, Mapping):
+                if name not in self._source:
+                    raise ConfigError(f"no session for provider {name!r}")
+                self._open[name] = self._source[name]
+            else:
+                provider = self._source(name)
+                self._created.append(provider)
+                self._open[name] = provider
+
+    def __getitem__(self, name: str) -> Provider:
+        return self._open[name]
+
+    async def aclose(self) -> None:
+        for provider in reversed(self._created):
+            with contextlib.suppress(ProviderError):
+                await provider.aclose()
+
+
+# ---------------------------------------------------------------- one job
+
+
+class _Job:
+    """The life of one request hash at one provider: submit or resume, poll, fetch, store."""
+
+    def __init__(self, run: _Run, request: ShotRequest, provider: Provider) -> None:
+        self.run = run
+        self.request = request
+        self.provider = provider
+        self.timing = run.timing
+        self.record: JobRecord | None = None
+        self.job_id: str | None = None
+        self.deadline: float | None = None
+        self.just_submitted = False
+        self.observed: tuple[float, float] | None = None
+        self.last_progress: tuple[str, float | None] | None = None
+
+    async def render(self) -> CachedClip:
+        try:
+            return await self._render()
+        except asyncio.CancelledError:
+            self._interrupted()
+            await self._cancel_local_work()
+            raise
+        except ProviderError as exc:
+            self._attribute(exc)
+            raise
+
+    async def _render(self) -> CachedClip:
+        download_failures = 0
+        lost = 0
+        while True:
+            job_id = await self._ensure_job()
+            status = await self._wait_for_result(job_id)
+            if status.state is JobState.SUCCEEDED:
+                try:
+                    return await self._fetch_and_store(job_id, status)
+                except ProviderError as exc:
+                    download_failures += 1
+                    if not _transient(exc) or download_failures >= self.timing.retry_attempts:
+                        raise
+                    # The next loop polls again first: a fresh status carries a fresh URL.
+                    await self._pause(download_failures, exc, "download")
+            elif status.state in (JobState.EXPIRED, JobState.SUBMIT_UNKNOWN):
+                lost += 1
+                if lost > self.timing.resubmits:
+                    raise ProviderError(
+                        f"the provider lost the job {lost} times", job_id=job_id, kind="expired"
+                    )
+                await self._forget_job(fresh_key=status.state is JobState.EXPIRED)
+            else:
+                await self._end_job()
+                raise self._job_error(status, job_id)
+
+    # -- submit or resume
+
+    async def _ensure_job(self) -> str:
+        if self.job_id is not None:
+            return self.job_id
+        record = self.record or await asyncio.to_thread(
+            self.run.store.journal_get, self.request.hash
+        )
+        if record is not None and record.provider != self.request.provider:
+            record = None
+        if record is not None and record.state == "submitted" and record.job_id:
+            return self._resume(record, record.job_id)
+        if record is None or record.state == "ended":
+            # An ended job's key would only find the dead job again: a new generation.
+            generation = 0 if record is None else record.generation + 1
+            record = new_job_record(self.request, generation)
+            await asyncio.to_thread(self.run.store.journal_put, record)
+        self.record = record
+        return await self._submit(record)
+
+    def _resume(self, record: JobRecord, job_id: str) -> str:
+        self.record, self.job_id = record, job_id
+        self.just_submitted = False
+        self.run.hook(ShotSubmitted(self.request.id, self.request.provider, job_id, resumed=True))
+        return job_id
+
+    async def _submit(self, record: JobRecord) -> str:
+        key = record.idempotency_key
+        try:
+            job_id = await self._retrying("submit", lambda: self.provider.submit(self.request, key))
+        except ProviderError as exc:
+            if not _transient(exc):
+                # A definite refusal: no job exists, so nothing is left to resume.
+                await asyncio.to_thread(self.run.store.journal_remove, self.request.hash)
+            raise
+        submitted_at = self.timing.clock()
+        record = mark_submitted(record, job_id)
+        # Durable before the first poll: from here on a crash resumes this job.
+        await asyncio.to_thread(self.run.store.journal_put, record)
+        self.record, self.job_id = record, job_id
+        self.just_submitted = True
+        self.observed = (submitted_at, 0.0)
+        self.run.submitted += 1
+        self.run.hook(ShotSubmitted(self.request.id, self.request.provider, job_id))
+        return job_id
+
+    async def _forget_job(self, *, fresh_key: bool) -> None:
+        """The provider no longer knows the job: submit again, under a new key if
+        the old one names a dead job, else under the same key (safe to repeat)."""
+        assert self.record is not None
+        if fresh_key:
+            record = new_job_record(self.request, self.record.generation + 1)
+        else:
+            record = replace(self.record, state="submitting", job_id=None)
+        await asyncio.to_thread(self.run.store.journal_put, record)
+        self.record, self.job_id, self.deadline, self.observed = record, None, None, None
+
+    async def _end_job(self) -> None:
+        if self.record is not None:
+            await asyncio.to_thread(self.run.store.journal_put, mark_ended(self.record))
+
+    # -- poll
+
+    async def _wait_for_result(self, job_id: str) -> JobStatus:
+        """Poll until the job is terminal (or unknown to the provider)."""
+        if self.deadline is None:
+            self.deadline = self.timing.clock() + self.timing.job_deadline
+        # A job submitted a moment ago is not done yet; a resumed one may be.
+        backoff = self.timing.poll_initial
+        wait = 0.0
+        if self.just_submitted:
+            wait, backoff = backoff, self._next_backoff(backoff)
+        self.just_submitted = False
+        while True:
+            await self.timing.sleep(wait)
+            status = await self._retrying("poll", lambda: self.provider.poll(self.request, job_id))
+            if status.state.terminal or status.state is JobState.SUBMIT_UNKNOWN:
+                return status
+            self._report_progress(status)
+            now = self.timing.clock()
+            if now >= self.deadline:
+                raise ProviderError(
+                    f"no result within {self.timing.job_deadline:g} s; the job stays "
+                    "journalled and the next render resumes it",
+                    job_id=job_id,
+                    kind="timeout",
+                )
+            wait = next_poll_delay(backoff, status.progress, self.observed, now, self.timing)
+            wait = min(wait, self.deadline - now)
+            self._observe(now, status.progress)
+            backoff = self._next_backoff(backoff)
+
+    def _next_backoff(self, backoff: float) -> float:
+        return min(backoff * self.timing.poll_factor, self.timing.poll_cap)
+
+    def _observe(self, now: float, progress: float | None) -> None:
+        if progress is None:
+            return
+        if self.observed is None or progress > self.observed[1]:
+            self.observed = (now, progress)
+
+    def _report_progress(self, status: JobStatus) -> None:
+        seen = (status.state.value, status.progress)
+        if seen != self.last_progress:
+            self.last_progress = seen
+            self.run.hook(ShotProgress(self.request.id, status.state.value, status.progress))
+
+    # -- fetch and store
+
+    async def _fetch_and_store(self, job_id: str, status: JobStatus) -> CachedClip:
+        store = self.run.store
+        tmp = await asyncio.to_thread(store.tmp_path, self.request.hash)
+        try:
+            await self.provider.fetch(self.request, job_id, status, tmp)
+            if tmp.stat().st_size == 0:
+                raise ProviderError(
+                    "the download is empty", job_id=job_id, kind="download", retryable=True
+                )
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=status.cost_usd)
+        # From here the worker thread owns the download: a cancellation cannot
+        # stop it half-way, and the journal is only closed once the clip is in.
+        clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
+        await asyncio.to_thread(store.journal_remove, self.request.hash)
+        self.run.hook(ShotDownloaded(self.request.id, str(clip.file)))
+        return clip
+
+    # -- retrying (the one place)
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return await call()
+            except ProviderError as exc:
+                if not _transient(exc) or attempt >= self.timing.retry_attempts:
+                    raise
+                await self._pause(attempt, exc, what)
+                attempt += 1
+
+    async def _pause(self, attempt: int, exc: ProviderError, what: str) -> None:
+        delay = self.timing.retry_delay(attempt, exc.retry_after)
+        self.run.hook(ShotRetrying(self.request.id, attempt, delay, f"{what}: {exc.message}"))
+        await self.timing.sleep(delay)
+
+    # -- interruption and errors
+
+    def _interrupted(self) -> None:
+        """Leave the journal as the next render needs it. Synchronous on purpose: the
+        task is being cancelled and must not be interrupted again half-way."""
+        if self.provider.name in self.run.cancel_on_interrupt and self.record is not None:
+            self.run.store.journal_put(mark_ended(self.record))
+
+    async def _cancel_local_work(self) -> None:
+        if self.provider.name not in self.run.cancel_on_interrupt or self.job_id is None:
+            return
+        with contextlib.suppress(ProviderError, TimeoutError):
+            await asyncio.wait_for(
+                self.provider.cancel(self.request, self.job_id), self.timing.cancel_timeout
+            )
+
+    def _job_error(self, status: JobStatus, job_id: str) -> ProviderError:
+        if status.error is not None:
+            return status.error
+        if status.state is JobState.CANCELLED:
+            return ProviderError(
+                "the job was cancelled at the provider", job_id=job_id, kind="cancelled"
+            )
+        return ProviderError(f"the job ended {status.state.value}", job_id=job_id, kind="failed")
+
+    def _attribute(self, exc: ProviderError) -> None:
+        """Name the shot, provider and job on an error that does not yet."""
+        exc.shot_id = exc.shot_id or self.request.id
+        exc.provider = exc.provider or self.request.provider
+        exc.job_id = exc.job_id or (self.job_id or "")
+
+
+def _store_download(store: Store, request_hash: str, tmp: Path, meta: ClipMeta) -> CachedClip:
+    try:
+        return store.put(request_hash, tmp, meta, move=True)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _for_shot(exc: ProviderError, shot_id: str) -> ProviderError:
+    """The same failure, reported for another shot sharing the request."""
+    return ProviderError(
+        exc.message,
+        provider=exc.provider,
+        shot_id=shot_id,
+        job_id=exc.job_id,
+        kind=exc.kind,
+        retryable=exc.retryable,
+        retry_after=exc.retry_after,
+    )
+
+
+# ---------------------------------------------------------------- one render
+
+
+@dataclass
+class _Run:
+    store: Store
+    sessions: _Sessions
+    slots: dict[str, asyncio.Semaphore]
+    hook: Hook
+    timing: Timing
+    cancel_on_interrupt: frozenset[str]
+    submitted: int = 0
+    results: dict[str, RenderedShot] = field(default_factory=dict)
+    failures: dict[str, ProviderError] = field(default_factory=dict)
+
+    async def render_group(self, shots: Sequence[ShotRequest]) -> None:
+        """Render one request; shots sharing it (identical requests) share the clip."""
+        primary = shots[0]
+        job = _Job(self, primary, self.sessions[primary.provider])
+        try:
+            async with self.slots[primary.provider]:
+                clip = await job.render()
+        except ProviderError as exc:
+            for shot in shots:
+                error = exc if shot is primary else _for_shot(exc, shot.id)
+                self.failures[shot.id] = error
+                self.hook(ShotFailed(shot.id, str(error)))
+            return
+        self.results[primary.id] = _rendered(primary, clip, "generated")
+        for shot in shots[1:]:
+            self.hook(ShotCached(shot.id, str(clip.file)))
+            self.results[shot.id] = _rendered(shot, clip, "cache")
+
+
+def _group_by_hash(requests: Sequence[ShotRequest]) -> dict[str, list[ShotRequest]]:
+    ids: set[str] = set()
+    groups: dict[str, list[ShotRequest]] = {}
+    for request in requests:
+        if not request.hash:
+            raise ValueError(f"shot {request.id!r} has no request hash")
+        if request.id in ids:
+            raise ValueError(f"shot id {request.id!r} appears twice")
+        ids.add(request.id)
+        groups.setdefault(request.hash, []).append(request)
+    return groups
+
+
+async def _lookup_cache(
+    store: Store, groups: Mapping[str, Sequence[ShotRequest]], hook: Hook
+) -> dict[str, CachedClip]:
+    """Verified cache entries by hash (sha256 checked in worker threads, in parallel)."""
+    hashes = list(groups)
+    checks = await asyncio.gather(*(asyncio.to_thread(store.check, h) for h in hashes))
+    found: dict[str, CachedClip] = {}
+    for request_hash, (clip, discarded) in zip(hashes, checks, strict=True):
+        if clip is not None:
+            found[request_hash] = clip
+        elif discarded is not None:
+            for shot in groups[request_hash]:
+                hook(Notice(shot.id, f"{discarded}; rendering it again"))
+    return found
+
+
+async def render_shots(
+    requests: Sequence[ShotRequest],
+    *,
+    store: Store,
+    providers: ProviderSource,
+    concurrency: Concurrency = None,
+    hook: Hook = ignore,
+    frozen: bool = False,
+    timing: Timing = Timing(),
+    cancel_on_interrupt: frozenset[str] = frozenset({LOCAL_PROVIDER}),
+) -> RenderReport:
+    """Bring every request's clip into the cache, submitting only what is missing.
+
+    ``requests`` are fully resolved and hashed, with unique ids, in storyboard
+    order. ``providers`` maps a provider name to an open session, or is a
+    factory called once per provider actually needed (the engine then closes
+    the sessions it made). ``concurrency`` bounds jobs in flight per provider
+    (see ``resolve_concurrency``). With ``frozen`` nothing is submitted:
+    ``FrozenError`` lists every shot not in the cache, before any other work.
+
+    A failing shot does not stop the others: its ``ProviderError`` (naming the
+    shot, provider and job) is in ``RenderReport.failures`` and the caller
+    decides (the CLI raises ``RenderError``). Raises ``ConfigError`` when a
+    needed provider cannot be opened, before anything is submitted.
+    """
+    groups = _group_by_hash(requests)
+    with store.exclusive():
+        store.sweep_tmp()
+        for request in requests:
+            hook(ShotQueued(request.id, request.provider))
+        cached = await _lookup_cache(store, groups, hook)
+        missing = [h for h in groups if h not in cached]
+        if frozen and missing:
+            raise FrozenError([shot.id for h in missing for shot in groups[h]])
+        run = _Run(
+            store=store,
+            sessions=_Sessions(providers),
+            slots={},
+            hook=hook,
+            timing=timing,
+            cancel_on_interrupt=cancel_on_interrupt,
+        )
+        await _report_cached(run, groups, cached)
+        await _render_missing(run, [groups[h] for h in missing], concurrency)
+    return RenderReport(
+        shots=tuple(run.results[r.id] for r in requests if r.id in run.results),
+        failures=tuple(run.failures[r.id] for r in requests if r.id in run.failures),
+        submitted=run.submitted,
+    )
+
+
+async def _report_cached(
+    run: _Run, groups: Mapping[str, Sequence[ShotRequest]], cached: Mapping[str, CachedClip]
+) -> None:
+    for request_hash, clip in cached.items():
+        # A render killed after storing a clip but before closing its journal record.
+        await asyncio.to_thread(run.store.journal_remove, request_hash)
+        for shot in groups[request_hash]:
+            run.hook(ShotCached(shot.id, str(clip.file)))
+            run.results[shot.id] = _rendered(shot, clip, "cache")
+
+
+async def _render_missing(
+    run: _Run, missing: Sequence[Sequence[ShotRequest]], concurrency: Concurrency
+) -> None:
+    if not missing:
+        return
+    names = {shots[0].provider for shots in missing}
+    limits = resolve_concurrency(concurrency, names)
+    run.slots.update({name: asyncio.Semaphore(limit) for name, limit in limits.items()})
+    try:
+        # Every needed session opens before the first submit: a missing key
+        # fails the render before anything is paid for.
+        run.sessions.open(names)
+        async with asyncio.TaskGroup() as group:
+            for shots in missing:
+                group.create_task(run.render_group(shots))
+    except BaseExceptionGroup as failed:
+        # Only unexpected errors get here (provider failures are collected per
+        # shot); hand the caller the first one rather than a group.
+        raise _first_error(failed) from None
+    finally:
+        await run.sessions.aclose()
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first

@@ -1,0 +1,571 @@
+"""Everything shotlist keeps on disk: the clip cache, the job journal and the lock file.
+
+Layout of the store directory (``.shotlist/`` beside the storyboard, or
+``SHOTLIST_CACHE_DIR``)::
+
+    clips/<hash[:2]>/<hash>.mp4     a rendered shot, content-addressed by request hash
+    clips/<hash[:2]>/<hash>.json    its sidecar: sha256 and size of the clip, job id, provider, cost
+    journal/<hash>.json             a job submitted but not yet stored in the cache
+    tmp/                            downloads in progress (same file system as clips/)
+    lock                            held by the one render that may use the store
+
+Every write goes to a temporary file in the destination directory, is
+fsynced and then renamed over the target, so a crash leaves either the old
+file or the new one, never half of one. The cache trusts nothing it reads: a
+clip whose bytes no longer match its sidecar is removed and rendered again.
+
+The lock file (``film.lock`` beside ``film.yaml``, DESIGN §4) records what
+each shot was rendered from and into; it is written deterministically so a
+render that changes nothing leaves it byte-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from shotlist.errors import ShotlistError
+from shotlist.request import ShotRequest
+
+STORE_DIRNAME = ".shotlist"
+CACHE_DIR_ENV = "SHOTLIST_CACHE_DIR"
+LOCK_VERSION = 1
+_HASH_CHUNK = 1 << 20
+
+
+def store_root(storyboard: Path, env: Mapping[str, str], cache_dir: Path | None = None) -> Path:
+    """Where the store lives: ``cache_dir`` if given, else ``SHOTLIST_CACHE_DIR``, else
+    ``.shotlist/`` beside the storyboard."""
+    if cache_dir is not None:
+        return cache_dir
+    from_env = env.get(CACHE_DIR_ENV, "").strip()
+    if from_env:
+        return Path(from_env).expanduser()
+    return storyboard.parent / STORE_DIRNAME
+
+
+def lock_path(storyboard: Path) -> Path:
+    """The lock file of a storyboard: ``film.yaml`` -> ``film.lock``."""
+    return storyboard.with_suffix(".lock")
+
+
+def idempotency_key(request_hash: str, generation: int = 0) -> str:
+    """The key a job for this request is submitted under; the same on every attempt.
+
+    ``generation`` counts fresh jobs for the same request after a provider
+    forgot an earlier one (expired): the old key would only find the dead job.
+    """
+    key = f"shotlist-{request_hash[:32]}"
+    return key if generation == 0 else f"{key}-{generation}"
+
+
+# ---------------------------------------------------------------- atomic files
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename itself must reach the disk, or a crash may forget it.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old bytes or the new, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _atomic_copy(src: Path, dest: Path) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp, src.open("rb") as source:
+            shutil.copyfileobj(source, tmp, _HASH_CHUNK)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(dest.parent)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class ClipMeta:
+    """What the engine knows about a clip when it stores it."""
+
+    job_id: str
+    provider: str
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class CachedClip:
+    """A verified cache entry: ``file`` holds exactly ``size`` bytes hashing to ``sha256``."""
+
+    hash: str
+    file: Path
+    sha256: str
+    size: int
+    job_id: str
+    provider: str
+    cost_usd: float | None
+
+
+JobPhase = Literal["submitting", "submitted", "ended"]
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One journalled job.
+
+    ``submitting`` is written before the submit call: finding it on start-up
+    means the answer may have been lost, so the shot is submitted again under
+    the same ``idempotency_key`` (the provider dedupes). ``submitted`` is
+    written, with the job id, before polling begins: the job is resumed,
+    never submitted again. ``ended`` marks a job that finished without a
+    clip (failed, cancelled, forgotten): the next attempt is a new job under
+    the next ``generation``'s key, since the old key would find the dead job.
+    A record is removed once its clip is in the cache.
+    """
+
+    hash: str
+    shot_id: str
+    provider: str
+    idempotency_key: str
+    state: JobPhase
+    job_id: str | None
+    created_at: float
+    updated_at: float
+    generation: int = 0
+
+
+# ---------------------------------------------------------------- the store
+
+
+class Store:
+    """The ``.shotlist/`` directory: cache, journal and temporary downloads.
+
+    Methods are synchronous and may block on disk I/O; the engine calls the
+    slow ones (``put``, ``get``) from a worker thread.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.clips_dir = root / "clips"
+        self.journal_dir = root / "journal"
+        self.tmp_dir = root / "tmp"
+
+    # -- cache
+
+    def clip_path(self, request_hash: str) -> Path:
+        return self.clips_dir / request_hash[:2] / f"{request_hash}.mp4"
+
+    def _sidecar_path(self, request_hash: str) -> Path:
+        return self.clips_dir / request_hash[:2] / f"{request_hash}.json"
+
+    def has(self, request_hash: str) -> bool:
+        """Whether a complete-looking entry exists. Cheap (no hashing): for planning.
+
+        A clip whose size differs from its sidecar (truncated) counts as absent;
+        corruption that keeps the size is caught by ``get``.
+        """
+        meta = self._read_sidecar(request_hash)
+        if meta is None:
+            return False
+        try:
+            return self.clip_path(request_hash).stat().st_size == meta.get("size")
+        except OSError:
+            return False
+
+    def get(self, request_hash: str) -> CachedClip | None:
+        """The verified entry, or None. A corrupted or truncated entry is removed."""
+        return self.check(request_hash)[0]
+
+    def check(self, request_hash: str) -> tuple[CachedClip | None, str | None]:
+        """Like ``get``, also saying why an entry that existed was discarded."""
+        clip = self.clip_path(request_hash)
+        meta = self._read_sidecar(request_hash)
+        if meta is None:
+            if clip.exists():
+                # A clip without its sidecar is a put cut short: unverifiable.
+                self.discard(request_hash)
+                return None, "cached clip has no record"
+            return None, None
+        entry = _cached_clip(request_hash, clip, meta)
+        if entry is None:
+            self.discard(request_hash)
+            return None, "cache record is unreadable"
+        try:
+            size = clip.stat().st_size
+        except FileNotFoundError:
+            self.discard(request_hash)
+            return None, "cached clip is missing"
+        if size != entry.size:
+            self.discard(request_hash)
+            return None, f"cached clip is truncated ({size} of {entry.size} bytes)"
+        if file_sha256(clip) != entry.sha256:
+            self.discard(request_hash)
+            return None, "cached clip is corrupted (sha256 mismatch)"
+        return entry, None
+
+    def put(
+        self, request_hash: str, src: Path, meta: ClipMeta, *, move: bool = False
+    ) -> CachedClip:
+        """Store ``src`` as the clip of ``request_hash``, atomically.
+
+        With ``move`` the file is renamed into the cache (it must be on the same
+        file system, as ``tmp_path`` files are) instead of copied.
+        """
+        clip = self.clip_path(request_hash)
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        sha256 = file_sha256(src)
+        size = src.stat().st_size
+        # The old sidecar goes first: until the new one is written, the entry reads as absent.
+        self._sidecar_path(request_hash).unlink(missing_ok=True)
+        if move:
+            with src.open("rb") as f:
+                os.fsync(f.fileno())
+            os.replace(src, clip)
+            _fsync_dir(clip.parent)
+        else:
+            _atomic_copy(src, clip)
+        record = {"sha256": sha256, "size": size, **asdict(meta)}
+        atomic_write_bytes(self._sidecar_path(request_hash), _json_bytes(record))
+        return CachedClip(
+            request_hash, clip, sha256, size, meta.job_id, meta.provider, meta.cost_usd
+        )
+
+    def discard(self, request_hash: str) -> None:
+        """Remove a cache entry (both files), if present."""
+        self._sidecar_path(request_hash).unlink(missing_ok=True)
+        self.clip_path(request_hash).unlink(missing_ok=True)
+
+    def _read_sidecar(self, request_hash: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self._sidecar_path(request_hash).read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    # -- temporary downloads
+
+    def tmp_path(self, request_hash: str) -> Path:
+        """A fresh, unique path for a download, on the same file system as the cache."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            dir=self.tmp_dir, prefix=f"{request_hash[:16]}.", suffix=".part"
+        )
+        os.close(fd)
+        return Path(name)
+
+    def sweep_tmp(self) -> None:
+        """Remove downloads a killed render left behind. Call only while holding ``exclusive``."""
+        if self.tmp_dir.is_dir():
+            for leftover in self.tmp_dir.iterdir():
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+    # -- journal
+
+    def _journal_path(self, request_hash: str) -> Path:
+        return self.journal_dir / f"{request_hash}.json"
+
+    def journal_get(self, request_hash: str) -> JobRecord | None:
+        """The journalled job for a request, if any.
+
+        An unreadable record is an error, not an absence: guessing "no job"
+        could pay for the same shot twice.
+        """
+        path = self._journal_path(request_hash)
+        try:
+            data = json.loads(path.read_bytes())
+            return JobRecord(**data)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            raise ShotlistError(
+                f"{path}: unreadable journal record ({exc}); delete it to submit the shot again"
+            ) from exc
+
+    def journal_put(self, record: JobRecord) -> None:
+        """Record a job durably (fsynced) before anything depends on it."""
+        atomic_write_bytes(self._journal_path(record.hash), _json_bytes(asdict(record)))
+
+    def journal_remove(self, request_hash: str) -> None:
+        path = self._journal_path(request_hash)
+        if path.exists():
+            path.unlink()
+            _fsync_dir(path.parent)
+
+    def journal_records(self) -> list[JobRecord]:
+        """Every journalled job, ordered by request hash (for diagnostics)."""
+        if not self.journal_dir.is_dir():
+            return []
+        hashes = sorted(p.stem for p in self.journal_dir.glob("*.json"))
+        return [r for h in hashes if (r := self.journal_get(h)) is not None]
+
+    # -- one render at a time
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store for one render; a second concurrent render fails instead of
+        submitting the same jobs again."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "lock").open("a+b") as handle:
+            try:
+                import fcntl
+            except ImportError:  # pragma: no cover - no advisory locks on this platform
+                yield
+                return
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise ShotlistError(
+                    f"another shotlist render is using {self.root}; wait for it to finish"
+                ) from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _cached_clip(request_hash: str, clip: Path, meta: Mapping[str, Any]) -> CachedClip | None:
+    try:
+        cost = meta.get("cost_usd")
+        return CachedClip(
+            hash=request_hash,
+            file=clip,
+            sha256=str(meta["sha256"]),
+            size=int(meta["size"]),
+            job_id=str(meta["job_id"]),
+            provider=str(meta["provider"]),
+            cost_usd=None if cost is None else float(cost),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def new_job_record(request: ShotRequest, generation: int = 0) -> JobRecord:
+    """The ``submitting`` record written before a request is first submitted."""
+    now = time.time()
+    return JobRecord(
+        hash=request.hash,
+        shot_id=request.id,
+        provider=request.provider,
+        idempotency_key=idempotency_key(request.hash, generation),
+        state="submitting",
+        job_id=None,
+        created_at=now,
+        updated_at=now,
+        generation=generation,
+    )
+
+
+def mark_submitted(record: JobRecord, job_id: str) -> JobRecord:
+    return replace(record, state="submitted", job_id=job_id, updated_at=time.time())
+
+
+def mark_ended(record: JobRecord) -> JobRecord:
+    return replace(record, state="ended", updated_at=time.time())
+
+
+# ---------------------------------------------------------------- the lock file
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """What one shot was rendered from and into (DESIGN §4)."""
+
+    id: str
+    hash: str
+    provider: str
+    model: str
+    seed: int
+    duration: float
+    job_id: str
+    sha256: str
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The lock file: entries in storyboard order."""
+
+    shots: tuple[LockEntry, ...] = ()
+    version: int = LOCK_VERSION
+
+    def entry(self, shot_id: str) -> LockEntry | None:
+        return next((e for e in self.shots if e.id == shot_id), None)
+
+    def by_id(self) -> dict[str, LockEntry]:
+        return {e.id: e for e in self.shots}
+
+
+class LockedRender(Protocol):
+    """The part of a render result the lock records (the engine's ``RenderedShot`` fits)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def cost_usd(self) -> float | None: ...
+
+
+def read_lock(path: Path) -> Lock:
+    """Read a lock file; a missing file is an empty lock, a malformed one an error naming it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Lock()
+    try:
+        return _parse_lock(json.loads(raw))
+    except ValueError as exc:
+        raise ShotlistError(
+            f"{path}: not a valid shotlist lock file ({exc}); "
+            "fix it or delete it to record the next render afresh"
+        ) from exc
+
+
+def _parse_lock(data: Any) -> Lock:
+    """Raises ValueError saying what is wrong and where."""
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    version = data.get("version")
+    if version != LOCK_VERSION:
+        raise ValueError(f"unsupported version {version!r}, this shotlist writes {LOCK_VERSION}")
+    shots = data.get("shots")
+    if not isinstance(shots, list):
+        raise ValueError("'shots' must be a list")
+    entries = []
+    for index, item in enumerate(shots):
+        try:
+            entries.append(_parse_entry(item))
+        except KeyError as exc:
+            raise ValueError(f"shots[{index}]: missing field {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"shots[{index}]: {exc}") from exc
+    return Lock(shots=tuple(entries))
+
+
+def _parse_entry(item: Any) -> LockEntry:
+    if not isinstance(item, dict):
+        raise TypeError("each shot must be an object")
+    entry = LockEntry(
+        id=_str(item, "id"),
+        hash=_str(item, "hash"),
+        provider=_str(item, "provider"),
+        model=_str(item, "model"),
+        seed=int(item["seed"]),
+        duration=float(item["duration"]),
+        job_id=_str(item, "job_id"),
+        sha256=_str(item, "sha256"),
+        cost_usd=None if item["cost_usd"] is None else float(item["cost_usd"]),
+    )
+    unknown = sorted(set(item) - set(LockEntry.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    return entry
+
+
+def _str(item: Mapping[str, Any], key: str) -> str:
+    value = item[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key!r} must be a string")
+    return value
+
+
+def lock_bytes(lock: Lock) -> bytes:
+    """The exact bytes of a lock file: sorted keys, indent 2, trailing newline."""
+    return _json_bytes({"version": lock.version, "shots": [asdict(e) for e in lock.shots]})
+
+
+def write_lock(path: Path, lock: Lock) -> bool:
+    """Write the lock atomically unless its bytes are unchanged. Returns whether it wrote."""
+    data = lock_bytes(lock)
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == data:
+            return False
+    atomic_write_bytes(path, data)
+    return True
+
+
+def update_lock(
+    previous: Lock, shots: Sequence[ShotRequest], rendered: Iterable[LockedRender]
+) -> Lock:
+    """The lock after a render.
+
+    ``shots`` are all shots of the storyboard, in storyboard order. A shot
+    rendered (or found in the cache) this time gets a fresh entry; one not
+    rendered this time (``--only``, or it failed) keeps its previous entry;
+    a shot no longer in the storyboard is dropped.
+    """
+    done = {r.id: r for r in rendered}
+    kept = previous.by_id()
+    entries: list[LockEntry] = []
+    for shot in shots:
+        result = done.get(shot.id)
+        if result is not None:
+            entries.append(_lock_entry(shot, result))
+        elif shot.id in kept:
+            entries.append(kept[shot.id])
+    return Lock(shots=tuple(entries))
+
+
+def _lock_entry(shot: ShotRequest, result: LockedRender) -> LockEntry:
+    return LockEntry(
+        id=shot.id,
+        hash=result.hash,
+        provider=shot.provider,
+        model=shot.model,
+        seed=shot.seed,
+        duration=float(shot.duration),
+        job_id=result.job_id,
+        sha256=result.sha256,
+        cost_usd=result.cost_usd,
+    )
