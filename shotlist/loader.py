@@ -19,7 +19,7 @@ from typing import Any
 import pydantic
 
 from shotlist.errors import Problem, StoryboardError
-from shotlist.model import EXPECTED, Shot, Storyboard, Template
+from shotlist.model import EXPECTED, SHOT_ID_PATTERN, Shot, Storyboard, Template
 from shotlist.suggest import suggest
 from shotlist.template import Expanded, Expander, Layer
 from shotlist.yamlsource import Path_, Pos, SourceMap, field_path, load_yaml, read_text
@@ -58,7 +58,7 @@ class LoadedStoryboard:
 
     def label_of(self, path: Path_) -> str:
         if len(path) >= 2 and path[0] == "shots" and isinstance(path[1], int):
-            return self.shot_labels[path[1]] + field_path(("", *path[2:]))[0:]
+            return self.shot_labels[path[1]] + field_path(("x", *path[2:]))[1:]
         return field_path(path)
 
 
@@ -94,13 +94,13 @@ def load_storyboard(path: Path, *, overrides: Mapping[str, Any] | None = None) -
     expanded = expander.run()
     problems += expanded.problems
     problems += validate_templates(templates)
+    expanded.document["templates"] = {name: _untemplated(layer.values) for name, layer in templates.items()}
     storyboard = None
     try:
         storyboard = Storyboard.model_validate(expanded.document)
     except pydantic.ValidationError as exc:
-        problems += translate(exc, expanded)
-    if storyboard is not None:
-        problems += check_shot_ids(storyboard, expanded)
+        problems += _explained_elsewhere(translate(exc, expanded), expanded.problems, dropped=bool(shots))
+    problems += check_shot_ids(expanded)
     if problems:
         raise StoryboardError(_dedupe(problems))
     assert storyboard is not None
@@ -114,6 +114,19 @@ def load_storyboard(path: Path, *, overrides: Mapping[str, Any] | None = None) -
     )
 
 
+def _explained_elsewhere(found: list[Problem], expansion: list[Problem], *, dropped: bool) -> list[Problem]:
+    """The models' complaints, less those an expansion problem already explains: a value
+    whose template failed (it is still the raw text), and an empty shot list when every
+    shot written failed to expand."""
+    places = {(p.file, p.line, p.column) for p in expansion}
+    return [
+        p
+        for p in found
+        if (p.file, p.line, p.column) not in places
+        and not (dropped and expansion and p.field == "shots" and "empty list" in p.message)
+    ]
+
+
 def check_document(document: Any, source: SourceMap, label: str) -> None:
     """The checks that make every later message meaningful: a mapping, of a version we read."""
     if document is None:
@@ -125,7 +138,7 @@ def check_document(document: Any, source: SourceMap, label: str) -> None:
             f"expected a mapping of storyboard fields (version, shots, ...), got {describe(document)}",
         )
     if "version" not in document:
-        raise StoryboardError.one(label, 1, 1, "version", 'required field is missing; add "version: 1" at the top')
+        raise StoryboardError.one(label, 1, 1, "", 'required field "version" is missing; add "version: 1" at the top')
     version = document["version"]
     if version != SUPPORTED_VERSION or isinstance(version, bool):
         pos = source.value(("version",)) or Pos(label, 1, 1)
@@ -170,7 +183,7 @@ def collect_parts(
     raw_shots = document.get("shots")
     if isinstance(raw_shots, list):
         shots += [Layer(value, source, ("shots", i)) for i, value in enumerate(raw_shots)]
-    elif "shots" in document:
+    elif "shots" in document and seen:  # an included file's; the models check the storyboard's own
         pos = source.value(("shots",)) or Pos(label, 0, 0)
         problems.append(Problem(pos.file, pos.line, pos.column, "shots", f"expected a list of shots, got {describe(raw_shots)}"))
     return templates, shots
@@ -183,7 +196,7 @@ def _add_templates(into: dict[str, Layer], new: dict[str, Layer], problems: list
             first = into[name].source.key(into[name].path) or Pos("", 0, 0)
             problems.append(
                 Problem(pos.file, pos.line, pos.column, field_path(layer.path),
-                        f"template {name!r} is already defined ({first.file}:{first.line})")
+                        f'template "{name}" is already defined ({first.file}:{first.line})')
             )
             continue
         into[name] = layer
@@ -250,7 +263,7 @@ def validate_templates(templates: Mapping[str, Layer]) -> list[Problem]:
             problems.append(Problem(pos.file, pos.line, pos.column, f"templates.{name}",
                                     f"expected a mapping of shot fields, got {describe(layer.values)}"))
             continue
-        values = {k: v for k, v in layer.values.items() if k not in ("each", "vars", "id") and not _templated(v)}
+        values = _untemplated(layer.values)
         try:
             Template.model_validate(values)
         except pydantic.ValidationError as exc:
@@ -259,6 +272,14 @@ def validate_templates(templates: Mapping[str, Layer]) -> list[Problem]:
             for err in exc.errors():
                 problems += translate_one(err, fake, prefix=("templates", name))
     return problems
+
+
+def _untemplated(values: Any) -> Any:
+    """A template as the models can check it: without the fields expansion consumes and
+    without values that only mean something once a shot renders them."""
+    if not isinstance(values, dict):
+        return values
+    return {k: v for k, v in values.items() if k not in ("each", "vars", "id") and not _templated(v)}
 
 
 def _templated(value: Any) -> bool:
@@ -271,24 +292,31 @@ def _templated(value: Any) -> bool:
     return False
 
 
-def check_shot_ids(storyboard: Storyboard, expanded: Expanded) -> list[Problem]:
+def check_shot_ids(expanded: Expanded) -> list[Problem]:
+    """Ids unique (ignoring case, as on macOS and Windows file systems) and usable as file names."""
     problems = []
-    seen: dict[str, int] = {}
-    for index, shot in enumerate(storyboard.shots):
+    seen: dict[str, tuple[str, Pos]] = {}
+    shots = expanded.document.get("shots")
+    for index, shot in enumerate(shots if isinstance(shots, list) else []):
+        shot_id = shot.get("id") if isinstance(shot, dict) else None
+        if not isinstance(shot_id, str) or not re.match(SHOT_ID_PATTERN, shot_id):
+            continue  # the models say what is wrong with it
         pos = expanded.source.value(("shots", index, "id")) or Pos("", 0, 0)
         label = expanded.shot_labels[index] + ".id"
-        folded = shot.id.lower()
-        if folded.split(".")[0] in RESERVED_IDS or shot.id.endswith("."):
+        folded = shot_id.lower()
+        if folded.split(".")[0] in RESERVED_IDS or shot_id.endswith("."):
             problems.append(Problem(pos.file, pos.line, pos.column, label,
-                                    f'"{shot.id}" is not safe as a file name on every system; choose another id'))
-        if folded in seen:
-            first = storyboard.shots[seen[folded]].id
-            first_pos = expanded.source.value(("shots", seen[folded], "id")) or Pos("", 0, 0)
-            same = "duplicate shot id" if first == shot.id else f'shot id differs from "{first}" only in case;'
-            problems.append(Problem(pos.file, pos.line, pos.column, label,
-                                    f'{same} "{shot.id}" (first used on line {first_pos.line}); ids must be unique'))
+                                    f'"{shot_id}" is not safe as a file name on every system; choose another id'))
+        if folded not in seen:
+            seen[folded] = (shot_id, pos)
+            continue
+        first, first_pos = seen[folded]
+        where = f"line {first_pos.line}" if first_pos.file == pos.file else f"{first_pos.file}:{first_pos.line}"
+        if first == shot_id:
+            message = f'duplicate shot id "{shot_id}" (first used on {where}); ids must be unique'
         else:
-            seen[folded] = index
+            message = f'shot id "{shot_id}" differs only in case from "{first}" ({where}); ids must be unique ignoring case'
+        problems.append(Problem(pos.file, pos.line, pos.column, label, message))
     return problems
 
 
@@ -298,34 +326,49 @@ def translate(exc: pydantic.ValidationError, expanded: Expanded) -> list[Problem
     problems: list[Problem] = []
     done: set[Path_] = set()
     for err, loc in zip(errors, cleaned, strict=True):
-        from_union = len(loc) != len(err["loc"])
-        if from_union:
-            # Prefer the errors inside the branch the input was meant for (a mapping's fields).
-            if any(other[: len(loc)] == loc and len(other) > len(loc) for other in cleaned):
-                continue
-            if loc in done:
-                continue
-            done.add(loc)
-            err = {**err, "type": "union", "loc": loc}
-        problems += translate_one(err, expanded)
+        if err["loc"][-1] == "[key]":  # a mapping key, such as a reference name
+            pos = expanded.source.key(loc) or Pos("", 0, 0)
+            expected = "a reference name of letters, digits and '_', not starting with a digit"
+            problems.append(Problem(pos.file, pos.line, pos.column, _label(loc, expanded),
+                                    f"expected {expected}, got {describe(loc[-1])}"))
+            continue
+        at_union = len(loc) != len(err["loc"]) and _union_depth(err["loc"]) == len(loc)
+        if not at_union:
+            # An ordinary field, or one inside the union branch the input was meant for
+            # (a mapping's fields): its own words say most.
+            problems += translate_one(err, expanded)
+            continue
+        if loc in done or any(other[: len(loc)] == loc and len(other) > len(loc) for other in cleaned):
+            continue
+        done.add(loc)
+        # A branch that took the input's shape and explained itself (a reference mapping
+        # naming two kinds) beats the summary of every branch.
+        explained = [e for e, other in zip(errors, cleaned, strict=True) if other == loc and e["type"] == "value_error"]
+        problems += translate_one(explained[0] if explained else {**err, "type": "union", "loc": loc}, expanded)
     return problems
+
+
+def _union_depth(loc: tuple[Any, ...]) -> int:
+    """How many parts of ``loc`` come before the first union-branch tag."""
+    return next(i for i, p in enumerate(loc) if isinstance(p, str) and _is_tag(p))
 
 
 def translate_one(err: Any, expanded: Expanded, prefix: Path_ = ()) -> list[Problem]:
     loc: Path_ = _clean_loc(err["loc"])
+    full = prefix + loc  # the field's place in the storyboard; ``loc`` is its place in ``source``
     kind = err["type"]
     source = expanded.source
-    label = _label(prefix + loc, expanded) if not prefix else field_path(prefix + loc)
+    label = _label(full, expanded) if not prefix else field_path(full)
     if kind == "extra_forbidden":
         pos = source.key(loc)
-        message = _unknown_field(loc)
+        message = _unknown_field(full)
     elif kind == "missing":
         pos = source.value(loc[:-1])
-        label = _label(prefix + loc[:-1], expanded) if not prefix else field_path(prefix + loc[:-1])
+        label = _label(full[:-1], expanded) if not prefix else field_path(full[:-1])
         message = f'required field "{loc[-1]}" is missing'
     else:
         pos = source.value(loc)
-        message = _bad_value(err, loc)
+        message = _bad_value(err, full)
     pos = pos or Pos(next(iter(source.values.values()), Pos("", 0, 0)).file, 0, 0)
     return [Problem(pos.file, pos.line, pos.column, label, message)]
 
@@ -360,12 +403,14 @@ def _expected(loc: Path_) -> str | None:
         parent = [p for p in loc if isinstance(p, str)]
         if parent and parent[-1] == "shots":
             return "a shot: a mapping with at least id and prompt"
-        if parent and parent[-1] in ("images", "videos", "audios", "include"):
+        if parent and parent[-1] in ("images", "videos", "audios", "include", "dialogue"):
             return "text"
         return None
-    owner = _owner(loc)
-    if len(loc) >= 2 and loc[0] == "references":
+    if len(loc) == 2 and loc[0] == "references":
         return "a file path or https URL, or a mapping like {image: refs/a.png}"
+    if len(loc) == 3 and loc[0] == "references":
+        return "a file path or https URL"
+    owner = _owner(loc)
     return EXPECTED.get((owner, field)) or EXPECTED.get(("*", field))
 
 
@@ -379,24 +424,26 @@ def _unknown_field(loc: Path_) -> str:
 
 
 def _valid_fields(parent: Path_) -> list[str]:
+    """The field names of the model at ``parent``, told by the path's shape (a template or a
+    reference may be called "camera" without becoming a Camera)."""
     from shotlist import model
 
-    names = [p for p in parent if isinstance(p, str)]
+    cls: type[pydantic.BaseModel]
     if not parent:
-        cls: type[pydantic.BaseModel] = model.Storyboard
-    elif names and names[-1] in _CONTAINERS and not (names[-1] == "transition" and parent[-1] != "transition"):
-        cls = getattr(model, _CONTAINERS[names[-1]])
-    elif names and names[-1] == "defaults":
-        cls = model.Defaults
-    elif names and names[-1] == "templates":
-        cls = model.Template
-    elif names and names[-1] == "shots":
-        cls = Shot
-    elif names and names[-1] == "references":
+        cls = model.Storyboard
+    elif len(parent) == 2 and parent[0] == "references":
         cls = model.ReferenceFile
+    elif len(parent) == 2 and parent[0] == "templates":
+        cls = model.Template
+    elif len(parent) == 2 and parent[0] == "shots":
+        cls = Shot
+    elif parent == ("defaults",):
+        cls = model.Defaults
+    elif isinstance(parent[-1], str) and parent[-1] in _CONTAINERS:
+        cls = getattr(model, _CONTAINERS[parent[-1]])
     else:
         return []
-    return [n for n in cls.model_fields if n not in ("each",) or cls is Shot]
+    return [n for n in cls.model_fields if n != "each" or cls is Shot]
 
 
 def _bad_value(err: Any, loc: Path_) -> str:
@@ -439,12 +486,16 @@ def describe(value: Any) -> str:
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
-    """One line per place and message: a template's mistake shows once, not once per shot."""
+    """One line per place and message. A mistake inside a template shows once, under the
+    template's name, not once more for every shot that uses it."""
+    in_templates = {(p.file, p.line, p.column) for p in problems if p.field.startswith("templates.")}
     seen: set[tuple[str, int, int, str]] = set()
     out = []
     for problem in sorted(problems):
-        key = (problem.file, problem.line, problem.column, problem.message)
-        if key not in seen:
-            seen.add(key)
+        where = (problem.file, problem.line, problem.column)
+        if where in in_templates and not problem.field.startswith("templates."):
+            continue
+        if (*where, problem.message) not in seen:
+            seen.add((*where, problem.message))
             out.append(problem)
     return out

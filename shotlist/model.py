@@ -12,10 +12,17 @@ to the constraints it describes, so the two are edited together.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shotlist.camera import Angle, Move, ShotSize, Speed
 
@@ -91,6 +98,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("Storyboard", "references"): "a mapping of reference names to files or URLs",
     ("Storyboard", "templates"): "a mapping of template names to partial shots",
     ("Storyboard", "shots"): "a non-empty list of shots",
+    ("Storyboard", "defaults"): "a mapping of shot fields",
+    ("Storyboard", "soundtrack"): "a mapping with music, volume and duck",
+    ("Storyboard", "cut"): "a mapping of cut fields (output, size, fps, ...)",
+    ("*", "camera"): "a mapping with move, speed, shot and angle",
+    ("*", "trim"): "a mapping with start and end in seconds",
+    ("*", "transition"): "a mapping with type and duration",
     ("*", "duration"): "seconds as a number between 1 and 60",
     ("*", "seed"): "a whole number between 0 and 4294967295",
     ("*", "size"): 'a size like "1280x720"',
@@ -103,7 +116,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("*", "mute"): "true or false",
     ("*", "params"): "a mapping of provider-specific fields",
     ("*", "prompt"): "text",
-    ("*", "id"): "a shot id of letters, digits, '.', '_' or '-' (at most 80, no spaces)",
+    ("*", "id"): "a shot id of at most 80 letters, digits, '.', '_' or '-', starting with a letter or digit",
     ("*", "use"): "the name of a template",
     ("*", "images"): "a list of image references (@name, a path or an https URL)",
     ("*", "videos"): "a list of video references (@name, a path or an https URL)",
@@ -158,11 +171,13 @@ class Trim(Frozen):
         default=None, description="Second of the clip where the shot ends; omitted: the clip's end."
     )
 
-    @model_validator(mode="after")
-    def _end_after_start(self) -> Trim:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"trim end ({self.end:g}) must be greater than start ({self.start:g})")
-        return self
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: float | None, info: ValidationInfo) -> float | None:
+        start = info.data.get("start", 0.0)
+        if end is not None and end <= start:
+            raise ValueError(f"expected seconds as a number greater than start ({start:g}), got {end:g}")
+        return end
 
 
 class Transition(Frozen):
@@ -306,23 +321,13 @@ class Storyboard(Frozen):
         default_factory=list, description="Other YAML files whose shots and templates are pulled in."
     )
     defaults: Defaults = Field(default=Defaults(), description="Values every shot takes unless it sets its own.")
-    references: dict[str, Reference] = Field(
+    references: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Reference] = Field(
         default_factory=dict, description="Named media; prompts refer to them as @name."
     )
     templates: dict[str, Template] = Field(default_factory=dict, description="Reusable partial shots.")
     shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
     soundtrack: Soundtrack | None = Field(default=None, description="Music under the whole cut.")
     cut: Cut = Field(default=Cut(), description="How the shots are stitched into one film.")
-
-    @field_validator("references")
-    @classmethod
-    def _reference_names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
-            if not re.match(NAME_PATTERN, name):
-                raise ValueError(
-                    f"reference name {name!r} must be letters, digits and '_', not starting with a digit"
-                )
-        return value
 
 
 SCHEMA_ID = "https://shotlist.dev/schemas/storyboard.schema.json"

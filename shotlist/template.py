@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from shotlist.errors import Problem
 from shotlist.suggest import suggest
@@ -31,25 +33,115 @@ from shotlist.yamlsource import Path_, Pos, SourceMap, field_path
 MERGED_FIELDS = frozenset({"camera", "params", "trim", "transition", "vars"})
 # Fields consumed by expansion itself; they never reach the expanded shot.
 EXPANSION_FIELDS = ("use", "each", "vars")
+# Fields that are text whatever they render to: `id: "{{ n }}"` is the id "3", not the number 3.
+TEXT_FIELDS = frozenset(
+    {"id", "prompt", "title", "model", "use", "dialogue", "images", "videos", "audios",
+     "image", "video", "audio", "music", "output", "size", "aspect_ratio", "references"}
+)
 MAX_SEQUENCE = 10_000  # largest string or list a template may build with * or **
+MAX_TEXT = 100_000  # longest text a template may build, in one step or one field
+MAX_NUMBER_BITS = 4_096  # largest number a template may compute (about 1200 digits)
 MAX_SHOTS = 10_000
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
+# A width or precision of 10000 or more in a %-style or {}-style format string.
+_WIDE_FORMAT = re.compile(r"%[-#0 +]*(?:\d{5,}|\d*\.\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
+# Filters and str methods whose number arguments set the size of what they build.
+_SIZED = frozenset(
+    {"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "wordwrap", "batch", "slice", "truncate"}
+)
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox, also refusing arithmetic that would build huge values."""
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | list | tuple | dict) else 0
 
-    intercepted_binops = frozenset({"*", "**"})
+
+def _check_growth(name: str, receiver: Any, args: tuple[Any, ...]) -> None:
+    """Refuse, before it runs, a filter or str method call that would build a huge value
+    (``'a'|center(10**9)``, ``s|replace('a', long)``, ``'%999999s'|format(x)``)."""
+    if name in _SIZED and any(isinstance(a, int) and abs(a) > MAX_SEQUENCE for a in args):
+        raise SecurityError(f"{name} with a number larger than {MAX_SEQUENCE}")
+    if name in ("format", "format_map") and isinstance(receiver, str) and _WIDE_FORMAT.search(receiver):
+        raise SecurityError("format width too large")
+    if name == "replace" and isinstance(receiver, str) and len(args) >= 2:
+        old, new = str(args[0]), str(args[1])
+        count = receiver.count(old) if old else len(receiver) + 1
+        predicted = len(receiver) + count * (len(new) - len(old))
+    elif name == "indent" and isinstance(receiver, str):
+        width = args[0] if args else 4
+        predicted = len(receiver) + (receiver.count("\n") + 1) * (width if isinstance(width, int) else _size(width))
+    elif name == "join":
+        predicted = max(_size(receiver), 1) * max((_size(a) for a in args), default=1)
+    else:
+        return
+    if predicted > MAX_TEXT:
+        raise SecurityError("value too large")
+
+
+def _checked_result(value: Any) -> Any:
+    if _size(value) > MAX_TEXT:
+        raise SecurityError("value too large")
+    return value
+
+
+def _checked_filter(name: str, func: Any) -> Any:
+    skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0  # context/environment first
+
+    @functools.wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        _check_growth(name, args[skip] if len(args) > skip else None, (*args[skip + 1 :], *kwargs.values()))
+        return _checked_result(func(*args, **kwargs))
+
+    return checked
+
+
+class _CodeGenerator(CodeGenerator):
+    """Compiles ``a ~ b`` to a call the sandbox checks, as it checks ``*`` and ``+``."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.checked_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox (which also keeps templates from changing the variables they are given),
+    refusing too the operations that would build huge values or numbers."""
+
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
             raise SecurityError("exponent too large")
+        if isinstance(left, int) and isinstance(right, int):
+            bits = {"**": left.bit_length() * right, "*": left.bit_length() + right.bit_length()}
+            if bits.get(operator, 0) > MAX_NUMBER_BITS:
+                raise SecurityError("number too large")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int):
                     if len(seq) * times > MAX_SEQUENCE:
                         raise SecurityError("value too large")
-        return super().call_binop(context, operator, left, right)
+        if operator == "+" and _size(left) + _size(right) > MAX_TEXT:
+            raise SecurityError("value too large")
+        if operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise SecurityError("format width too large")
+        return _checked_result(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(__obj, "__name__", "")
+        receiver = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
+        if isinstance(receiver, str):
+            _check_growth(name, receiver, (*args, *kwargs.values()))
+        return _checked_result(super().call(__context, __obj, *args, **kwargs))
+
+    def checked_concat(self, parts: tuple[Any, ...]) -> str:
+        texts = [str(part) for part in parts]
+        if sum(map(len, texts)) > MAX_TEXT:
+            raise SecurityError("value too large")
+        return "".join(texts)
 
 
 @functools.cache
@@ -57,7 +149,19 @@ def _environment() -> _Sandbox:
     env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     # No globals at all: range, lipsum, cycler, joiner, namespace and dict are gone.
     env.globals.clear()
+    env.filters = {name: _checked_filter(name, func) for name, func in env.filters.items()}
     return env
+
+
+def _render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    """Render with a budget: a loop cannot print more than one field may hold."""
+    parts, size = [], 0
+    for part in template.generate(context):
+        size += len(part)
+        if size > MAX_TEXT:
+            raise SecurityError(f"a field may render at most {MAX_TEXT} characters")
+        parts.append(part)
+    return "".join(parts)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -74,14 +178,15 @@ class TemplateProblem(Exception):
     """A Jinja2 failure, in words fit for a storyboard error."""
 
 
-def render_string(text: str, context: Mapping[str, Any]) -> Any:
+def render_string(text: str, context: Mapping[str, Any], *, keep_type: bool = True) -> Any:
     """Render one string field. A field that is a single ``{{ expression }}`` keeps the
-    expression's number or boolean type, so ``duration: "{{ d }}"`` works."""
+    expression's number or boolean type (unless ``keep_type`` is false), so
+    ``duration: "{{ d }}"`` works."""
     if "{" not in text:
         return text
     try:
-        rendered = _compiled(text).render(context)
-        single = _SINGLE_EXPRESSION.match(text)
+        rendered = _render(_compiled(text), context)
+        single = _SINGLE_EXPRESSION.match(text) if keep_type else None
         if single:
             value = _compiled_expression(single.group("expr"))(**context)
             if isinstance(value, bool | int | float) and not isinstance(value, jinja2.Undefined):
@@ -90,9 +195,11 @@ def render_string(text: str, context: Mapping[str, Any]) -> Any:
     except jinja2.UndefinedError as exc:
         raise TemplateProblem(_undefined_message(str(exc.message), context)) from None
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template syntax error: {exc.message}") from None
+        raise TemplateProblem(f"template syntax error: {str(exc.message).rstrip('.')}") from None
     except SecurityError as exc:
-        raise TemplateProblem(f"not allowed in a template: {exc}") from None
+        raise TemplateProblem(f"not allowed in a template: {str(exc).rstrip('.')}") from None
+    except RecursionError:
+        raise TemplateProblem("not allowed in a template: calls nested too deeply (a macro calling itself?)") from None
     except TypeError as exc:
         if "no loader" in str(exc):
             raise TemplateProblem("not allowed in a template: templates cannot include or import files") from None
@@ -109,7 +216,7 @@ def _undefined_message(message: str, context: Mapping[str, Any]) -> str:
     names = sorted(k for k in context if not k.startswith("_"))
     hint = suggest(name, names)
     known = ", ".join(names) if names else "none are defined"
-    text = f"undefined variable {name!r}"
+    text = f'undefined variable "{name}"'
     return text + (f'; did you mean "{hint}"?' if hint else f" (variables: {known})")
 
 
@@ -177,7 +284,17 @@ class Expander:
             self.out_source.graft(self.source, (key,), (key,))
         out["templates"] = self.expand_templates()
         labels: list[str] = []
-        out["shots"] = self.expand_shots(labels)
+        raw_shots = self.document.get("shots")
+        if "shots" in self.document and not isinstance(raw_shots, list):
+            out["shots"] = raw_shots  # the models say what a shot list must be
+        elif "shots" in self.document or self.shots:  # a missing list stays missing for the models
+            out["shots"] = self.expand_shots(labels)
+        # Where the document and its lists start, for "missing" and "empty list" messages.
+        for path in ((), ("shots",), ("templates",)):
+            if path in self.source.values:
+                self.out_source.values[path] = self.source.values[path]
+            if path in self.source.keys:
+                self.out_source.keys[path] = self.source.keys[path]
         return Expanded(out, self.out_source, labels, self.problems)
 
     # -- rendering -----------------------------------------------------------------------------
@@ -186,7 +303,7 @@ class Expander:
         """Render every string inside ``value`` (dict values, list items), keeping keys as written."""
         if isinstance(value, str):
             try:
-                return render_string(value, context)
+                return render_string(value, context, keep_type=not _is_text_field(path))
             except TemplateProblem as exc:
                 pos = source.value(path)
                 if (pos, str(exc)) not in self._reported:  # once per place, not once per loop value
@@ -325,6 +442,11 @@ class Expander:
             )
             return []
         return combos
+
+
+def _is_text_field(path: Path_) -> bool:
+    names = [p for p in path if isinstance(p, str)]
+    return bool(names) and (names[-1] in TEXT_FIELDS or names[0] == "references")
 
 
 def merge_layers(layers: list[Layer]) -> tuple[dict[str, Any], SourceMap]:

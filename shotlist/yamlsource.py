@@ -18,6 +18,7 @@ import yaml
 from shotlist.errors import Problem, StoryboardError
 
 Path_ = tuple[str | int, ...]
+_PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 MAX_NODES = 200_000  # aliases can multiply a small file into a huge one ("billion laughs")
 
 
@@ -74,8 +75,9 @@ def read_text(path: Path, label: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
         raise StoryboardError.one(
-            label, line, 0, "", f"is not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be decoded)"
+            label, line, column, "", f"is not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be decoded)"
         ) from None
 
 
@@ -87,10 +89,7 @@ def load_yaml(text: str, label: str) -> tuple[Any, SourceMap]:
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        reason = exc.problem or exc.context or "invalid YAML"
-        raise StoryboardError.one(label, line, col, "", f"invalid YAML: {reason}") from None
+        raise StoryboardError([_syntax_problem(exc, label)]) from None
     except yaml.YAMLError as exc:
         raise StoryboardError.one(label, 0, 0, "", f"invalid YAML: {exc}") from None
     nodes = [n for n in nodes if n is not None]
@@ -109,6 +108,22 @@ def load_yaml(text: str, label: str) -> tuple[Any, SourceMap]:
     return value, builder.source
 
 
+_UNCLOSED = {"quoted scalar": "a quoted string", "flow sequence": "a [ list", "flow mapping": "a { mapping"}
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, label: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    reason = exc.problem or exc.context or "invalid YAML"
+    if "'\\t'" in reason:
+        reason = "a tab character; YAML is indented with spaces"
+    elif ("end of stream" in reason or "<stream end>" in reason) and exc.context and exc.context_mark:
+        # An unclosed quote or bracket: where it opened, not the end of the file, is the news.
+        what = exc.context.removeprefix("while scanning a ").removeprefix("while parsing a ")
+        mark, reason = exc.context_mark, f"{_UNCLOSED.get(what, 'a ' + what)} that is never closed"
+    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    return Problem(label, line, col, "", f"invalid YAML: {reason}")
+
+
 class _Builder:
     """Turns a composed node tree into values, recording positions and duplicate keys."""
 
@@ -125,11 +140,18 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            pos = self.pos(node)
+            # Aliases share nodes, so the node itself may sit anywhere: name the field that grew.
+            pos = self.source.values.get(path[:1]) or self.pos(node)
             raise StoryboardError.one(
-                self.label, pos.line, pos.column, "", "too many values (aliases expand too far)"
+                self.label, pos.line, pos.column, field_path(path[:1]), "too many values (aliases expand too far)"
             )
         self.source.values[path] = self.pos(node)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTIONS:
+            pos = self.pos(node)  # e.g. !!python/object/apply on a list: never constructed, but refused
+            raise StoryboardError.one(
+                self.label, pos.line, pos.column, "",
+                f"invalid YAML value: could not determine a constructor for the tag {node.tag!r}",
+            )
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -170,7 +192,7 @@ class _Builder:
                 self.problems.append(
                     Problem(
                         self.label, pos.line, pos.column, field_path(here),
-                        f"duplicate key {key!r} (first given on line {first.line})",
+                        f'duplicate key "{key}" (first given on line {first.line})',
                     )
                 )
                 continue
