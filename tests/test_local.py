@@ -446,12 +446,16 @@ async def test_cancel_kills_ffmpeg_and_queued_jobs_wait(tmp_path: Path) -> None:
     first = await provider.submit(replace(long_shot, hash="1" * 64), "a")
     second = await provider.submit(replace(long_shot, hash="2" * 64, seed=9), "b")
     for _ in range(500):
-        if ffmpeg_running_in(tmp_path / "work" / first):
+        status = await provider.poll(long_shot, first)
+        if status.progress:  # ffmpeg reports how far it got
             break
         await asyncio.sleep(0.02)
     else:
-        raise AssertionError("ffmpeg never started")
-    assert (await provider.poll(long_shot, first)).state is JobState.RUNNING
+        raise AssertionError("the render never reported progress")
+    assert status.state is JobState.RUNNING
+    assert status.progress is not None
+    assert 0 < status.progress < 1
+    assert ffmpeg_running_in(tmp_path / "work" / first)
     assert (await provider.poll(long_shot, second)).state is JobState.QUEUED
     await provider.cancel(long_shot, first)
     assert not ffmpeg_running_in(tmp_path / "work" / first)

@@ -137,31 +137,55 @@ def _hold(frames: int, fps: int) -> str:
     return f"loop=loop={frames - 1}:size=1:start=0,setpts=N/({fps}*TB)"
 
 
-def _picture(
-    request: ShotRequest, work_dir: Path, frames: int
-) -> tuple[list[str], str, list[tuple[str, bytes]], str, str | None]:
-    """Input arguments, the chain that makes ``frames`` still frames, side files,
-    the source kind, and the default camera move (procedural scenes always move)."""
+@dataclass(frozen=True)
+class _Picture:
+    """Where the frames come from, before the camera moves over them."""
+
+    kind: str  # "video", "image" or "procedural"
+    inputs: tuple[str, ...]
+    chain: str  # filters from input 0 to full-size 4:2:0 frames, one per output frame
+    files: tuple[tuple[str, bytes], ...] = ()
+    default_move: str | None = None  # procedural scenes move even when told nothing
+
+
+def _picture(request: ShotRequest, work_dir: Path, frames: int) -> _Picture:
+    """The shot's picture: its reference video, else its first image, else a painted scene."""
     fps = request.fps
     video, image = _local(request.videos), _local(request.images)
     if video is not None and video.path is not None:
-        inputs = ["-stream_loop", "-1", "-i", f"file:{video.path}"]
-        chain = f"[0:v]fps={fps},{_cover(request)},trim=end_frame={frames},setpts=N/({fps}*TB)"
-        return inputs, chain, [], "video", None
+        return _Picture(
+            kind="video",
+            inputs=("-stream_loop", "-1", "-i", f"file:{video.path}"),
+            chain=f"[0:v]fps={fps},{_cover(request)},trim=end_frame={frames},setpts=N/({fps}*TB)",
+        )
     if image is not None and image.path is not None:
-        # image2 without a pattern: a file named "100%.png" is one file, not a sequence.
-        inputs = ["-f", "image2", "-pattern_type", "none", "-i", f"file:{image.path}"]
-        chain = f"[0:v]{_cover(request)},{_hold(frames, fps)}"
-        return inputs, chain, [], "image", None
+        return _Picture(
+            kind="image",
+            # image2 without a pattern: a file named "100%.png" is one file, not a sequence.
+            inputs=("-f", "image2", "-pattern_type", "none", "-i", f"file:{image.path}"),
+            chain=f"[0:v]{_cover(request)},{_hold(frames, fps)}",
+        )
     scene = scene_for(request.seed, request.source_prompt)
-    plate = render_plate(scene, request.width, request.height)
-    inputs = [
-        "-f", "rawvideo", "-pixel_format", "rgb24",
-        "-video_size", f"{request.height}x{request.width}",
-        "-i", f"file:{work_dir / PLATE_NAME}",
-    ]  # fmt: skip
-    chain = f"[0:v]transpose=0,{_cover(request)},{_hold(frames, fps)}"
-    return inputs, chain, [(PLATE_NAME, plate)], "procedural", scene.default_move
+    plate = work_dir / PLATE_NAME
+    # The plate is painted transposed (see local_scene): height x width as stored.
+    size = f"{request.height}x{request.width}"
+    inputs = (
+        "-f",
+        "rawvideo",
+        "-pixel_format",
+        "rgb24",
+        "-video_size",
+        size,
+        "-i",
+        f"file:{plate}",
+    )
+    return _Picture(
+        kind="procedural",
+        inputs=inputs,
+        chain=f"[0:v]transpose=0,{_cover(request)},{_hold(frames, fps)}",
+        files=((PLATE_NAME, render_plate(scene, request.width, request.height)),),
+        default_move=scene.default_move,
+    )
 
 
 def _motion(request: ShotRequest, frames: int, default_move: str | None) -> str:
@@ -192,8 +216,9 @@ def build_local_render(
     """
     _check(request)
     frames = frame_count(request)
-    inputs, video_chain, files, source, default_move = _picture(request, work_dir, frames)
-    video_chain += _motion(request, frames, default_move)
+    picture = _picture(request, work_dir, frames)
+    inputs, files = list(picture.inputs), list(picture.files)
+    video_chain = picture.chain + _motion(request, frames, picture.default_move)
     env: list[tuple[str, str]] = []
     script = caption_script(request)
     if script is not None:
@@ -231,7 +256,7 @@ def build_local_render(
         "-f", "mp4", f"file:{dest}",
     ]  # fmt: skip
     return LocalRender(
-        args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=source
+        args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=picture.kind
     )
 
 

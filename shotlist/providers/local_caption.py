@@ -16,6 +16,7 @@ from shotlist.request import ShotRequest
 
 FONT_FAMILY = "DejaVu Sans"  # the family name inside assets/fonts/DejaVuSans.ttf
 ZERO_WIDTH_SPACE = "\u200b"
+HEAD_COLOR = "{\\c&H78D6FF&}"  # warm yellow (ASS colours are BGR): the shot id line
 
 _STYLE_FORMAT = (
     "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
@@ -77,9 +78,11 @@ def caption_script(request: ShotRequest, *, max_prompt_lines: int = 3) -> str | 
     if not show_caption and not lines:
         return None
     w, h = request.width, request.height
-    small = max(9, round(h * 0.036))
-    large = max(10, round(h * 0.05))
-    margin = max(4, round(h * 0.03))
+    # Sizes follow the picture's area, so portrait and landscape frames read alike.
+    base = (w * h * 9 / 16) ** 0.5
+    small = max(9, round(base * 0.036))
+    large = max(10, round(base * 0.05))
+    margin = max(4, round(base * 0.03))
     events = []
     if show_caption:
         # Roughly how many characters fit the caption box, so long prompts end in "…".
@@ -89,7 +92,7 @@ def caption_script(request: ShotRequest, *, max_prompt_lines: int = 3) -> str | 
         label = camera_label(request)
         if label:
             head += "   " + ass_text(label)
-        text = "{\\b1}" + head + "{\\b0}"
+        text = HEAD_COLOR + head + "{\\r}"
         if prompt:
             text += "\\N" + ass_text(prompt)
         events.append(_event(0.0, request.duration + 1.0, "Caption", text))
@@ -111,7 +114,7 @@ def caption_script(request: ShotRequest, *, max_prompt_lines: int = 3) -> str | 
             _STYLE_FORMAT,
             # BorderStyle 3: an opaque box (OutlineColour) behind the text; alpha 0x50 of 0xFF.
             f"Style: Caption,{FONT_FAMILY},{small},&H00FFFFFF,&H00FFFFFF,&H50000000,"
-            f"&H50000000,0,0,0,0,100,100,0,0,3,{max(2, small // 4)},0,7,{margin},{margin},"
+            f"&H50000000,0,0,0,0,100,100,0,0,3,{max(1, small // 6)},0,7,{margin},{margin},"
             f"{margin},1",
             f"Style: Dialogue,{FONT_FAMILY},{large},&H00FFFFFF,&H00FFFFFF,&H00000000,"
             f"&H80000000,0,0,0,0,100,100,0,0,1,{max(1, large // 12)},{max(1, large // 20)},2,"
