@@ -41,7 +41,8 @@ AllowOutsideOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 BudgetOpt = Annotated[
-    float | None, typer.Option("--budget", help="Refuse when the estimated cost exceeds USD.", min=0)
+    float | None,
+    typer.Option("--budget", help="Refuse when the estimated cost exceeds USD.", min=0),
 ]
 
 
@@ -67,7 +68,8 @@ def version_callback(value: bool) -> None:
 @app.callback()
 def root(
     version: Annotated[
-        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     """Declarative shot-list renderer for AI video models."""
@@ -92,7 +94,9 @@ def plan(
     file: FileArg,
     json_output: JsonOpt = False,
     var: VarOpt = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Render every shot with this provider.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Render every shot with this provider.")
+    ] = None,
     budget: BudgetOpt = None,
     allow_outside: AllowOutsideOpt = False,
 ) -> None:
@@ -106,31 +110,49 @@ def plan(
     except ShotlistError as exc:
         fail(exc)
     if json_output:
-        out.print_json(json.dumps(result.to_json()))
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
         return
     warn([str(w) for w in result.warnings])
     show_plan(result)
 
 
 def show_plan(result: Any) -> None:
-    table = Table(title=result.title, title_justify="left", show_lines=False)
-    for column in ("shot", "status", "provider / model", "dur", "seed", "size", "refs", "cost", "prompt"):
-        table.add_column(column, justify="right" if column in ("dur", "seed", "cost") else "left")
-    colours = {"new": "cyan", "changed": "yellow", "cached": "green"}
-    for shot in result.shots:
-        r = shot.request
-        table.add_row(
-            escape(r.id),
-            f"[{colours[shot.status]}]{shot.status}[/]",
-            escape(f"{r.provider} / {r.model}"),
+    rows = [
+        (
+            r.id,
+            shot.status,
+            f"{r.provider}/{r.model}",
             f"{r.duration:g}s",
             str(r.seed),
             r.size,
             str(len(r.media)),
             f"${shot.estimated_cost_usd:.2f}",
-            escape(r.prompt if len(r.prompt) <= 60 else r.prompt[:57] + "..."),
+            r.prompt,
         )
+        for shot in result.shots
+        for r in [shot.request]
+    ]
+    headers = ("shot", "status", "provider/model", "dur", "seed", "size", "refs", "cost", "prompt")
+    table = Table(title=result.title, title_justify="left", box=None, pad_edge=False)
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers[:-1])]
+    for header, width in zip(headers, widths, strict=False):
+        # Every column but the prompt keeps its full width; the prompt takes what is left.
+        table.add_column(
+            header,
+            justify="right" if header in ("dur", "seed", "cost") else "left",
+            no_wrap=True,
+            min_width=width,
+        )
+    room = out.width - sum(widths) - 2 * len(widths)
+    if room >= 16:
+        table.add_column("prompt", no_wrap=True, overflow="ellipsis", max_width=room)
+    colours = {"new": "cyan", "changed": "yellow", "cached": "green"}
+    for row in rows:
+        cells = [escape(cell) for cell in row[: len(table.columns)]]
+        cells[1] = f"[{colours[row[1]]}]{row[1]}[/]"
+        table.add_row(*cells)
     out.print(table)
+    show_requests(result)
     counts = {s: sum(1 for x in result.shots if x.status == s) for s in ("new", "changed", "cached")}
     seconds = sum(x.request.duration for x in result.shots)
     out.print(
@@ -138,6 +160,21 @@ def show_plan(result: Any) -> None:
         f"{counts['new']} new, {counts['changed']} changed, {counts['cached']} cached; "
         f"estimated cost [bold]${result.total_estimated_cost_usd:.2f}[/]"
     )
+
+
+def show_requests(result: Any) -> None:
+    """Each shot's prompt exactly as the provider receives it, its media in order, its notes."""
+    width = max(len(shot.request.id) for shot in result.shots)
+    for shot in result.shots:
+        r = shot.request
+        out.print(f"\n[bold]{escape(r.id.ljust(width))}[/]  {escape(r.prompt)}")
+        for i, media in enumerate(r.media):
+            where = str(media.path) if media.path else media.url
+            out.print(
+                f"{'':{width}}  [dim]{media.kind} {i + 1}:[/] {escape(media.name)} ({escape(str(where))})"
+            )
+        for note in shot.notes:
+            out.print(f"{'':{width}}  [yellow]note:[/] {escape(note)}")
 
 
 @app.command()
@@ -170,7 +207,15 @@ def providers() -> None:
     from shotlist import pipeline
 
     table = Table(show_lines=False)
-    for column in ("provider", "models", "durations", "refs (img/vid/aud/files)", "$/s", "needs", "set"):
+    for column in (
+        "provider",
+        "models",
+        "durations",
+        "refs (img/vid/aud/files)",
+        "$/s",
+        "needs",
+        "set",
+    ):
         table.add_column(column)
     for row in pipeline.provider_rows():
         table.add_row(*(escape(str(cell)) for cell in row))

@@ -30,7 +30,13 @@ INCLUDE_KEYS = ("include", "shots", "templates")
 RESERVED_IDS = frozenset(
     {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
 )
-_CONTAINERS = {"camera": "Camera", "trim": "Trim", "transition": "Transition", "soundtrack": "Soundtrack", "cut": "Cut"}
+_CONTAINERS = {
+    "camera": "Camera",
+    "trim": "Trim",
+    "transition": "Transition",
+    "soundtrack": "Soundtrack",
+    "cut": "Cut",
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,9 @@ def parse_var_overrides(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-            raise StoryboardError.one("--var", 0, 0, "", f"expected KEY=VALUE with KEY a variable name, got {pair!r}")
+            raise StoryboardError.one(
+                "--var", 0, 0, "", f"expected KEY=VALUE with KEY a variable name, got {pair!r}"
+            )
         out[key] = _scalar(value)
     return out
 
@@ -130,21 +138,32 @@ def _explained_elsewhere(found: list[Problem], expansion: list[Problem], *, drop
 def check_document(document: Any, source: SourceMap, label: str) -> None:
     """The checks that make every later message meaningful: a mapping, of a version we read."""
     if document is None:
-        raise StoryboardError.one(label, 0, 0, "", 'file is empty; a storyboard needs "version: 1" and a list of shots')
+        raise StoryboardError.one(
+            label, 0, 0, "", 'file is empty; a storyboard needs "version: 1" and a list of shots'
+        )
     if not isinstance(document, dict):
         pos = source.value(()) or Pos(label, 1, 1)
         raise StoryboardError.one(
-            label, pos.line, pos.column, "",
+            label,
+            pos.line,
+            pos.column,
+            "",
             f"expected a mapping of storyboard fields (version, shots, ...), got {describe(document)}",
         )
     if "version" not in document:
-        raise StoryboardError.one(label, 1, 1, "", 'required field "version" is missing; add "version: 1" at the top')
+        raise StoryboardError.one(
+            label, 1, 1, "", 'required field "version" is missing; add "version: 1" at the top'
+        )
     version = document["version"]
     if version != SUPPORTED_VERSION or isinstance(version, bool):
         pos = source.value(("version",)) or Pos(label, 1, 1)
         raise StoryboardError.one(
-            label, pos.line, pos.column, "version",
-            f"unsupported format version {describe(version)}; this shotlist reads version {SUPPORTED_VERSION}",
+            label,
+            pos.line,
+            pos.column,
+            "version",
+            f"unsupported format version {describe(version)}; "
+            f"this shotlist reads version {SUPPORTED_VERSION}",
         )
 
 
@@ -185,7 +204,15 @@ def collect_parts(
         shots += [Layer(value, source, ("shots", i)) for i, value in enumerate(raw_shots)]
     elif "shots" in document and seen:  # an included file's; the models check the storyboard's own
         pos = source.value(("shots",)) or Pos(label, 0, 0)
-        problems.append(Problem(pos.file, pos.line, pos.column, "shots", f"expected a list of shots, got {describe(raw_shots)}"))
+        problems.append(
+            Problem(
+                pos.file,
+                pos.line,
+                pos.column,
+                "shots",
+                f"expected a list of shots, got {describe(raw_shots)}",
+            )
+        )
     return templates, shots
 
 
@@ -195,8 +222,13 @@ def _add_templates(into: dict[str, Layer], new: dict[str, Layer], problems: list
             pos = layer.source.key(layer.path) or Pos("", 0, 0)
             first = into[name].source.key(into[name].path) or Pos("", 0, 0)
             problems.append(
-                Problem(pos.file, pos.line, pos.column, field_path(layer.path),
-                        f'template "{name}" is already defined ({first.file}:{first.line})')
+                Problem(
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    field_path(layer.path),
+                    f'template "{name}" is already defined ({first.file}:{first.line})',
+                )
             )
             continue
         into[name] = layer
@@ -223,29 +255,52 @@ def load_includes(
             continue
         child = (path.parent / item).resolve()
         if not child.is_relative_to(root):
-            problems.append(Problem(pos.file, pos.line, pos.column, f"include[{i}]",
-                                    f'"{item}" is outside the storyboard\'s folder'))
+            problems.append(
+                Problem(
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    f"include[{i}]",
+                    f'"{item}" is outside the storyboard\'s folder',
+                )
+            )
             continue
         if child == path or child in seen:
-            problems.append(Problem(pos.file, pos.line, pos.column, f"include[{i}]", f'"{item}" includes itself'))
+            problems.append(
+                Problem(pos.file, pos.line, pos.column, f"include[{i}]", f'"{item}" includes itself')
+            )
             continue
         child_label = str(Path(label).parent / item) if not Path(item).is_absolute() else item
         try:
             child_doc, child_source = load_yaml(read_text(child, child_label), child_label)
         except StoryboardError as exc:
             if exc.problems and exc.problems[0].message == "file not found":
-                problems.append(Problem(pos.file, pos.line, pos.column, f"include[{i}]", f'"{item}" not found'))
+                problems.append(
+                    Problem(pos.file, pos.line, pos.column, f"include[{i}]", f'"{item}" not found')
+                )
             else:
                 problems += exc.problems
             continue
         if not isinstance(child_doc, dict):
-            problems.append(Problem(child_label, 1, 1, "", f"an included file must be a mapping of {', '.join(INCLUDE_KEYS)}"))
+            problems.append(
+                Problem(
+                    child_label,
+                    1,
+                    1,
+                    "",
+                    f"an included file must be a mapping of {', '.join(INCLUDE_KEYS)}",
+                )
+            )
             continue
         for key in child_doc:
             if key not in INCLUDE_KEYS:
                 kpos = child_source.key((key,)) or Pos(child_label, 0, 0)
                 hint = suggest(str(key), INCLUDE_KEYS)
-                extra = f'; did you mean "{hint}"?' if hint else f"; an included file holds {', '.join(INCLUDE_KEYS)}"
+                extra = (
+                    f'; did you mean "{hint}"?'
+                    if hint
+                    else f"; an included file holds {', '.join(INCLUDE_KEYS)}"
+                )
                 problems.append(Problem(kpos.file, kpos.line, kpos.column, str(key), "unknown field" + extra))
         out.append((child_doc, child_source, child, child_label))
     return out
@@ -260,8 +315,15 @@ def validate_templates(templates: Mapping[str, Layer]) -> list[Problem]:
     for name, layer in templates.items():
         if not isinstance(layer.values, dict):
             pos = layer.source.value(layer.path) or Pos("", 0, 0)
-            problems.append(Problem(pos.file, pos.line, pos.column, f"templates.{name}",
-                                    f"expected a mapping of shot fields, got {describe(layer.values)}"))
+            problems.append(
+                Problem(
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    f"templates.{name}",
+                    f"expected a mapping of shot fields, got {describe(layer.values)}",
+                )
+            )
             continue
         values = _untemplated(layer.values)
         try:
@@ -305,17 +367,29 @@ def check_shot_ids(expanded: Expanded) -> list[Problem]:
         label = expanded.shot_labels[index] + ".id"
         folded = shot_id.lower()
         if folded.split(".")[0] in RESERVED_IDS or shot_id.endswith("."):
-            problems.append(Problem(pos.file, pos.line, pos.column, label,
-                                    f'"{shot_id}" is not safe as a file name on every system; choose another id'))
+            problems.append(
+                Problem(
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    label,
+                    f'"{shot_id}" is not safe as a file name on every system; choose another id',
+                )
+            )
         if folded not in seen:
             seen[folded] = (shot_id, pos)
             continue
         first, first_pos = seen[folded]
-        where = f"line {first_pos.line}" if first_pos.file == pos.file else f"{first_pos.file}:{first_pos.line}"
+        where = (
+            f"line {first_pos.line}" if first_pos.file == pos.file else f"{first_pos.file}:{first_pos.line}"
+        )
         if first == shot_id:
             message = f'duplicate shot id "{shot_id}" (first used on {where}); ids must be unique'
         else:
-            message = f'shot id "{shot_id}" differs only in case from "{first}" ({where}); ids must be unique ignoring case'
+            message = (
+                f'shot id "{shot_id}" differs only in case from "{first}" ({where}); '
+                "ids must be unique ignoring case"
+            )
         problems.append(Problem(pos.file, pos.line, pos.column, label, message))
     return problems
 
@@ -329,8 +403,15 @@ def translate(exc: pydantic.ValidationError, expanded: Expanded) -> list[Problem
         if err["loc"][-1] == "[key]":  # a mapping key, such as a reference name
             pos = expanded.source.key(loc) or Pos("", 0, 0)
             expected = "a reference name of letters, digits and '_', not starting with a digit"
-            problems.append(Problem(pos.file, pos.line, pos.column, _label(loc, expanded),
-                                    f"expected {expected}, got {describe(loc[-1])}"))
+            problems.append(
+                Problem(
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    _label(loc, expanded),
+                    f"expected {expected}, got {describe(loc[-1])}",
+                )
+            )
             continue
         at_union = len(loc) != len(err["loc"]) and _union_depth(err["loc"]) == len(loc)
         if not at_union:
@@ -343,8 +424,12 @@ def translate(exc: pydantic.ValidationError, expanded: Expanded) -> list[Problem
         done.add(loc)
         # A branch that took the input's shape and explained itself (a reference mapping
         # naming two kinds) beats the summary of every branch.
-        explained = [e for e, other in zip(errors, cleaned, strict=True) if other == loc and e["type"] == "value_error"]
-        problems += translate_one(explained[0] if explained else {**err, "type": "union", "loc": loc}, expanded)
+        explained = [
+            e for e, other in zip(errors, cleaned, strict=True) if other == loc and e["type"] == "value_error"
+        ]
+        problems += translate_one(
+            explained[0] if explained else {**err, "type": "union", "loc": loc}, expanded
+        )
     return problems
 
 

@@ -63,9 +63,7 @@ def run_ffmpeg(
     """
     command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=False, env=_child_env(env)
-        )
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=_child_env(env))
     except OSError as exc:
         raise error(step, command, str(exc)) from exc
     if done.returncode != 0:

@@ -116,7 +116,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("*", "mute"): "true or false",
     ("*", "params"): "a mapping of provider-specific fields",
     ("*", "prompt"): "text",
-    ("*", "id"): "a shot id of at most 80 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    (
+        "*",
+        "id",
+    ): "a shot id of at most 80 letters, digits, '.', '_' or '-', starting with a letter or digit",
     ("*", "use"): "the name of a template",
     ("*", "images"): "a list of image references (@name, a path or an https URL)",
     ("*", "videos"): "a list of video references (@name, a path or an https URL)",
@@ -218,7 +221,9 @@ class ShotFields(Frozen):
     model: StrictStr | None = Field(default=None, description="Model name at the provider.")
     duration: Seconds | None = Field(default=None, description="Length of the generated clip in seconds.")
     aspect_ratio: AspectRatio | None = Field(default=None, description='Aspect ratio such as "16:9".')
-    size: Size | None = Field(default=None, description='Pixel size "WxH"; wins over aspect_ratio and resolution.')
+    size: Size | None = Field(
+        default=None, description='Pixel size "WxH"; wins over aspect_ratio and resolution.'
+    )
     resolution: Resolution | None = Field(default=None, description="Resolution tier.")
     generate_audio: StrictBool | None = Field(default=None, description="Ask the model for sound.")
     seed: Seed | None = Field(
@@ -242,14 +247,19 @@ class Defaults(ShotFields):
 class ShotBody(ShotFields):
     """The fields a shot and a template have in common beyond the defaults."""
 
-    prompt: StrictStr | None = Field(default=None, description="What happens in the shot; @name refers to a reference.")
+    prompt: StrictStr | None = Field(
+        default=None, description="What happens in the shot; @name refers to a reference."
+    )
     images: list[StrictStr] | None = Field(default=None, description="Image references, in @Image1.. order.")
     videos: list[StrictStr] | None = Field(default=None, description="Video references, in @Video1.. order.")
     audios: list[StrictStr] | None = Field(default=None, description="Audio references, in @Audio1.. order.")
     trim: Trim | None = Field(default=None, description="In and out points inside the generated clip.")
-    transition: Transition | None = Field(default=None, description="Transition from the previous shot into this one.")
+    transition: Transition | None = Field(
+        default=None, description="Transition from the previous shot into this one."
+    )
     dialogue: StrictStr | list[StrictStr] | None = Field(
-        default=None, description="Spoken lines for subtitles (besides double-quoted lines in the prompt)."
+        default=None,
+        description="Spoken lines for subtitles (besides double-quoted lines in the prompt).",
     )
 
 
@@ -267,7 +277,9 @@ class Shot(ShotBody):
         description="Unique, stable id; safe as a file name."
     )
     prompt: StrictStr = Field(description="What happens in the shot; @name refers to a reference.")  # type: ignore[assignment]
-    use: StrictStr | None = Field(default=None, description="A template whose fields this shot takes; its own win.")
+    use: StrictStr | None = Field(
+        default=None, description="A template whose fields this shot takes; its own win."
+    )
     each: dict[str, list[Any]] | None = Field(
         default=None,
         description="Loop variables: one shot per value; several keys give their cross product.",
@@ -280,7 +292,9 @@ class Shot(ShotBody):
 class Soundtrack(Frozen):
     """Music under the whole cut."""
 
-    music: StrictStr | None = Field(default=None, description="Audio reference for the music bed (@name or a path).")
+    music: StrictStr | None = Field(
+        default=None, description="Audio reference for the music bed (@name or a path)."
+    )
     volume: Annotated[float, Strict(), Field(ge=-60, le=12)] = Field(
         default=-12.0, description="Music level in dB relative to the shots' own audio."
     )
@@ -290,15 +304,24 @@ class Soundtrack(Frozen):
 class Cut(Frozen):
     """How the shots are stitched into one film."""
 
-    output: StrictStr | None = Field(default=None, description="Path of the cut; default out/<storyboard name>.mp4.")
+    output: StrictStr | None = Field(
+        default=None, description="Path of the cut; default out/<storyboard name>.mp4."
+    )
     size: Size = Field(default="1280x720", description='Pixel size of the cut "WxH".')
     fps: Annotated[int, Strict(), Field(ge=1, le=120)] = Field(default=24, description="Frames per second.")
-    transition: Transition = Field(default=Transition(type="cut", duration=0.0), description="Default transition.")
-    loudness: Annotated[float, Strict(), Field(ge=-70, le=-5)] | None = Field(
-        default=-14.0, description="Integrated loudness target in LUFS (EBU R128); null: leave levels alone."
+    transition: Transition = Field(
+        default=Transition(type="cut", duration=0.0), description="Default transition."
     )
-    fade_in: Annotated[float, Strict(), Field(ge=0, le=10)] = Field(default=0.0, description="Fade in from black, seconds.")
-    fade_out: Annotated[float, Strict(), Field(ge=0, le=10)] = Field(default=0.0, description="Fade out to black, seconds.")
+    loudness: Annotated[float, Strict(), Field(ge=-70, le=-5)] | None = Field(
+        default=-14.0,
+        description="Integrated loudness target in LUFS (EBU R128); null: leave levels alone.",
+    )
+    fade_in: Annotated[float, Strict(), Field(ge=0, le=10)] = Field(
+        default=0.0, description="Fade in from black, seconds."
+    )
+    fade_out: Annotated[float, Strict(), Field(ge=0, le=10)] = Field(
+        default=0.0, description="Fade out to black, seconds."
+    )
     fit: FitMode = Field(default="fit", description="How clips of another shape fill the frame.")
     captions: StrictBool = Field(default=True, description="Caption local previz shots with id and prompt.")
     burn_subtitles: StrictBool = Field(default=False, description="Burn spoken lines into the picture.")
@@ -316,11 +339,16 @@ class Storyboard(Frozen):
 
     version: Literal[1] = Field(description="Format version; 1.")
     title: StrictStr | None = Field(default=None, description="Title of the film.")
-    vars: dict[str, Any] = Field(default_factory=dict, description="Jinja2 variables usable in every string field.")
-    include: list[StrictStr] = Field(
-        default_factory=list, description="Other YAML files whose shots and templates are pulled in."
+    vars: dict[str, Any] = Field(
+        default_factory=dict, description="Jinja2 variables usable in every string field."
     )
-    defaults: Defaults = Field(default=Defaults(), description="Values every shot takes unless it sets its own.")
+    include: list[StrictStr] = Field(
+        default_factory=list,
+        description="Other YAML files whose shots and templates are pulled in.",
+    )
+    defaults: Defaults = Field(
+        default=Defaults(), description="Values every shot takes unless it sets its own."
+    )
     references: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Reference] = Field(
         default_factory=dict, description="Named media; prompts refer to them as @name."
     )

@@ -81,5 +81,15 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[tuple[str, ...]]
                 for n in (limits.max_images, limits.max_videos, limits.max_audios, limits.max_files)
             )
             models = ", ".join((limits.name, *limits.aliases))
-            rows.append((name, models, durations, counts, f"{limits.price_per_second_usd:.2f}", needs, is_set))
+            rows.append(
+                (
+                    name,
+                    models,
+                    durations,
+                    counts,
+                    f"{limits.price_per_second_usd:.2f}",
+                    needs,
+                    is_set,
+                )
+            )
     return rows

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shotlist import refs
-from shotlist.camera import compile_camera_prompt
+from shotlist.camera import append_camera
 from shotlist.errors import Problem, StoryboardError
 from shotlist.loader import LoadedStoryboard
 from shotlist.model import Camera, Shot
@@ -83,7 +83,12 @@ class PlannedShot:
             "resolution": r.resolution,
             "generate_audio": r.generate_audio,
             "references": [
-                {"name": m.name, "kind": m.kind, "source": str(m.path) if m.path else m.url, "sha256": m.sha256}
+                {
+                    "name": m.name,
+                    "kind": m.kind,
+                    "source": str(m.path) if m.path else m.url,
+                    "sha256": m.sha256,
+                }
                 for m in r.media
             ],
             "params": r.params_dict,
@@ -152,7 +157,9 @@ def build_plan(
     lookup = lookup or Lookup()
     board = loaded.storyboard
     declared = refs.declare(board.references, loaded.folder, allow_outside=allow_outside)
-    problems: list[Problem] = [loaded.problem(("references", d.name), d.error) for d in declared.values() if d.error]
+    problems: list[Problem] = [
+        loaded.problem(("references", d.name), d.error) for d in declared.values() if d.error
+    ]
     warnings: list[Problem] = []
     planned: list[PlannedShot] = []
     used: set[str] = set()
@@ -160,7 +167,13 @@ def build_plan(
         settings = merge_defaults(board.defaults, shot, provider)
         try:
             request, notes, names = build_request(
-                loaded, index, shot, settings, declared, allow_outside, (engine_salt or {}).get(settings.provider, "")
+                loaded,
+                index,
+                shot,
+                settings,
+                declared,
+                allow_outside,
+                (engine_salt or {}).get(settings.provider, ""),
             )
         except StoryboardError as exc:
             problems += exc.problems
@@ -177,7 +190,9 @@ def build_plan(
     if music and music.startswith("@"):
         used.add(music[1:])
     for name in sorted(set(declared) - used):
-        warnings.append(loaded.problem(("references", name), f'reference "{name}" is declared but no shot uses it'))
+        warnings.append(
+            loaded.problem(("references", name), f'reference "{name}" is declared but no shot uses it')
+        )
     return Plan(loaded, tuple(planned), tuple(sorted(warnings)))
 
 
@@ -255,8 +270,13 @@ def build_request(
         raise StoryboardError([loaded.problem(("shots", index, "model"), str(exc))]) from None
 
     resolved = refs.resolve_shot(
-        shot.prompt, declared, shot.images or [], shot.videos or [], shot.audios or [],
-        folder=loaded.folder, allow_outside=allow_outside,
+        shot.prompt,
+        declared,
+        shot.images or [],
+        shot.videos or [],
+        shot.audios or [],
+        folder=loaded.folder,
+        allow_outside=allow_outside,
     )
     for issue in resolved.problems:
         problems.append(loaded.problem(("shots", index, issue.field), issue.message))
@@ -276,21 +296,24 @@ def build_request(
     notes += mapped.notes
     clash = sorted(set(settings.params) & NAMED_FIELDS)
     if clash:
-        problems.append(loaded.problem(
-            ("shots", index, "params"),
-            f"params may not set {', '.join(clash)}: use the storyboard field of that name",
-        ))
+        problems.append(
+            loaded.problem(
+                ("shots", index, "params"),
+                f"params may not set {', '.join(clash)}: use the storyboard field of that name",
+            )
+        )
     if problems:
         raise StoryboardError(problems)
 
     camera = CameraDirection(
-        move=_value(settings.camera.move), speed=_value(settings.camera.speed),
-        shot=_value(settings.camera.shot), angle=_value(settings.camera.angle),
+        move=_value(settings.camera.move),
+        speed=_value(settings.camera.speed),
+        shot=_value(settings.camera.shot),
+        angle=_value(settings.camera.angle),
     )
     prompt = refs.render_tokens(resolved, capability.token_style)
     if settings.provider != "local":
-        camera_text = compile_camera_prompt(camera)
-        prompt = f"{prompt.rstrip()} {camera_text}".strip() if camera_text else prompt
+        prompt = append_camera(prompt, camera)
     request = ShotRequest(
         id=shot.id,
         provider=settings.provider,
@@ -314,12 +337,26 @@ def build_request(
         dialogue=spoken_lines(resolved.plain_prompt, shot.dialogue),
     )
     request = _with_hash(request, salt)
-    return request, tuple(notes), set(resolved.declared_names)
+    return request, tuple(notes), set(resolved.used_names)
 
 
 NAMED_FIELDS = frozenset(
-    {"model", "prompt", "seed", "duration", "size", "aspect_ratio", "resolution", "generate_audio",
-     "input_reference", "image_url", "video_url", "input_video", "audio_urls", "n"}
+    {
+        "model",
+        "prompt",
+        "seed",
+        "duration",
+        "size",
+        "aspect_ratio",
+        "resolution",
+        "generate_audio",
+        "input_reference",
+        "image_url",
+        "video_url",
+        "input_video",
+        "audio_urls",
+        "n",
+    }
 )
 
 
@@ -352,7 +389,12 @@ def canonical_request(request: ShotRequest, salt: str = "") -> dict[str, Any]:
         form.update(
             id=request.id if request.caption else "",
             source_prompt=request.source_prompt,
-            camera=[request.camera.move, request.camera.speed, request.camera.shot, request.camera.angle],
+            camera=[
+                request.camera.move,
+                request.camera.speed,
+                request.camera.shot,
+                request.camera.angle,
+            ],
             fps=request.fps,
             caption=request.caption,
             dialogue=list(request.dialogue),
@@ -362,7 +404,9 @@ def canonical_request(request: ShotRequest, salt: str = "") -> dict[str, Any]:
 
 
 def request_hash(request: ShotRequest, salt: str = "") -> str:
-    text = json.dumps(canonical_request(request, salt), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(
+        canonical_request(request, salt), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -374,7 +418,7 @@ def _with_hash(request: ShotRequest, salt: str) -> ShotRequest:
 
 def estimate_cost(request: ShotRequest) -> float:
     limits = caps.resolve_model(caps.capabilities(request.provider), request.model)
-    return limits.price_per_second_usd * request.duration
+    return caps.estimate_cost_usd(limits, request.duration, request.width, request.height)
 
 
 def soundtrack_problems(loaded: LoadedStoryboard, declared: Mapping[str, refs.Declared]) -> list[Problem]:
@@ -386,7 +430,9 @@ def soundtrack_problems(loaded: LoadedStoryboard, declared: Mapping[str, refs.De
         ref = declared.get(music[1:])
         if ref is None:
             names = ", ".join(sorted(declared)) or "none are declared"
-            return [loaded.problem(("soundtrack", "music"), f'unknown reference "{music}"; references: {names}')]
+            return [
+                loaded.problem(("soundtrack", "music"), f'unknown reference "{music}"; references: {names}')
+            ]
         if ref.kind != "audio":
             return [loaded.problem(("soundtrack", "music"), f'"{music}" is {ref.kind}, not audio')]
     return []

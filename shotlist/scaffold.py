@@ -72,7 +72,9 @@ def init_project(directory: Path) -> list[Path]:
         (directory / "refs").mkdir(parents=True, exist_ok=True)
         created = [storyboard, directory / SCHEMA_NAME, directory / "refs"]
         storyboard.write_text(STORYBOARD, encoding="utf-8")
-        (directory / SCHEMA_NAME).write_text(json.dumps(storyboard_schema(), indent=2) + "\n", encoding="utf-8")
+        (directory / SCHEMA_NAME).write_text(
+            json.dumps(storyboard_schema(), indent=2) + "\n", encoding="utf-8"
+        )
         gitignore = directory / ".gitignore"
         if not gitignore.exists():
             gitignore.write_text(GITIGNORE, encoding="utf-8")

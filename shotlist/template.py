@@ -35,8 +35,25 @@ MERGED_FIELDS = frozenset({"camera", "params", "trim", "transition", "vars"})
 EXPANSION_FIELDS = ("use", "each", "vars")
 # Fields that are text whatever they render to: `id: "{{ n }}"` is the id "3", not the number 3.
 TEXT_FIELDS = frozenset(
-    {"id", "prompt", "title", "model", "use", "dialogue", "images", "videos", "audios",
-     "image", "video", "audio", "music", "output", "size", "aspect_ratio", "references"}
+    {
+        "id",
+        "prompt",
+        "title",
+        "model",
+        "use",
+        "dialogue",
+        "images",
+        "videos",
+        "audios",
+        "image",
+        "video",
+        "audio",
+        "music",
+        "output",
+        "size",
+        "aspect_ratio",
+        "references",
+    }
 )
 MAX_SEQUENCE = 10_000  # largest string or list a template may build with * or **
 MAX_TEXT = 100_000  # longest text a template may build, in one step or one field
@@ -47,7 +64,18 @@ _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$"
 _WIDE_FORMAT = re.compile(r"%[-#0 +]*(?:\d{5,}|\d*\.\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
 # Filters and str methods whose number arguments set the size of what they build.
 _SIZED = frozenset(
-    {"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "wordwrap", "batch", "slice", "truncate"}
+    {
+        "center",
+        "ljust",
+        "rjust",
+        "zfill",
+        "expandtabs",
+        "indent",
+        "wordwrap",
+        "batch",
+        "slice",
+        "truncate",
+    }
 )
 
 
@@ -68,7 +96,9 @@ def _check_growth(name: str, receiver: Any, args: tuple[Any, ...]) -> None:
         predicted = len(receiver) + count * (len(new) - len(old))
     elif name == "indent" and isinstance(receiver, str):
         width = args[0] if args else 4
-        predicted = len(receiver) + (receiver.count("\n") + 1) * (width if isinstance(width, int) else _size(width))
+        predicted = len(receiver) + (receiver.count("\n") + 1) * (
+            width if isinstance(width, int) else _size(width)
+        )
     elif name == "join":
         predicted = max(_size(receiver), 1) * max((_size(a) for a in args), default=1)
     else:
@@ -121,9 +151,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 raise SecurityError("number too large")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    if len(seq) * times > MAX_SEQUENCE:
-                        raise SecurityError("value too large")
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > MAX_SEQUENCE:
+                    raise SecurityError("value too large")
         if operator == "+" and _size(left) + _size(right) > MAX_TEXT:
             raise SecurityError("value too large")
         if operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
@@ -199,12 +229,16 @@ def render_string(text: str, context: Mapping[str, Any], *, keep_type: bool = Tr
     except SecurityError as exc:
         raise TemplateProblem(f"not allowed in a template: {str(exc).rstrip('.')}") from None
     except RecursionError:
-        raise TemplateProblem("not allowed in a template: calls nested too deeply (a macro calling itself?)") from None
+        raise TemplateProblem(
+            "not allowed in a template: calls nested too deeply (a macro calling itself?)"
+        ) from None
     except TypeError as exc:
         if "no loader" in str(exc):
-            raise TemplateProblem("not allowed in a template: templates cannot include or import files") from None
+            raise TemplateProblem(
+                "not allowed in a template: templates cannot include or import files"
+            ) from None
         raise TemplateProblem(f"template error: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any failure inside user template code is the user's
+    except Exception as exc:
         raise TemplateProblem(f"template error: {type(exc).__name__}: {exc}") from None
 
 
@@ -423,12 +457,18 @@ class Expander:
             return [{}]
         each_path = (*shot.path, "each")
         if not isinstance(each, dict) or not each:
-            self.problem(source.value(("each",)), each_path, "expected a mapping of loop variables to lists of values")
+            self.problem(
+                source.value(("each",)),
+                each_path,
+                "expected a mapping of loop variables to lists of values",
+            )
             return []
         for key, values in each.items():
             if not isinstance(values, list) or not values:
                 self.problem(
-                    source.value(("each", key)), (*each_path, key), "expected a non-empty list of values"
+                    source.value(("each", key)),
+                    (*each_path, key),
+                    "expected a non-empty list of values",
                 )
                 return []
         keys = list(each)
@@ -438,7 +478,8 @@ class Expander:
             self.problem(
                 source.value(("id",)),
                 (*shot.path, "id"),
-                f'must use a loop variable so each shot gets its own id, e.g. "{shot_id}-{{{{ {keys[0]} }}}}"',
+                "must use a loop variable so each shot gets its own id, "
+                f'e.g. "{shot_id}-{{{{ {keys[0]} }}}}"',
             )
             return []
         return combos

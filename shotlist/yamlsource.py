@@ -77,7 +77,11 @@ def read_text(path: Path, label: str) -> str:
         line = data[: exc.start].count(b"\n") + 1
         column = exc.start - data.rfind(b"\n", 0, exc.start)
         raise StoryboardError.one(
-            label, line, column, "", f"is not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be decoded)"
+            label,
+            line,
+            column,
+            "",
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be decoded)",
         ) from None
 
 
@@ -98,7 +102,10 @@ def load_yaml(text: str, label: str) -> tuple[Any, SourceMap]:
     if len(nodes) > 1:
         second = nodes[1].start_mark
         raise StoryboardError.one(
-            label, second.line + 1, second.column + 1, "",
+            label,
+            second.line + 1,
+            second.column + 1,
+            "",
             f"holds {len(nodes)} YAML documents; a storyboard is one document",
         )
     builder = _Builder(label)
@@ -108,7 +115,11 @@ def load_yaml(text: str, label: str) -> tuple[Any, SourceMap]:
     return value, builder.source
 
 
-_UNCLOSED = {"quoted scalar": "a quoted string", "flow sequence": "a [ list", "flow mapping": "a { mapping"}
+_UNCLOSED = {
+    "quoted scalar": "a quoted string",
+    "flow sequence": "a [ list",
+    "flow mapping": "a { mapping",
+}
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, label: str) -> Problem:
@@ -143,13 +154,20 @@ class _Builder:
             # Aliases share nodes, so the node itself may sit anywhere: name the field that grew.
             pos = self.source.values.get(path[:1]) or self.pos(node)
             raise StoryboardError.one(
-                self.label, pos.line, pos.column, field_path(path[:1]), "too many values (aliases expand too far)"
+                self.label,
+                pos.line,
+                pos.column,
+                field_path(path[:1]),
+                "too many values (aliases expand too far)",
             )
         self.source.values[path] = self.pos(node)
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTIONS:
             pos = self.pos(node)  # e.g. !!python/object/apply on a list: never constructed, but refused
             raise StoryboardError.one(
-                self.label, pos.line, pos.column, "",
+                self.label,
+                pos.line,
+                pos.column,
+                "",
                 f"invalid YAML value: could not determine a constructor for the tag {node.tag!r}",
             )
         if isinstance(node, yaml.MappingNode):
@@ -181,7 +199,9 @@ class _Builder:
             key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str | int | float | bool):
                 pos = self.pos(key_node)
-                self.problems.append(Problem(self.label, pos.line, pos.column, "", "a key must be plain text"))
+                self.problems.append(
+                    Problem(self.label, pos.line, pos.column, "", "a key must be plain text")
+                )
                 continue
             here = (*path, key)
             if key in merged:
@@ -191,7 +211,10 @@ class _Builder:
                 first = self.source.keys[here]
                 self.problems.append(
                     Problem(
-                        self.label, pos.line, pos.column, field_path(here),
+                        self.label,
+                        pos.line,
+                        pos.column,
+                        field_path(here),
                         f'duplicate key "{key}" (first given on line {first.line})',
                     )
                 )

@@ -30,7 +30,10 @@ TOWER = (
 
 def main() -> None:
     REFS.mkdir(exist_ok=True)
-    run_ffmpeg(["-f", "lavfi", "-i", KEEPER, "-frames:v", "1", str(REFS / "keeper.png")], step="making keeper.png")
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", KEEPER, "-frames:v", "1", str(REFS / "keeper.png")],
+        step="making keeper.png",
+    )
     run_ffmpeg(
         ["-f", "lavfi", "-i", TOWER, "-frames:v", "1", "-q:v", "4", str(REFS / "lighthouse.jpg")],
         step="making lighthouse.jpg",
@@ -38,10 +41,24 @@ def main() -> None:
     # Waves: moving blue-green noise, 3 s at 320x180, no sound.
     run_ffmpeg(
         [
-            "-f", "lavfi", "-i", "cellauto=s=320x180:rule=110:rate=12:seed=7,format=yuv420p",
-            "-vf", "colorchannelmixer=rr=0.1:gg=0.5:bb=0.8,boxblur=2",
-            "-t", "3", "-c:v", "libx264", "-crf", "30", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-            "-an", str(REFS / "waves.mp4"),
+            "-f",
+            "lavfi",
+            "-i",
+            "cellauto=s=320x180:rule=110:rate=12:seed=7,format=yuv420p",
+            "-vf",
+            "colorchannelmixer=rr=0.1:gg=0.5:bb=0.8,boxblur=2",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "30",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-an",
+            str(REFS / "waves.mp4"),
         ],
         step="making waves.mp4",
     )
