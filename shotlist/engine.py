@@ -13,7 +13,10 @@ Two kinds of waiting, kept apart (STYLE 7):
 * **Retrying** is for transient failures only (``ProviderError.retryable``, or
   a submit whose answer was lost): bounded attempts, exponential backoff with
   jitter, never sooner than the provider's ``Retry-After``. One place:
-  ``Timing.retry_delay`` and ``_Job._retrying``.
+  ``Timing.retry_delay`` and ``_Job._retrying``. (Hand-written, not stamina:
+  stamina's test switch and retry hooks are process-wide, while every retry
+  here is reported to this render's hook with its delay and sleeps on the
+  ``Timing`` clock that tests replace.)
 * **Polling** waits for a job that is working: it starts quick and backs off to
   a cap, polls early when the provider's reported progress predicts the end
   sooner, and gives up at a deadline per job (``kind="timeout"``; the job stays
@@ -25,12 +28,15 @@ under a new idempotency key, a bounded number of times.
 
 Cancellation (Ctrl-C under ``asyncio.run``, or cancelling the task) stops all
 work; the journal is left consistent, and nothing half-written enters the
-cache (downloads go to ``.shotlist/tmp`` and are renamed in whole). Paid jobs
+cache (downloads go to ``.shotlist/downloads`` and are renamed in whole). Paid jobs
 are deliberately *not* cancelled at the provider: the money is already spent,
 so they keep running, stay journalled, and the next render collects them.
 Jobs of providers in ``cancel_on_interrupt`` (by default the local engine,
 whose work dies with the process anyway) are cancelled and their journal
 record closed, so the next render starts them again at once.
+
+One render holds the store at a time (``Store.exclusive``): two processes
+resuming the same journal could otherwise both submit the same shot.
 
 The engine never prints: it reports through the ``hook`` with typed events.
 """
@@ -207,9 +213,7 @@ class RenderReport:
         return tuple(s for s in self.shots if s.source == "cache")
 
 
-def _rendered(
-    shot: ShotRequest, clip: CachedClip, source: Literal["generated", "cache"]
-) -> RenderedShot:
+def _rendered(shot: ShotRequest, clip: CachedClip, source: Literal["generated", "cache"]) -> RenderedShot:
     return RenderedShot(
         id=shot.id,
         hash=clip.hash,
@@ -341,9 +345,7 @@ class _Job:
     async def _ensure_job(self) -> str:
         if self.job_id is not None:
             return self.job_id
-        record = self.record or await asyncio.to_thread(
-            self.run.store.journal_get, self.request.hash
-        )
+        record = self.record or await asyncio.to_thread(self.run.store.journal_get, self.request.hash)
         if record is not None and record.provider != self.request.provider:
             record = None
         if record is not None and record.state == "submitted" and record.job_id:
@@ -447,13 +449,11 @@ class _Job:
 
     async def _fetch_and_store(self, job_id: str, status: JobStatus) -> CachedClip:
         store = self.run.store
-        tmp = await asyncio.to_thread(store.tmp_path, self.request.hash)
+        tmp = await asyncio.to_thread(store.download_path, self.request.hash)
         try:
             await self.provider.fetch(self.request, job_id, status, tmp)
             if tmp.stat().st_size == 0:
-                raise ProviderError(
-                    "the download is empty", job_id=job_id, kind="download", retryable=True
-                )
+                raise ProviderError("the download is empty", job_id=job_id, kind="download", retryable=True)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -503,9 +503,7 @@ class _Job:
         if status.error is not None:
             return status.error
         if status.state is JobState.CANCELLED:
-            return ProviderError(
-                "the job was cancelled at the provider", job_id=job_id, kind="cancelled"
-            )
+            return ProviderError("the job was cancelled at the provider", job_id=job_id, kind="cancelled")
         return ProviderError(f"the job ended {status.state.value}", job_id=job_id, kind="failed")
 
     def _attribute(self, exc: ProviderError) -> None:
@@ -625,7 +623,7 @@ async def render_shots(
     """
     groups = _group_by_hash(requests)
     with store.exclusive():
-        store.sweep_tmp()
+        store.sweep_downloads()
         for request in requests:
             hook(ShotQueued(request.id, request.provider))
         cached = await _lookup_cache(store, groups, hook)

@@ -6,7 +6,7 @@ Layout of the store directory (``.shotlist/`` beside the storyboard, or
     clips/<hash[:2]>/<hash>.mp4     a rendered shot, content-addressed by request hash
     clips/<hash[:2]>/<hash>.json    its sidecar: sha256 and size of the clip, job id, provider, cost
     journal/<hash>.json             a job submitted but not yet stored in the cache
-    tmp/                            downloads in progress (same file system as clips/)
+    downloads/                      downloads in progress (same file system as clips/)
     lock                            held by the one render that may use the store
 
 Every write goes to a temporary file in the destination directory, is
@@ -192,7 +192,7 @@ class Store:
         self.root = root
         self.clips_dir = root / "clips"
         self.journal_dir = root / "journal"
-        self.tmp_dir = root / "tmp"
+        self.downloads_dir = root / "downloads"
 
     # -- cache
 
@@ -247,13 +247,11 @@ class Store:
             return None, "cached clip is corrupted (sha256 mismatch)"
         return entry, None
 
-    def put(
-        self, request_hash: str, src: Path, meta: ClipMeta, *, move: bool = False
-    ) -> CachedClip:
+    def put(self, request_hash: str, src: Path, meta: ClipMeta, *, move: bool = False) -> CachedClip:
         """Store ``src`` as the clip of ``request_hash``, atomically.
 
         With ``move`` the file is renamed into the cache (it must be on the same
-        file system, as ``tmp_path`` files are) instead of copied.
+        file system, as ``download_path`` files are) instead of copied.
         """
         clip = self.clip_path(request_hash)
         clip.parent.mkdir(parents=True, exist_ok=True)
@@ -270,9 +268,7 @@ class Store:
             _atomic_copy(src, clip)
         record = {"sha256": sha256, "size": size, **asdict(meta)}
         atomic_write_bytes(self._sidecar_path(request_hash), _json_bytes(record))
-        return CachedClip(
-            request_hash, clip, sha256, size, meta.job_id, meta.provider, meta.cost_usd
-        )
+        return CachedClip(request_hash, clip, sha256, size, meta.job_id, meta.provider, meta.cost_usd)
 
     def discard(self, request_hash: str) -> None:
         """Remove a cache entry (both files), if present."""
@@ -290,19 +286,17 @@ class Store:
 
     # -- temporary downloads
 
-    def tmp_path(self, request_hash: str) -> Path:
+    def download_path(self, request_hash: str) -> Path:
         """A fresh, unique path for a download, on the same file system as the cache."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
-            dir=self.tmp_dir, prefix=f"{request_hash[:16]}.", suffix=".part"
-        )
+        self.downloads_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.downloads_dir, prefix=f"{request_hash[:16]}.", suffix=".part")
         os.close(fd)
         return Path(name)
 
-    def sweep_tmp(self) -> None:
+    def sweep_downloads(self) -> None:
         """Remove downloads a killed render left behind. Call only while holding ``exclusive``."""
-        if self.tmp_dir.is_dir():
-            for leftover in self.tmp_dir.iterdir():
+        if self.downloads_dir.is_dir():
+            for leftover in self.downloads_dir.iterdir():
                 with contextlib.suppress(OSError):
                     leftover.unlink()
 
@@ -535,9 +529,7 @@ def write_lock(path: Path, lock: Lock) -> bool:
     return True
 
 
-def update_lock(
-    previous: Lock, shots: Sequence[ShotRequest], rendered: Iterable[LockedRender]
-) -> Lock:
+def update_lock(previous: Lock, shots: Sequence[ShotRequest], rendered: Iterable[LockedRender]) -> Lock:
     """The lock after a render.
 
     ``shots`` are all shots of the storyboard, in storyboard order. A shot

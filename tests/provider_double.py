@@ -235,9 +235,7 @@ class ProviderDouble:
 
     def _status(self, state: JobState) -> JobStatus:
         if state is JobState.SUCCEEDED:
-            return JobStatus(
-                state, progress=1.0, result_url="double://clip", cost_usd=self.cost_usd
-            )
+            return JobStatus(state, progress=1.0, result_url="double://clip", cost_usd=self.cost_usd)
         return JobStatus(state)
 
     def _job_for_key(self, key: str, shot_id: str) -> _Job:

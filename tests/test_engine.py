@@ -103,11 +103,7 @@ class Recorder:
         self.events.append(event)
 
     def of(self, kind: type[Event], shot_id: str | None = None) -> list[Any]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, kind) and (shot_id is None or e.shot_id == shot_id)
-        ]
+        return [e for e in self.events if isinstance(e, kind) and (shot_id is None or e.shot_id == shot_id)]
 
 
 async def render(
@@ -148,7 +144,7 @@ async def test_every_shot_is_submitted_once_and_stored(
         assert shot.cost_usd == 0.25
         assert shot.job_id in double.jobs
     assert store.journal_records() == []
-    assert list(store.tmp_dir.iterdir()) == []
+    assert list(store.downloads_dir.iterdir()) == []
     kinds = [type(e) for e in events.events if e.shot_id == "b"]
     assert kinds[0] is ShotQueued
     assert kinds[-2:] == [ShotSubmitted, ShotDownloaded]
@@ -216,9 +212,7 @@ async def test_progress_is_reported_while_the_job_runs(store: Store, tiny_clip: 
 
 
 def rate_limited(after: float | None = None) -> ProviderError:
-    return ProviderError(
-        "429 too many requests", kind="rate_limited", retryable=True, retry_after=after
-    )
+    return ProviderError("429 too many requests", kind="rate_limited", retryable=True, retry_after=after)
 
 
 async def test_transient_submit_error_is_retried_honouring_retry_after(
@@ -261,9 +255,7 @@ async def test_lost_submit_answer_is_resubmitted_under_the_same_key(
     assert len(set(double.keys_seen)) == 1
 
 
-async def test_permanent_error_is_not_retried_and_others_finish(
-    store: Store, double: ProviderDouble
-) -> None:
+async def test_permanent_error_is_not_retried_and_others_finish(store: Store, double: ProviderDouble) -> None:
     double.scripts["b"] = Script(submit_errors=[ProviderError("prompt rejected", kind="invalid")])
     events = Recorder()
     report = await render(shots("a", "b", "c"), store, double, hook=events)
@@ -349,9 +341,7 @@ async def test_job_deadline_times_out_and_keeps_the_job(store: Store, tiny_clip:
     assert (record.state, record.job_id) == ("submitted", "job-0001")
 
 
-async def test_failed_job_names_shot_provider_and_message(
-    store: Store, double: ProviderDouble
-) -> None:
+async def test_failed_job_names_shot_provider_and_message(store: Store, double: ProviderDouble) -> None:
     double.scripts["b"] = Script(fail="content policy violation")
     report = await render(shots("a", "b"), store, double)
     assert [s.id for s in report.shots] == ["a"]
@@ -366,9 +356,7 @@ async def test_failed_job_names_shot_provider_and_message(
     assert double.keys_seen[-1] == idempotency_key(make_request("b").hash, 1)
 
 
-async def test_expired_job_is_submitted_afresh_under_a_new_key(
-    store: Store, double: ProviderDouble
-) -> None:
+async def test_expired_job_is_submitted_afresh_under_a_new_key(store: Store, double: ProviderDouble) -> None:
     double.scripts["a"] = Script(expire_jobs=1)
     report = await render(shots("a"), store, double)
     assert report.ok
@@ -398,7 +386,7 @@ async def test_failed_download_is_retried_after_a_fresh_poll_not_a_resubmit(
     assert (double.submissions, double.fetch_calls, double.poll_calls) == (1, 2, 2)
     assert same_bytes(report.shots[0].file, tiny_clip)
     assert [e.reason for e in events.of(ShotRetrying)] == ["download: download truncated"]
-    assert list(store.tmp_dir.iterdir()) == []
+    assert list(store.downloads_dir.iterdir()) == []
 
 
 async def test_permanent_download_failure_keeps_the_paid_job_for_next_time(
@@ -461,9 +449,7 @@ async def test_frozen_render_lists_every_missing_shot_and_submits_nothing(
     assert store.journal_records() == []
 
 
-async def test_a_factory_opens_only_needed_sessions_and_closes_them(
-    store: Store, tiny_clip: Path
-) -> None:
+async def test_a_factory_opens_only_needed_sessions_and_closes_them(store: Store, tiny_clip: Path) -> None:
     made: list[ProviderDouble] = []
 
     def factory(name: str) -> ProviderDouble:
@@ -485,9 +471,7 @@ async def test_unknown_provider_fails_before_anything_is_submitted(
     assert double.submit_calls == 0
 
 
-async def test_unexpected_errors_surface_as_themselves(
-    store: Store, double: ProviderDouble
-) -> None:
+async def test_unexpected_errors_surface_as_themselves(store: Store, double: ProviderDouble) -> None:
     async def broken(*_: object) -> None:
         raise RuntimeError("bug in a provider")
 
@@ -524,9 +508,7 @@ async def test_interrupted_after_submit_before_the_answer_resubmits_the_same_key
     assert double.keys_seen == [record.idempotency_key] * 2
 
 
-async def test_interrupted_while_polling_resumes_the_job(
-    store: Store, double: ProviderDouble
-) -> None:
+async def test_interrupted_while_polling_resumes_the_job(store: Store, double: ProviderDouble) -> None:
     await interrupt_at("poll", shots("a", "b", "c"), store, double, concurrency=1)
     record = store.journal_get(make_request("a").hash)
     assert record is not None
@@ -545,7 +527,7 @@ async def test_interrupted_after_download_before_storing_fetches_again(
 ) -> None:
     await interrupt_at("fetch", shots("a"), store, double)
     assert not store.has(make_request("a").hash)
-    assert list(store.tmp_dir.iterdir()) == []
+    assert list(store.downloads_dir.iterdir()) == []
     report = await render(shots("a"), store, double)
     assert report.ok
     assert (double.submissions, double.fetch_calls) == (1, 2)
@@ -566,9 +548,7 @@ async def test_killed_after_storing_before_closing_the_journal_uses_the_cache(
     assert store.journal_records() == []
 
 
-async def test_interrupted_local_work_is_cancelled_and_started_afresh(
-    store: Store, tiny_clip: Path
-) -> None:
+async def test_interrupted_local_work_is_cancelled_and_started_afresh(store: Store, tiny_clip: Path) -> None:
     local = ProviderDouble(tiny_clip, name="local")
     requests = [make_request("a", provider="local")]
     await interrupt_at("poll", requests, store, local)

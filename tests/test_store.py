@@ -143,10 +143,10 @@ def test_has_answers_for_500_shots_in_well_under_a_second(store: Store, tiny_cli
 
 
 def test_sweep_removes_leftover_downloads(store: Store) -> None:
-    left = store.tmp_path(HASH)
+    left = store.download_path(HASH)
     left.write_bytes(b"half a clip")
-    store.sweep_tmp()
-    assert list(store.tmp_dir.iterdir()) == []
+    store.sweep_downloads()
+    assert list(store.downloads_dir.iterdir()) == []
 
 
 def test_a_second_render_cannot_hold_the_store(store: Store) -> None:
@@ -243,9 +243,7 @@ def test_write_lock_round_trips_and_skips_unchanged_bytes(tmp_path: Path) -> Non
         ("[]", "expected a JSON object"),
     ],
 )
-def test_malformed_lock_is_a_clear_error_naming_the_file(
-    tmp_path: Path, content: str, detail: str
-) -> None:
+def test_malformed_lock_is_a_clear_error_naming_the_file(tmp_path: Path, content: str, detail: str) -> None:
     path = tmp_path / "film.lock"
     path.write_text(content)
     with pytest.raises(ShotlistError) as info:
@@ -269,9 +267,7 @@ def test_update_lock_keeps_unrendered_shots_and_drops_removed_ones() -> None:
             self.job_id, self.sha256, self.cost_usd = "job-new", "sha-new", 0.25
 
     # ``--only one --only three``: two keeps its entry, gone is no longer in the storyboard.
-    lock = update_lock(
-        previous, [one, two, three], [Done(three.hash, "three"), Done(one.hash, "one")]
-    )
+    lock = update_lock(previous, [one, two, three], [Done(three.hash, "three"), Done(one.hash, "one")])
     assert [e.id for e in lock.shots] == ["one", "two", "three"]
     assert lock.entry("two") == _entry("two")
     fresh = lock.entry("one")
