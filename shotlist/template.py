@@ -60,8 +60,11 @@ MAX_TEXT = 100_000  # longest text a template may build, in one step or one fiel
 MAX_NUMBER_BITS = 4_096  # largest number a template may compute (about 1200 digits)
 MAX_SHOTS = 10_000
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
-# A width or precision of 10000 or more in a %-style or {}-style format string.
-_WIDE_FORMAT = re.compile(r"%[-#0 +]*(?:\d{5,}|\d*\.\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
+# A width or precision of 10000 or more in a %-style or {}-style format string, or one
+# taken from the arguments (``%*s``, ``{0:{1}}``), where it cannot be checked beforehand.
+_WIDE_FORMAT = re.compile(
+    r"%[-#0 +]*(?:\d{5,}|\d*\.\d{5,}|\*|\d*\.\*)|\{[^{}]*:[^{}]*(?:\d{5,}|\{)"
+)
 # Filters and str methods whose number arguments set the size of what they build.
 _SIZED = frozenset(
     {
