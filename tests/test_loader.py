@@ -56,9 +56,7 @@ def test_wrong_type_names_file_line_column_and_field(errors: Errors) -> None:
               move: static
             duration: five
         """
-    ) == [
-        'film.yaml:14:15: shots[2].duration: expected seconds as a number between 1 and 60, got "five"'
-    ]
+    ) == ['film.yaml:14:15: shots[2].duration: expected seconds as a number between 1 and 60, got "five"']
 
 
 def test_every_problem_of_a_file_is_reported_at_once_in_line_order(errors: Errors) -> None:
@@ -181,9 +179,7 @@ def test_unknown_key_without_near_match_lists_the_valid_fields(errors: Errors) -
             prompt: x
             camera: {move: static, zzz: 1}
         """
-    ) == [
-        "film.yaml:5:28: shots[0].camera.zzz: unknown field; valid fields are move, speed, shot, angle"
-    ]
+    ) == ["film.yaml:5:28: shots[0].camera.zzz: unknown field; valid fields are move, speed, shot, angle"]
 
 
 def test_unknown_key_suggestions_at_every_level(errors: Errors) -> None:
@@ -320,7 +316,9 @@ def test_shot_ids_differing_only_in_case_collide(errors: Errors) -> None:
     ]
 
 
-_ID_RULE = "expected a shot id of at most 80 letters, digits, '.', '_' or '-', starting with a letter or digit"
+_ID_RULE = (
+    "expected a shot id of at most 80 letters, digits, '.', '_' or '-', starting with a letter or digit"
+)
 
 
 @pytest.mark.parametrize(
@@ -402,9 +400,7 @@ def test_a_shot_that_is_not_a_mapping(errors: Errors) -> None:
 
 
 def test_missing_shots(errors: Errors) -> None:
-    assert errors("version: 1\ntitle: Nothing yet\n") == [
-        'film.yaml:1:1: required field "shots" is missing'
-    ]
+    assert errors("version: 1\ntitle: Nothing yet\n") == ['film.yaml:1:1: required field "shots" is missing']
 
 
 def test_missing_required_shot_fields(errors: Errors) -> None:
@@ -448,9 +444,7 @@ def test_document_that_is_not_a_mapping(errors: Errors, text: str, got: str) -> 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n\n# and another\n", "---\n"])
 def test_empty_file(errors: Errors, text: str) -> None:
-    assert errors(text) == [
-        'film.yaml: file is empty; a storyboard needs "version: 1" and a list of shots'
-    ]
+    assert errors(text) == ['film.yaml: file is empty; a storyboard needs "version: 1" and a list of shots']
 
 
 def test_binary_file(errors: Errors) -> None:
@@ -528,9 +522,7 @@ def test_alias_bombs_are_refused(errors: Errors) -> None:
     for level in "bcdefg":
         previous = chr(ord(level) - 1)
         lines.append(f"{level}: &{level} [{', '.join([f'*{previous}'] * 10)}]")
-    assert errors("\n".join(lines) + "\n") == [
-        "film.yaml:7:4: f: too many values (aliases expand too far)"
-    ]
+    assert errors("\n".join(lines) + "\n") == ["film.yaml:7:4: f: too many values (aliases expand too far)"]
 
 
 # -- field formats --------------------------------------------------------------------------------
@@ -576,9 +568,9 @@ def test_bad_size_and_aspect_ratio(errors: Errors) -> None:
 
 
 def test_cut_output_must_be_mp4(errors: Errors) -> None:
-    assert errors(
-        "version: 1\nshots:\n  - id: a\n    prompt: x\ncut:\n  output: out/film.mov\n"
-    ) == ["film.yaml:6:11: cut.output: the cut must be an .mp4 file"]
+    assert errors("version: 1\nshots:\n  - id: a\n    prompt: x\ncut:\n  output: out/film.mov\n") == [
+        "film.yaml:6:11: cut.output: the cut must be an .mp4 file"
+    ]
 
 
 def test_reference_given_two_kinds(errors: Errors) -> None:
@@ -661,9 +653,9 @@ def test_template_cycle_names_the_loop(errors: Errors) -> None:
 
 
 def test_a_template_using_itself_is_a_cycle(errors: Errors) -> None:
-    assert errors(
-        "version: 1\ntemplates:\n  a: {use: a}\nshots:\n  - {id: s, use: a, prompt: x}\n"
-    ) == ["film.yaml:3:12: templates.a.use: templates use each other in a cycle: a -> a"]
+    assert errors("version: 1\ntemplates:\n  a: {use: a}\nshots:\n  - {id: s, use: a, prompt: x}\n") == [
+        "film.yaml:3:12: templates.a.use: templates use each other in a cycle: a -> a"
+    ]
 
 
 def test_each_needs_a_templated_id(errors: Errors) -> None:
@@ -800,17 +792,13 @@ def test_a_templated_value_in_a_template_is_checked_per_shot(errors: Errors) -> 
             vars: {d: 300}
             prompt: y
         """
-    ) == [
-        "film.yaml:3:21: shots[1].duration: expected seconds as a number between 1 and 60, got 300"
-    ]
+    ) == ["film.yaml:3:21: shots[1].duration: expected seconds as a number between 1 and 60, got 300"]
 
 
 def test_template_named_like_a_field_still_lists_shot_fields(errors: Errors) -> None:
     assert errors(
         "version: 1\ntemplates:\n  camera: {zzz: 1}\nshots:\n  - {id: a, use: camera, prompt: x}\n"
-    )[0].startswith(
-        "film.yaml:3:12: templates.camera.zzz: unknown field; valid fields are provider, model,"
-    )
+    )[0].startswith("film.yaml:3:12: templates.camera.zzz: unknown field; valid fields are provider, model,")
 
 
 # -- includes -------------------------------------------------------------------------------------
@@ -853,9 +841,7 @@ def test_a_problem_inside_an_included_file_points_into_it(
         """,
         "parts/act2.yaml",
     )
-    assert errors(
-        "version: 1\ninclude:\n  - parts/act2.yaml\nshots:\n  - id: a\n    prompt: x\n"
-    ) == [
+    assert errors("version: 1\ninclude:\n  - parts/act2.yaml\nshots:\n  - id: a\n    prompt: x\n") == [
         'parts/act2.yaml:2:11: templates.night.durration: unknown field; did you mean "duration"?',
         'parts/act2.yaml:6:15: shots[0].duration: expected seconds as a number between 1 and 60, got "lots"',
     ]
@@ -946,13 +932,8 @@ def test_a_valid_storyboard_records_where_each_value_was_written(
         """
     )
     loaded = load_storyboard(path)
-    assert (
-        str(loaded.problem(("shots", 1, "prompt"), "no")) == "film.yaml:8:13: shots[0].prompt: no"
-    )
-    assert (
-        str(loaded.problem(("shots", 1, "duration"), "no"))
-        == "film.yaml:3:23: shots[0].duration: no"
-    )
+    assert str(loaded.problem(("shots", 1, "prompt"), "no")) == "film.yaml:8:13: shots[0].prompt: no"
+    assert str(loaded.problem(("shots", 1, "duration"), "no")) == "film.yaml:3:23: shots[0].duration: no"
 
 
 # -- --var ----------------------------------------------------------------------------------------
