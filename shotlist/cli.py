@@ -46,11 +46,16 @@ BudgetOpt = Annotated[
 ]
 
 
-def fail(error: ShotlistError) -> NoReturn:
-    """One red line per problem, exit code 1."""
+def report(error: ShotlistError) -> None:
+    """One red line per problem."""
     lines = [str(p) for p in error.problems] if isinstance(error, StoryboardError) else [str(error)]
     for line in lines:
         err.print(f"[red]error:[/] {escape(line)}")
+
+
+def fail(error: ShotlistError) -> NoReturn:
+    """One red line per problem, exit code 1."""
+    report(error)
     raise typer.Exit(1)
 
 
@@ -76,17 +81,27 @@ def root(
 
 
 @app.command()
-def validate(file: FileArg, var: VarOpt = None, allow_outside: AllowOutsideOpt = False) -> None:
-    """Check a storyboard; exit 0 when it is valid, 1 with one line per problem when not."""
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Storyboard YAML files.", show_default=False)],
+    var: VarOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Check storyboards; exit 0 when all are valid, 1 with one line per problem when not."""
     from shotlist import pipeline
 
-    try:
-        result = pipeline.plan(file, overrides=var or [], allow_outside=allow_outside)
-    except ShotlistError as exc:
-        fail(exc)
-    warn([str(w) for w in result.warnings])
-    n = len(result.shots)
-    out.print(f"[green]ok[/] {escape(str(file))}: {n} shot{'s' if n != 1 else ''}")
+    failed = False
+    for file in files:
+        try:
+            result = pipeline.plan(file, overrides=var or [], allow_outside=allow_outside)
+        except ShotlistError as exc:
+            report(exc)
+            failed = True
+            continue
+        warn([str(w) for w in result.warnings])
+        n = len(result.shots)
+        out.print(f"[green]ok[/] {escape(str(file))}: {n} shot{'s' if n != 1 else ''}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -294,6 +294,15 @@ def build_request(
     for issue in mapped.problems:
         problems.append(loaded.problem(("shots", index, issue.field), issue.message))
     notes += mapped.notes
+    secret = secret_param(settings.params)
+    if secret:
+        problems.append(
+            loaded.problem(
+                ("shots", index, "params"),
+                f"params.{secret} looks like a credential; API keys come from the environment "
+                f"({capability.key_env or 'none is needed here'}), never the storyboard",
+            )
+        )
     clash = sorted(set(settings.params) & NAMED_FIELDS)
     if clash:
         problems.append(
@@ -358,6 +367,24 @@ NAMED_FIELDS = frozenset(
         "n",
     }
 )
+
+
+SECRET_NAMES = frozenset(
+    {"api_key", "apikey", "key", "token", "secret", "authorization", "password", "access_token", "bearer"}
+)
+
+
+def secret_param(params: Mapping[str, Any], prefix: str = "") -> str | None:
+    """The dotted name of a param that would carry a credential, if any."""
+    for name, value in params.items():
+        dotted = f"{prefix}{name}"
+        if str(name).lower().replace("-", "_") in SECRET_NAMES:
+            return dotted
+        if isinstance(value, Mapping):
+            found = secret_param(value, dotted + ".")
+            if found:
+                return found
+    return None
 
 
 def _value(member: Any) -> str | None:
