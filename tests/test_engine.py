@@ -562,8 +562,9 @@ async def test_interrupted_local_work_is_cancelled_and_started_afresh(store: Sto
     assert local.keys_seen[-1] == idempotency_key(requests[0].hash, 1)
 
 
-def test_render_killed_with_sigkill_and_run_again_submits_each_shot_once(
-    tmp_path: Path, tiny_clip: Path
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_render_killed_and_run_again_submits_each_shot_once(
+    tmp_path: Path, tiny_clip: Path, sig: signal.Signals
 ) -> None:
     state, store_dir = tmp_path / "gateway.json", tmp_path / "store"
     command = [
@@ -587,11 +588,15 @@ def test_render_killed_with_sigkill_and_run_again_submits_each_shot_once(
         assert first.poll() is None, log.read_text()
         assert time.monotonic() < deadline, "the first render made no progress"
         time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    first.send_signal(sig)
+    assert first.wait(timeout=10) == -sig  # Ctrl-C ends in KeyboardInterrupt, as asyncio.run does
     killed_with = jobs_created()
     assert 3 <= killed_with < 6
     assert store.journal_records() != []
+    if sig == signal.SIGINT:
+        # An orderly stop: in-flight paid jobs stay journalled, no download is left behind.
+        assert {r.state for r in store.journal_records()} <= {"submitting", "submitted"}
+        assert list(store.downloads_dir.iterdir()) == []
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     assert second.returncode == 0, second.stderr
