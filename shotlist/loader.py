@@ -102,7 +102,12 @@ def load_storyboard(path: Path, *, overrides: Mapping[str, Any] | None = None) -
     expanded = expander.run()
     problems += expanded.problems
     problems += validate_templates(templates)
-    expanded.document["templates"] = {name: _untemplated(layer.values) for name, layer in templates.items()}
+    if isinstance(document.get("templates", {}), dict):  # else the models say what templates must be
+        expanded.document["templates"] = {
+            name: _untemplated(layer.values) for name, layer in templates.items() if isinstance(layer.values, dict)
+        }
+    else:
+        expanded.document["templates"] = document["templates"]
     storyboard = None
     try:
         storyboard = Storyboard.model_validate(expanded.document)

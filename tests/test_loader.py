@@ -795,6 +795,15 @@ def test_a_templated_value_in_a_template_is_checked_per_shot(errors: Errors) -> 
     ) == ["film.yaml:3:21: shots[1].duration: expected seconds as a number between 1 and 60, got 300"]
 
 
+def test_templates_that_are_not_mappings(errors: Errors) -> None:
+    assert errors("version: 1\ntemplates: [closeup]\nshots:\n  - {id: a, prompt: x}\n") == [
+        "film.yaml:2:12: templates: expected a mapping of template names to partial shots, got a list"
+    ]
+    assert errors("version: 1\ntemplates: {closeup: 5}\nshots:\n  - {id: a, prompt: x}\n") == [
+        "film.yaml:2:22: templates.closeup: expected a mapping of shot fields, got 5"
+    ]
+
+
 def test_template_named_like_a_field_still_lists_shot_fields(errors: Errors) -> None:
     assert errors(
         "version: 1\ntemplates:\n  camera: {zzz: 1}\nshots:\n  - {id: a, use: camera, prompt: x}\n"
