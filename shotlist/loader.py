@@ -104,7 +104,9 @@ def load_storyboard(path: Path, *, overrides: Mapping[str, Any] | None = None) -
     problems += validate_templates(templates)
     if isinstance(document.get("templates", {}), dict):  # else the models say what templates must be
         expanded.document["templates"] = {
-            name: _untemplated(layer.values) for name, layer in templates.items() if isinstance(layer.values, dict)
+            name: _untemplated(layer.values)
+            for name, layer in templates.items()
+            if isinstance(layer.values, dict)
         }
     else:
         expanded.document["templates"] = document["templates"]

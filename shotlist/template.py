@@ -62,9 +62,7 @@ MAX_SHOTS = 10_000
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
 # A width or precision of 10000 or more in a %-style or {}-style format string, or one
 # taken from the arguments (``%*s``, ``{0:{1}}``), where it cannot be checked beforehand.
-_WIDE_FORMAT = re.compile(
-    r"%[-#0 +]*(?:\d{5,}|\d*\.\d{5,}|\*|\d*\.\*)|\{[^{}]*:[^{}]*(?:\d{5,}|\{)"
-)
+_WIDE_FORMAT = re.compile(r"%[-#0 +]*(?:\d{5,}|\d*\.\d{5,}|\*|\d*\.\*)|\{[^{}]*:[^{}]*(?:\d{5,}|\{)")
 # Filters and str methods whose number arguments set the size of what they build.
 _SIZED = frozenset(
     {
