@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from array import array
 from dataclasses import replace
 from pathlib import Path
 
@@ -108,8 +109,7 @@ def gray_frames(path: Path) -> list[bytes]:
             data = bytes(plane)
             frames.append(
                 b"".join(
-                    data[y * plane.line_size : y * plane.line_size + gray.width]
-                    for y in range(gray.height)
+                    data[y * plane.line_size : y * plane.line_size + gray.width] for y in range(gray.height)
                 )
             )
     return frames
@@ -158,6 +158,26 @@ def test_clip_has_the_requested_duration_size_fps_and_sound(tmp_path: Path) -> N
     assert sorted(p.name for p in dest.parent.iterdir()) == ["shot.mp4"]  # no leftovers
 
 
+def audio_samples(path: Path) -> array[float]:
+    """The first channel of the audio stream, as floats."""
+    samples: array[float] = array("f")
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            plane = frame.planes[0]  # planar float: one plane per channel
+            samples.frombytes(bytes(plane)[: frame.samples * 4])
+    return samples
+
+
+def test_ambience_is_audible_and_differs_per_shot(tmp_path: Path) -> None:
+    render_local(shot(generate_audio=True, seed=1), tmp_path / "one.mp4")
+    render_local(shot(generate_audio=True, seed=2), tmp_path / "two.mp4")
+    one, two = audio_samples(tmp_path / "one.mp4"), audio_samples(tmp_path / "two.mp4")
+    rms = (sum(x * x for x in one) / len(one)) ** 0.5
+    assert 0.01 < rms < 0.5  # a quiet bed, neither silence nor clipping
+    assert max(abs(x) for x in one) < 1.0
+    assert one[: len(two)] != two[: len(one)]
+
+
 def test_no_audio_stream_when_none_is_asked(tmp_path: Path) -> None:
     render_local(shot(generate_audio=False), tmp_path / "mute.mp4")
     assert not probe(tmp_path / "mute.mp4").has_audio
@@ -182,9 +202,7 @@ def test_reference_video_is_looped_to_length(tmp_path: Path, media: dict[str, Pa
     assert differing_pixels(frames[0], frames[5]) > 200
 
 
-def test_pan_tilt_and_zoom_move_the_picture_differently(
-    tmp_path: Path, media: dict[str, Path]
-) -> None:
+def test_pan_tilt_and_zoom_move_the_picture_differently(tmp_path: Path, media: dict[str, Path]) -> None:
     def moved(move: str, speed: str = "medium") -> tuple[float, float, float]:
         dest = tmp_path / f"{move}-{speed}.mp4"
         camera = CameraDirection(move=move, speed=speed)
@@ -230,9 +248,7 @@ def test_same_request_gives_the_same_bytes(tmp_path: Path) -> None:
     first, second = tmp_path / "a" / "one.mp4", tmp_path / "b" / "two.mp4"
     render_local(request, first, work_dir=tmp_path / "work-a")
     render_local(request, second, work_dir=tmp_path / "work-b")
-    assert (
-        hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
-    )
+    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
 
 
 def test_different_seeds_give_different_scenes(tmp_path: Path) -> None:

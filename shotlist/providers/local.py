@@ -227,8 +227,7 @@ def build_local_render(
         files.append((FONTS_CONF_NAME, conf.encode("utf-8")))
         env.append(("FONTCONFIG_FILE", str(work_dir / FONTS_CONF_NAME)))
         video_chain += (
-            f",ass=filename={filter_value(str(work_dir / ASS_NAME))}"
-            f":fontsdir={filter_value(str(font_dir))}"
+            f",ass=filename={filter_value(str(work_dir / ASS_NAME))}:fontsdir={filter_value(str(font_dir))}"
         )
     graph = [video_chain + "[v]"]
     audio_ref = _local(request.audios)
@@ -246,7 +245,7 @@ def build_local_render(
         "-frames:v", str(frames),
         "-r", str(request.fps),
         "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF),
-        "-threads:v", str(X264_THREADS), "-g", str(2 * request.fps), "-pix_fmt", "yuv420p",
+        "-threads:v", str(X264_THREADS), "-pix_fmt", "yuv420p",
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
         "-color_range", "tv",
         *(["-c:a", "aac", "-b:a", AAC_BITRATE, "-ar", "48000", "-ac", "2"] if has_audio else []),
@@ -446,8 +445,7 @@ class LocalProvider:
             return JobStatus(
                 JobState.EXPIRED,
                 error=ProviderError(
-                    "this local render is not running any more (the session ended); "
-                    "submit it again",
+                    "this local render is not running any more (the session ended); submit it again",
                     provider=PROVIDER,
                     shot_id=request.id,
                     job_id=job_id,
@@ -458,9 +456,7 @@ class LocalProvider:
         if job.crash is not None:
             raise job.crash
         if job.state is JobState.SUCCEEDED:
-            return JobStatus(
-                JobState.SUCCEEDED, progress=1.0, result_url=job.output.as_uri(), cost_usd=0.0
-            )
+            return JobStatus(JobState.SUCCEEDED, progress=1.0, result_url=job.output.as_uri(), cost_usd=0.0)
         if job.state is JobState.FAILED:
             return JobStatus(JobState.FAILED, error=job.error, cost_usd=0.0)
         if job.state is JobState.QUEUED:

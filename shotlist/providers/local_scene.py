@@ -99,7 +99,7 @@ def scene_rng(seed: int, prompt: str, purpose: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def _words(prompt: str) -> set[str]:
+def prompt_words(prompt: str) -> set[str]:
     return set(re.findall(r"[a-z]+", prompt.lower()))
 
 
@@ -115,15 +115,13 @@ def _jitter(color: RGB, rng: random.Random, amount: int) -> RGB:
 def scene_for(seed: int, prompt: str) -> Scene:
     """Choose the scene for a shot: keywords first, the seed for the rest."""
     rng = scene_rng(seed, prompt, "scene")
-    words = _words(prompt)
+    words = prompt_words(prompt)
     time = _pick(words, _TIMES) or rng.choice(["day", "dusk", "dawn", "night", "storm"])
     terrain = _pick(words, _TERRAINS) or rng.choice(["hills", "mountains", "dunes", "forest"])
     top, horizon_color, sun, _land = _PALETTES[time]
     stars: tuple[tuple[float, float, int], ...] = ()
     if time == "night":
-        stars = tuple(
-            (rng.random(), rng.random() * 0.55, rng.randint(120, 255)) for _ in range(160)
-        )
+        stars = tuple((rng.random(), rng.random() * 0.55, rng.randint(120, 255)) for _ in range(160))
     return Scene(
         time=time,
         terrain=terrain,
@@ -233,9 +231,7 @@ def render_plate(scene: Scene, width: int, height: int) -> bytes:
     """
     sky = _gradient(scene.sky_top, scene.sky_horizon, height)
     silhouettes = layers(scene, width, height)
-    fills = [
-        _gradient(layer.color, _mix(layer.color, (0, 0, 0), 0.35), height) for layer in silhouettes
-    ]
+    fills = [_gradient(layer.color, _mix(layer.color, (0, 0, 0), 0.35), height) for layer in silhouettes]
     if scene.terrain == "sea":
         # Water mirrors the sky: bright at the horizon, deep below.
         fills[-1] = _gradient(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shotlist.providers.local_scene import scene_rng
+from shotlist.providers.local_scene import prompt_words, scene_rng
 
 SAMPLE_RATE = 48_000
 FADE = 0.04  # seconds; short fades keep cuts between shots free of clicks
@@ -38,7 +38,7 @@ class Ambience:
 
 def ambience_for(seed: int, prompt: str) -> Ambience:
     rng = scene_rng(seed, prompt, "sound")
-    words = set(prompt.lower().replace(",", " ").replace(".", " ").split())
+    words = prompt_words(prompt)
     color, lowpass, highpass, swell = "brown", rng.randint(380, 1100), 30, 0.0
     if words & {"sea", "ocean", "waves", "wave", "beach", "shore", "coast", "surf"}:
         swell = rng.uniform(0.1, 0.16)
