@@ -193,6 +193,92 @@ def show_requests(result: Any) -> None:
 
 
 @app.command()
+def render(
+    file: FileArg,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the cut here.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Render every shot with this provider.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Shots in flight per provider.")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Render just this shot (repeatable).")
+    ] = None,
+    var: VarOpt = None,
+    budget: BudgetOpt = None,
+    frozen: Annotated[
+        bool, typer.Option("--frozen", help="Submit nothing; fail if a shot is missing.")
+    ] = False,
+    no_stitch: Annotated[
+        bool, typer.Option("--no-stitch", help="Render shots; do not build the cut.")
+    ] = False,
+    json_output: JsonOpt = False,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Render what is missing or changed, record the lock, and stitch the cut."""
+    from shotlist import pipeline
+    from shotlist.display import Display
+
+    with Display(err, quiet=False) as display:
+        try:
+            result = pipeline.render(
+                file,
+                overrides=var or [],
+                provider=provider,
+                concurrency=concurrency,
+                only=only or [],
+                budget=budget,
+                frozen=frozen,
+                stitch=not no_stitch,
+                output=output,
+                allow_outside=allow_outside,
+                hook=display.hook,
+            )
+        except ShotlistError as exc:
+            display.close()
+            fail(exc)
+    if json_output:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return
+    generated = sum(1 for s in result.shots if s.source == "generated")
+    summary = (
+        f"{len(result.shots)} shots: {generated} rendered, {len(result.shots) - generated} from the cache"
+    )
+    out.print(summary + (f"; cut: {escape(str(result.output))}" if result.output else ""))
+
+
+@app.command("stitch")
+def stitch_command(
+    file: FileArg,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the cut here.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="The provider the shots were rendered with.")
+    ] = None,
+    var: VarOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Rebuild the cut from rendered shots only; submits nothing."""
+    from shotlist import pipeline
+    from shotlist.display import Display
+
+    with Display(err, quiet=False) as display:
+        try:
+            cut = pipeline.stitch(
+                file,
+                overrides=var or [],
+                provider=provider,
+                output=output,
+                allow_outside=allow_outside,
+                hook=display.hook,
+            )
+        except ShotlistError as exc:
+            display.close()
+            fail(exc)
+    out.print(f"cut: {escape(str(cut))}")
+
+
+@app.command()
 def schema() -> None:
     """Print the storyboard JSON Schema."""
     from shotlist.model import storyboard_schema

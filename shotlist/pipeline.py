@@ -8,15 +8,21 @@ result or raises a ShotlistError; the CLI and the watch loop both call these.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shotlist.errors import BudgetError
+from shotlist.errors import BudgetError, ConfigError, RenderError
+from shotlist.events import Hook, Notice, ignore
 from shotlist.loader import load_storyboard, parse_var_overrides
-from shotlist.plan import Lookup, Plan, build_plan
+from shotlist.plan import Lookup, Plan, PlannedShot, build_plan, music_path
 from shotlist.providers import capabilities as caps
+from shotlist.providers.base import Provider
+from shotlist.store import Store, lock_path, read_lock, store_root, update_lock, write_lock
+from shotlist.suggest import suggest
 
 
 def plan(
@@ -35,7 +41,7 @@ def plan(
         loaded,
         provider=provider,
         allow_outside=allow_outside,
-        lookup=_lookup(loaded.path, env),
+        lookup=_lookup(loaded.path, os.environ if env is None else env),
         engine_salt=engine_salts(),
     )
     check_budget(result, budget)
@@ -61,9 +67,235 @@ def engine_salts() -> dict[str, str]:
     return {"local": f"engine {LOCAL_ENGINE_VERSION}; {ffmpeg_version()}"}
 
 
-def _lookup(storyboard: Path, env: Mapping[str, str] | None) -> Lookup:
-    del storyboard, env
-    return Lookup()
+def _lookup(storyboard: Path, env: Mapping[str, str]) -> Lookup:
+    """The lock's hashes and the cache, for new/changed/cached. Reads, never writes."""
+    lock = read_lock(lock_path(storyboard))
+    store = Store(store_root(storyboard, env))
+    return Lookup(locked={entry.id: entry.hash for entry in lock.shots}, cached=store.has)
+
+
+@dataclass(frozen=True)
+class RenderedCut:
+    """What ``render`` did: the cut (None with ``--no-stitch`` or a partial ``--only``),
+    every shot's clip and where it came from, and how many jobs were submitted."""
+
+    plan: Plan
+    output: Path | None
+    shots: tuple[Any, ...]
+    submitted: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output) if self.output else None,
+            "shots": [
+                {
+                    "id": s.id,
+                    "hash": s.hash,
+                    "source": s.source,
+                    "job_id": s.job_id,
+                    "file": str(s.file),
+                    "cost_usd": s.cost_usd,
+                }
+                for s in self.shots
+            ],
+            "submitted": self.submitted,
+        }
+
+
+def render(
+    file: Path,
+    *,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    provider: str | None = None,
+    concurrency: int | None = None,
+    only: Sequence[str] = (),
+    budget: float | None = None,
+    frozen: bool = False,
+    stitch: bool = True,
+    output: Path | None = None,
+    allow_outside: bool = False,
+    hook: Hook = ignore,
+    env: Mapping[str, str] | None = None,
+    providers: Any = None,
+    timing: Any = None,
+) -> RenderedCut:
+    """Plan, render what is missing, record the lock, and stitch the cut.
+
+    Budget and provider settings are checked before anything is submitted. A shot
+    that fails does not stop the others; the lock records every shot that finished,
+    then ``RenderError`` names the failures. ``providers`` and ``timing`` replace
+    the provider sessions and the engine's delays (tests).
+    """
+    from shotlist.engine import Timing, render_shots
+
+    environ = os.environ if env is None else env
+    result = plan(file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ)
+    selected = select_shots(result, only)
+    to_pay = sum(s.estimated_cost_usd for s in selected)
+    if budget is not None and to_pay > budget + 1e-9:
+        raise BudgetError(
+            f"estimated cost ${to_pay:.2f} exceeds the budget of ${budget:.2f}; nothing was submitted"
+        )
+    for warning in result.warnings:
+        hook(Notice("", str(warning)))
+    store = Store(store_root(result.loaded.path, environ))
+    requests = [s.request for s in selected]
+    report = asyncio.run(
+        render_shots(
+            requests,
+            store=store,
+            providers=providers or provider_factory(store, environ),
+            concurrency=concurrency,
+            hook=hook,
+            frozen=frozen,
+            timing=timing or Timing(),
+        )
+    )
+    lock_file = lock_path(result.loaded.path)
+    previous = read_lock(lock_file)
+    write_lock(lock_file, update_lock(previous, [s.request for s in result.shots], report.shots))
+    if report.failures:
+        raise RenderError(report.failures)
+    cut = None
+    if stitch and len(selected) == len(result.shots):
+        cut = stitch_plan(result, store, output=output, hook=hook).output
+    elif stitch:
+        cut = _stitch_if_complete(result, store, output, hook)
+    return RenderedCut(result, cut, report.shots, report.submitted)
+
+
+def select_shots(result: Plan, only: Sequence[str]) -> list[PlannedShot]:
+    """The shots ``--only`` names (all when empty); an unknown id is an error with a suggestion."""
+    if not only:
+        return list(result.shots)
+    ids = [s.request.id for s in result.shots]
+    unknown = [i for i in only if i not in ids]
+    if unknown:
+        hint = suggest(unknown[0], ids)
+        extra = f'; did you mean "{hint}"?' if hint else f"; shots: {', '.join(ids)}"
+        raise ConfigError(f'--only: no shot "{unknown[0]}" in {result.loaded.label}{extra}')
+    wanted = set(only)
+    return [s for s in result.shots if s.request.id in wanted]
+
+
+def provider_factory(store: Store, env: Mapping[str, str]) -> Any:
+    """Opens a session per provider the render needs; a missing key is a ConfigError then."""
+
+    def open_provider(name: str) -> Provider:
+        if name == "local":
+            from shotlist.providers.local import LocalProvider
+
+            return LocalProvider(store.root / "local")
+        if name == "lumenfall":
+            from shotlist.providers.lumenfall import LumenfallProvider
+
+            return LumenfallProvider.from_env(env)
+        raise ConfigError(
+            f"rendering through {name} is not available yet; plan with it, or render with "
+            "--provider local or lumenfall"
+        )
+
+    return open_provider
+
+
+def stitch(
+    file: Path,
+    *,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    provider: str | None = None,
+    output: Path | None = None,
+    allow_outside: bool = False,
+    hook: Hook = ignore,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """Rebuild the cut from rendered shots only; submits nothing. Raises FrozenError when a
+    shot is not rendered."""
+    environ = os.environ if env is None else env
+    result = plan(file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ)
+    store = Store(store_root(result.loaded.path, environ))
+    return stitch_plan(result, store, output=output, hook=hook).output
+
+
+def _stitch_if_complete(result: Plan, store: Store, output: Path | None, hook: Hook) -> Path | None:
+    if all(store.has(s.request.hash) for s in result.shots):
+        return stitch_plan(result, store, output=output, hook=hook).output
+    hook(Notice("", "--only: other shots are not rendered yet, so the cut was not rebuilt"))
+    return None
+
+
+def cut_output(result: Plan, output: Path | None) -> Path:
+    """``-o`` beats ``cut.output``, which beats ``out/<storyboard name>.mp4`` beside the storyboard."""
+    if output is not None:
+        return output
+    written = result.loaded.storyboard.cut.output
+    folder = result.loaded.folder
+    return folder / written if written else folder / "out" / f"{result.loaded.path.stem}.mp4"
+
+
+def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) -> Any:
+    """Build the cut of a fully rendered plan (cache entries verified)."""
+    from shotlist.errors import FrozenError
+    from shotlist.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
+
+    board = result.loaded.storyboard
+    clips = {s.request.hash: store.get(s.request.hash) for s in result.shots}
+    missing = [s.request.id for s in result.shots if clips[s.request.hash] is None]
+    if missing:
+        raise FrozenError(missing)
+    shots = []
+    for planned in result.shots:
+        shot, request = planned.shot, planned.request
+        clip = clips[request.hash]
+        assert clip is not None
+        trim = shot.trim
+        transition = shot.transition
+        shots.append(
+            CutShot(
+                id=request.id,
+                clip=clip.file,
+                clip_sha256=clip.sha256,
+                trim_start=trim.start if trim else None,
+                trim_end=trim.end if trim else None,
+                transition=TransitionSpec(transition.type, transition.duration) if transition else None,
+                mute=planned.mute,
+                dialogue=request.dialogue,
+                metadata={
+                    "prompt": request.prompt,
+                    "seed": request.seed,
+                    "request_hash": request.hash,
+                    "provider": request.provider,
+                    "model": request.model,
+                },
+            )
+        )
+    cut = board.cut
+    width, height = (int(n) for n in cut.size.split("x"))
+    soundtrack = board.soundtrack
+    declared = _declared(result)
+    settings = CutSettings(
+        width=width,
+        height=height,
+        fps=cut.fps,
+        fit=cut.fit,
+        transition=TransitionSpec(cut.transition.type, cut.transition.duration),
+        loudness=cut.loudness,
+        fade_in=cut.fade_in,
+        fade_out=cut.fade_out,
+        music=music_path(result.loaded, declared),
+        music_volume_db=soundtrack.volume if soundtrack else -12.0,
+        duck=soundtrack.duck if soundtrack else True,
+        burn_subtitles=cut.burn_subtitles,
+    )
+    target = cut_output(result, output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return stitch_cut(shots, settings, work_dir=store.root / "cut", output=target, hook=hook)
+
+
+def _declared(result: Plan) -> Mapping[str, Any]:
+    from shotlist import refs
+
+    board = result.loaded.storyboard
+    return refs.declare(board.references, result.loaded.folder, allow_outside=True)
 
 
 def provider_rows(env: Mapping[str, str] | None = None) -> list[tuple[str, ...]]:

@@ -66,6 +66,7 @@ class PlannedShot:
     status: Status
     estimated_cost_usd: float
     notes: tuple[str, ...] = ()
+    mute: bool = False
 
     def to_json(self) -> dict[str, Any]:
         r = self.request
@@ -181,7 +182,7 @@ def build_plan(
         used |= names
         status = lookup.status(request.id, request.hash)
         cost = 0.0 if status == "cached" else estimate_cost(request)
-        planned.append(PlannedShot(shot, request, status, cost, notes))
+        planned.append(PlannedShot(shot, request, status, cost, notes, mute=settings.mute))
         warnings += [loaded.problem(("shots", index), note) for note in notes]
     problems += soundtrack_problems(loaded, declared)
     if problems:
