@@ -27,7 +27,7 @@ from shotlist.providers.local_caption import ass_text, caption_script
 from shotlist.providers.local_motion import (
     MOVES,
     SPEED_AMOUNT,
-    camera_path,
+    camera_window,
     corners,
     coverage,
     perspective_options,
@@ -368,7 +368,7 @@ def test_caption_text_cannot_inject_ass_overrides() -> None:
 def test_every_move_keeps_the_window_inside_the_picture(speed: str, angle: str | None) -> None:
     frames = 30
     for move in MOVES:
-        path = camera_path(CameraDirection(move, speed, None, angle), frames, FPS, seed=7)
+        path = camera_window(CameraDirection(move, speed, None, angle), frames, FPS, seed=7)
         cs = corners(path, W, H)
         m = coverage(cs, W, H, frames)
         for k in range(frames):

@@ -19,7 +19,7 @@ import math
 import operator
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shotlist.request import CameraDirection
 
@@ -145,10 +145,10 @@ class Window:
     keystone_h: Expr
 
 
-def camera_path(
+def camera_window(
     camera: CameraDirection, frames: int, fps: int, seed: int, *, default_move: str | None = None
 ) -> Window:
-    """The window path for a camera direction over ``frames`` frames.
+    """The window's path for a camera direction over ``frames`` frames.
 
     ``default_move`` stands in when the direction names no move (the
     procedural scene moves even when the storyboard says nothing).
@@ -165,7 +165,7 @@ def camera_path(
 _Move = Callable[[Expr, float, int, int, random.Random], Window]
 
 
-def _path(
+def _window(
     *,
     zoom: Expr | float = 1.0,
     zoom_y: Expr | float | None = None,
@@ -191,12 +191,12 @@ def _from_to(e: Expr, start: float, end: float) -> Expr:
 
 
 def _static(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window:
-    return _path()
+    return _window()
 
 
 def _scale_move(start: float, end: float) -> _Move:
     def move(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window:
-        return _path(zoom=_from_to(e, 1 + (start - 1) * a, 1 + (end - 1) * a))
+        return _window(zoom=_from_to(e, 1 + (start - 1) * a, 1 + (end - 1) * a))
 
     return move
 
@@ -207,7 +207,7 @@ def _slide(axis: str, travel: float, sign: int) -> _Move:
     def move(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window:
         d = travel * a / 2
         offset = _from_to(e, -sign * d, sign * d)
-        return _path(cx=offset) if axis == "x" else _path(cy=offset)
+        return _window(cx=offset) if axis == "x" else _window(cy=offset)
 
     return move
 
@@ -217,7 +217,7 @@ def _crane(sign: int) -> _Move:
 
     def move(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window:
         d = 0.09 * a / 2
-        return _path(
+        return _window(
             cy=_from_to(e, -sign * d, sign * d),
             kv=_from_to(e, 0.0, sign * 0.12 * a),
             zoom=_from_to(e, 1.0, 1.0 + 0.05 * a),
@@ -231,7 +231,7 @@ def _orbit(sign: int) -> _Move:
 
     def move(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window:
         d = 0.14 * a / 2
-        return _path(
+        return _window(
             cx=_from_to(e, -sign * d, sign * d),
             kh=_from_to(e, -sign * 0.08 * a, sign * 0.08 * a),
             zoom=1.0 + 0.06 * a * sin(math.pi * e),
@@ -251,7 +251,7 @@ def _wobble(rng: random.Random, fps: int, amplitude: float, low_hz: float, high_
 
 
 def _handheld(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window:
-    return _path(
+    return _window(
         zoom=1.0,
         cx=_wobble(rng, fps, 0.012 * a, 0.4, 1.3),
         cy=_wobble(rng, fps, 0.010 * a, 0.5, 1.6),
@@ -265,12 +265,12 @@ def _tracking(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window
     d = 0.16 * a / 2
     linear = Expr(progress_text(n), lambda k: min(max(k / max(n - 1, 1), 0.0), 1.0))
     bob = 0.004 * a * sin((2 * math.pi * 1.8 / fps) * FRAME)
-    return _path(cx=_from_to(linear, -sign * d, sign * d), cy=bob)
+    return _window(cx=_from_to(linear, -sign * d, sign * d), cy=bob)
 
 
 def _dolly_zoom(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window:
     """Vertigo, flattened: the frame stretches unevenly, wider than it grows tall."""
-    return _path(zoom=_from_to(e, 1.0, 1.0 + 0.3 * a), zoom_y=_from_to(e, 1.0, 1.0 + 0.12 * a))
+    return _window(zoom=_from_to(e, 1.0, 1.0 + 0.3 * a), zoom_y=_from_to(e, 1.0, 1.0 + 0.12 * a))
 
 
 _MOVES: dict[str, _Move] = {
@@ -306,29 +306,15 @@ MOVES = tuple(_MOVES)
 def _with_angle(path: Window, angle: str | None, rng: random.Random) -> Window:
     """Add the static look of a camera angle: a keystone or a roll."""
     if angle == "low":
-        return _replace(path, keystone_v=path.keystone_v + 0.08)
+        return replace(path, keystone_v=path.keystone_v + 0.08)
     if angle == "high":
-        return _replace(path, keystone_v=path.keystone_v - 0.08)
+        return replace(path, keystone_v=path.keystone_v - 0.08)
     if angle == "overhead":
-        return _replace(path, keystone_v=path.keystone_v - 0.12)
+        return replace(path, keystone_v=path.keystone_v - 0.12)
     if angle == "dutch":
         tilt = 0.07 if rng.random() < 0.5 else -0.07
-        return _replace(path, roll=path.roll + tilt)
+        return replace(path, roll=path.roll + tilt)
     return path
-
-
-def _replace(path: Window, **changes: Expr) -> Window:
-    fields = {
-        "zoom_x": path.zoom_x,
-        "zoom_y": path.zoom_y,
-        "center_x": path.center_x,
-        "center_y": path.center_y,
-        "roll": path.roll,
-        "keystone_v": path.keystone_v,
-        "keystone_h": path.keystone_h,
-    }
-    fields.update(changes)
-    return Window(**fields)
 
 
 # Corners in the order of the perspective filter: top left, top right, bottom left, bottom right.
@@ -394,7 +380,7 @@ def perspective_options(
     default_move: str | None = None,
 ) -> dict[str, str]:
     """The perspective filter's corner options (x0..y3) for this camera direction."""
-    path = camera_path(camera, frames, fps, seed, default_move=default_move)
+    path = camera_window(camera, frames, fps, seed, default_move=default_move)
     cs = corners(path, width, height)
     m = coverage(cs, width, height, frames)
     prefix = ease_text(frames) + ";"

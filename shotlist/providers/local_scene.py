@@ -54,6 +54,9 @@ _PALETTES: dict[str, tuple[RGB, RGB, RGB, RGB]] = {
     "day": ((52, 118, 206), (182, 216, 240), (255, 250, 226), (96, 104, 112)),
 }
 
+# How much the light's tint darkens the land: little by day, most at night.
+_SHADE = {"day": 0.3, "dawn": 0.35, "dusk": 0.45, "storm": 0.5, "night": 0.7}
+
 _LAND: dict[str, RGB] = {
     "city": (40, 44, 56),
     "sea": (24, 62, 104),
@@ -216,7 +219,7 @@ def layers(scene: Scene, width: int, height: int) -> list[Layer]:
     result = []
     for depth in range(count):
         near = (depth + 1) / count
-        color = _mix(_mix(land, tint, 0.35), scene.sky_horizon, 0.55 * (1 - near))
+        color = _mix(_mix(land, tint, _SHADE[scene.time]), scene.sky_horizon, 0.55 * (1 - near))
         tops = _layer_tops(scene, rng, depth, width)
         result.append(Layer(color=color, tops=tuple(t * height for t in tops)))
     return result
