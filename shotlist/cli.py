@@ -303,24 +303,33 @@ def init(
 
 
 @app.command()
-def providers() -> None:
+def providers(json_output: JsonOpt = False) -> None:
     """List providers, their models, limits, prices and the settings they need."""
     from shotlist import pipeline
 
-    table = Table(show_lines=False)
-    for column in (
-        "provider",
-        "models",
-        "durations",
-        "refs (img/vid/aud/files)",
-        "$/s",
-        "needs",
-        "set",
-    ):
-        table.add_column(column)
-    for row in pipeline.provider_rows():
-        table.add_row(*(escape(str(cell)) for cell in row))
-    out.print(table)
+    rows = pipeline.provider_rows()
+    if json_output:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for row in rows:
+        if row["key_env"]:
+            state = "[green]set[/]" if row["key_set"] else "[yellow]not set[/]"
+            setting = f"{row['key_env']}: {state}; base URL from {row['base_url_env']}"
+            setting += f" (default {row['default_base_url']})"
+        else:
+            setting = "no key needed"
+        if not row["renders"]:
+            setting += "; [dim]plan and price only, rendering not available yet[/]"
+        out.print(f"[bold]{row['provider']}[/]  {setting}")
+        for model in row["models"]:
+            aliases = f" (also {', '.join(model['aliases'])})" if model["aliases"] else ""
+            price = f"${model['price_per_second_usd']:.2f}/s"
+            out.print(
+                f"  {escape(model['name'])}{escape(aliases)}: {model['durations']}; {model['references']}"
+            )
+            ratios, tiers = " ".join(model["aspect_ratios"]), " ".join(model["resolutions"])
+            seeds = "honoured" if model["seeds"] else "ignored"
+            out.print(f"    ratios {ratios}; resolutions {tiers}; seeds {seeds}; {price}")
 
 
 def main() -> None:

@@ -298,30 +298,43 @@ def _declared(result: Plan) -> Mapping[str, Any]:
     return refs.declare(board.references, result.loaded.folder, allow_outside=True)
 
 
-def provider_rows(env: Mapping[str, str] | None = None) -> list[tuple[str, ...]]:
-    """One row per provider and model for ``shotlist providers``: never a secret's value."""
+def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """What ``shotlist providers`` shows, per provider: never a secret's value, only whether it is set."""
     environ = os.environ if env is None else env
     rows = []
     for name in caps.PROVIDERS:
         record = caps.capabilities(name)
-        needs = record.key_env or "-"
-        is_set = "-" if not record.key_env else ("yes" if environ.get(record.key_env) else "no")
+        key = record.api_key_env
+        models = []
         for limits in record.models:
-            durations = f"{limits.min_duration:g}-{limits.max_duration:g}s"
-            counts = "/".join(
-                "any" if n is None else str(n)
-                for n in (limits.max_images, limits.max_videos, limits.max_audios, limits.max_files)
+            counts = (limits.max_images, limits.max_videos, limits.max_audios, limits.max_files)
+            models.append(
+                {
+                    "name": limits.name,
+                    "aliases": list(limits.aliases),
+                    "durations": f"{limits.min_duration:g}-{limits.max_duration:g} s"
+                    + (" (whole seconds)" if limits.whole_seconds else ""),
+                    "references": "images/videos/audios/files "
+                    + "/".join("any" if n is None else str(n) for n in counts),
+                    "aspect_ratios": list(limits.aspect_ratios or ["any"]),
+                    "resolutions": list(limits.resolutions or ["any"]),
+                    "seeds": limits.honours_seed,
+                    "price_per_second_usd": limits.price_per_second_usd,
+                }
             )
-            models = ", ".join((limits.name, *limits.aliases))
-            rows.append(
-                (
-                    name,
-                    models,
-                    durations,
-                    counts,
-                    f"{limits.price_per_second_usd:.2f}",
-                    needs,
-                    is_set,
-                )
-            )
+        rows.append(
+            {
+                "provider": name,
+                "key_env": key,
+                "key_set": bool(key and environ.get(key)),
+                "base_url_env": record.base_url_env,
+                "default_base_url": record.default_base_url,
+                "renders": name in RENDERABLE,
+                "models": models,
+            }
+        )
     return rows
+
+
+# Providers with a rendering session (the others are planned and priced only, for now).
+RENDERABLE = ("local", "lumenfall")

@@ -301,7 +301,7 @@ def build_request(
             loaded.problem(
                 ("shots", index, "params"),
                 f"params.{secret} looks like a credential; API keys come from the environment "
-                f"({capability.key_env or 'none is needed here'}), never the storyboard",
+                f"({capability.api_key_env or 'none is needed here'}), never the storyboard",
             )
         )
     clash = sorted(set(settings.params) & NAMED_FIELDS)
