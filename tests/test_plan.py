@@ -1,0 +1,203 @@
+"""Planning: one exact request per shot, hashes that only change when the request does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shotlist import pipeline
+from shotlist.errors import BudgetError, StoryboardError
+from shotlist.model import FIT_MODES, TRANSITION_TYPES
+from shotlist.plan import derive_seed
+
+FILM = """\
+# yaml-language-server: $schema=../schemas/storyboard.schema.json
+version: 1
+title: Hashes
+vars: {hero: a keeper}
+defaults: {provider: lumenfall, duration: 5, seed: 99, aspect_ratio: "16:9", resolution: 720p}
+references:
+  keeper: refs/keeper.png
+  other: refs/other.png
+shots:
+  - id: one
+    prompt: "{{ hero }} (@keeper) at the window"
+    camera: {move: dolly_in, speed: slow}
+  - id: two
+    prompt: The sea at night
+    seed: 7
+  - id: three
+    prompt: "@other waves"
+    params: {watermark: false}
+"""
+
+# The same storyboard: keys reordered, flow style turned into block style, comments and
+# blank lines added, quotes changed.
+FILM_REFORMATTED = """\
+version: 1
+
+# a comment
+shots:
+  - prompt: '{{ hero }} (@keeper) at the window'   # same prompt, other quotes
+    camera:
+      speed: slow
+      move: dolly_in
+    id: one
+  - seed: 7
+    id: two
+    prompt: "The sea at night"
+  - params:
+      watermark: false
+    id: three
+    prompt: '@other waves'
+references:
+  other: refs/other.png
+  keeper: refs/keeper.png
+defaults:
+  resolution: 720p
+  aspect_ratio: '16:9'
+  seed: 99
+  duration: 5.0
+  provider: lumenfall
+vars:
+  hero: "a keeper"
+title: Hashes
+"""
+
+
+def write_project(folder: Path, text: str = FILM) -> Path:
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "keeper.png").write_bytes(b"\x89PNG keeper pixels")
+    (folder / "refs" / "other.png").write_bytes(b"\x89PNG other pixels")
+    path = folder / "film.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def hashes(path: Path, **options: object) -> dict[str, str]:
+    result = pipeline.plan(path, env={}, **options)  # type: ignore[arg-type]
+    return {shot.request.id: shot.request.hash for shot in result.shots}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "a")
+
+
+def test_hashes_ignore_key_order_yaml_style_and_comments(project: Path, tmp_path: Path) -> None:
+    other = write_project(tmp_path / "b", FILM_REFORMATTED)
+    assert hashes(other) == hashes(project)
+
+
+def test_hashes_do_not_depend_on_where_the_storyboard_lives(project: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "elsewhere" / "deeper"
+    shutil.copytree(project.parent, moved)
+    assert hashes(moved / "film.yaml") == hashes(project)
+
+
+def test_renaming_a_reference_file_changes_no_hash(project: Path) -> None:
+    before = hashes(project)
+    (project.parent / "refs" / "keeper.png").rename(project.parent / "refs" / "hero.png")
+    project.write_text(FILM.replace("refs/keeper.png", "refs/hero.png"), encoding="utf-8")
+    assert hashes(project) == before
+
+
+def test_editing_a_reference_changes_exactly_the_shots_that_use_it(project: Path) -> None:
+    before = hashes(project)
+    (project.parent / "refs" / "keeper.png").write_bytes(b"\x89PNG repainted keeper")
+    after = hashes(project)
+    assert [i for i in before if before[i] != after[i]] == ["one"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "changed"),
+    [
+        ("The sea at night", "The sea at dawn", "two"),
+        ("seed: 7", "seed: 8", "two"),
+        ("{move: dolly_in, speed: slow}", "{move: dolly_in, speed: fast}", "one"),
+        ("{watermark: false}", "{watermark: true}", "three"),
+    ],
+)
+def test_changing_one_shot_changes_exactly_its_hash(project: Path, old: str, new: str, changed: str) -> None:
+    before = hashes(project)
+    project.write_text(FILM.replace(old, new), encoding="utf-8")
+    after = hashes(project)
+    assert [i for i in before if before[i] != after[i]] == [changed]
+
+
+def test_changing_a_default_changes_every_shot_that_takes_it(project: Path) -> None:
+    before = hashes(project)
+    project.write_text(FILM.replace("duration: 5,", "duration: 6,"), encoding="utf-8")
+    after = hashes(project)
+    assert all(before[i] != after[i] for i in before)
+
+
+def test_a_var_override_changes_only_shots_that_use_the_variable(project: Path) -> None:
+    before = hashes(project)
+    after = hashes(project, overrides=["hero=a sailor"])
+    assert [i for i in before if before[i] != after[i]] == ["one"]
+
+
+def test_seeds_derive_from_the_base_seed_and_the_shot_id(project: Path) -> None:
+    result = pipeline.plan(project, env={})
+    seeds = {s.request.id: s.request.seed for s in result.shots}
+    assert seeds["two"] == 7
+    assert seeds["one"] == derive_seed(99, "one")
+    assert seeds["three"] == derive_seed(99, "three")
+    assert seeds["one"] != seeds["three"]
+    assert all(0 <= seed < 2**32 for seed in seeds.values())
+
+
+def test_plan_json_shows_each_request_exactly_as_sent(project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("plan", str(project), "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    one = data["shots"][0]
+    assert one["prompt"] == "a keeper (@Image1) at the window. Camera: slow dolly in."
+    assert one["status"] == "new"
+    assert [r["name"] for r in one["references"]] == ["keeper"]
+    assert one["estimated_cost_usd"] == pytest.approx(1.5)
+    assert data["total_estimated_cost_usd"] == pytest.approx(4.5)
+    assert set(one) >= {"id", "hash", "status", "provider", "model", "prompt", "duration", "seed", "size"}
+
+
+def test_budget_below_the_estimate_is_refused(project: Path) -> None:
+    with pytest.raises(BudgetError, match=r"estimated cost \$4.50 exceeds the budget of \$4.00"):
+        pipeline.plan(project, env={}, budget=4.0)
+    assert len(pipeline.plan(project, env={}, budget=4.5).shots) == 3
+
+
+def test_a_credential_in_params_is_refused(project: Path) -> None:
+    project.write_text(FILM.replace("{watermark: false}", "{api_key: sk-123}"), encoding="utf-8")
+    with pytest.raises(StoryboardError) as caught:
+        pipeline.plan(project, env={})
+    message = str(caught.value)
+    assert "shots[2].params: params.api_key looks like a credential" in message
+    assert "LUMENFALL_API_KEY" in message
+
+
+def test_params_may_not_override_a_named_field(project: Path) -> None:
+    project.write_text(FILM.replace("{watermark: false}", "{seed: 3}"), encoding="utf-8")
+    with pytest.raises(StoryboardError, match=r"params may not set seed"):
+        pipeline.plan(project, env={})
+
+
+def test_every_transition_and_fit_of_the_format_is_one_the_stitcher_knows() -> None:
+    from shotlist import stitch
+
+    assert set(TRANSITION_TYPES) <= set(stitch.TRANSITION_TYPES)
+    assert set(FIT_MODES) == set(stitch.FIT_MODES)
+
+
+def test_providers_lists_key_state_without_values(run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("providers", "--json", env={"LUMENFALL_API_KEY": "secret-value-123"})
+    assert result.exit_code == 0
+    assert "secret-value-123" not in result.stdout
+    rows = {row["provider"]: row for row in json.loads(result.stdout)}
+    assert rows["lumenfall"]["key_set"] is True
+    assert rows["lumenfall"]["key_env"] == "LUMENFALL_API_KEY"
+    assert rows["lumenfall"]["models"][0]["name"] == "seedance-2.0"
+    assert set(rows) == {"local", "lumenfall", "fal", "ark", "replicate"}
