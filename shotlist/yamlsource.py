@@ -19,6 +19,8 @@ from shotlist.errors import Problem, StoryboardError
 
 Path_ = tuple[str | int, ...]
 _PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+# libyaml's parser when PyYAML was built with it (several times faster); the same safe schema.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 200_000  # aliases can multiply a small file into a huge one ("billion laughs")
 
 
@@ -54,9 +56,28 @@ class SourceMap:
         """Copy ``other``'s positions under ``source`` to live under ``target`` here."""
         n = len(source)
         for table_from, table_to in ((other.values, self.values), (other.keys, self.keys)):
-            for path, pos in table_from.items():
-                if path[:n] == source:
+            for path in other.under(table_from, source):
+                pos = table_from.get(path)
+                if pos is not None:
                     table_to[target + path[n:]] = pos
+
+    def under(self, table: dict[Path_, Pos], prefix: Path_) -> list[Path_]:
+        """The paths of ``table`` that start with ``prefix``.
+
+        Indexed by prefix so that grafting every shot of a 500-shot storyboard stays
+        linear; the index is rebuilt whenever the table has grown since.
+        """
+        n = len(prefix)
+        cache = self.__dict__.setdefault("_index", {})
+        key = (id(table), n)
+        size, index = cache.get(key, (-1, None))
+        if size != len(table) or index is None:
+            index = {}
+            for path in table:
+                if len(path) >= n:
+                    index.setdefault(path[:n], []).append(path)
+            cache[key] = (len(table), index)
+        return list(index.get(prefix, ()))
 
 
 def read_text(path: Path, label: str) -> str:
@@ -85,13 +106,24 @@ def read_text(path: Path, label: str) -> str:
         ) from None
 
 
+def _compose(text: str) -> list[yaml.Node]:
+    """Compose with libyaml for speed; on a syntax error, compose again with the pure-Python
+    parser, whose messages (and the ones we word from them) are the clearer ones."""
+    try:
+        return list(yaml.compose_all(text, Loader=_LOADER))
+    except yaml.YAMLError:
+        if _LOADER is yaml.SafeLoader:
+            raise
+    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+
+
 def load_yaml(text: str, label: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain values and their positions.
 
     Returns ``(None, map)`` for a document with no content.
     """
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = _compose(text)
     except yaml.MarkedYAMLError as exc:
         raise StoryboardError([_syntax_problem(exc, label)]) from None
     except yaml.YAMLError as exc:
