@@ -321,9 +321,7 @@ def local_motion(camera: CameraDirection, aspect: float = 16 / 9) -> LocalMotion
         speed_factor=factor,
     )
     cover = _cover_scale(raw, aspect)
-    return _rounded(
-        replace(raw, start_scale=raw.start_scale * cover, end_scale=raw.end_scale * cover)
-    )
+    return _rounded(replace(raw, start_scale=raw.start_scale * cover, end_scale=raw.end_scale * cover))
 
 
 def _rounded(motion: LocalMotion) -> LocalMotion:

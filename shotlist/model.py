@@ -276,7 +276,7 @@ class Shot(ShotBody):
     id: Annotated[str, Strict(), Field(pattern=SHOT_ID_PATTERN)] = Field(
         description="Unique, stable id; safe as a file name."
     )
-    prompt: StrictStr = Field(description="What happens in the shot; @name refers to a reference.")  # type: ignore[assignment]
+    prompt: StrictStr = Field(description="What happens in the shot; @name refers to a reference.")
     use: StrictStr | None = Field(
         default=None, description="A template whose fields this shot takes; its own win."
     )

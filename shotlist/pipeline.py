@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shotlist.errors import BudgetError, ConfigError, RenderError
 from shotlist.events import Hook, Notice, ignore
@@ -23,6 +23,9 @@ from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
 from shotlist.store import Store, lock_path, read_lock, store_root, update_lock, write_lock
 from shotlist.suggest import suggest
+
+if TYPE_CHECKING:
+    from shotlist.stitch import CutResult
 
 
 def plan(
@@ -232,7 +235,7 @@ def cut_output(result: Plan, output: Path | None) -> Path:
     return folder / written if written else folder / "out" / f"{result.loaded.path.stem}.mp4"
 
 
-def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) -> Any:
+def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) -> CutResult:
     """Build the cut of a fully rendered plan (cache entries verified)."""
     from shotlist.errors import FrozenError
     from shotlist.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut

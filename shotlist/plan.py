@@ -292,8 +292,8 @@ def build_request(
         audios=len(resolved.audios),
         generate_audio=settings.generate_audio,
     )
-    for issue in mapped.problems:
-        problems.append(loaded.problem(("shots", index, issue.field), issue.message))
+    for limit in mapped.problems:
+        problems.append(loaded.problem(("shots", index, limit.field), limit.message))
     notes += mapped.notes
     secret = secret_param(settings.params)
     if secret:

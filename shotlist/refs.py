@@ -102,9 +102,7 @@ def declare_reference(name: str, source: str, kind: MediaKind | None = None) -> 
         return RefSpec(name, detected, source)
     if detected is not None and detected != kind:
         ext = _extension(source)
-        raise RefError(
-            f"{source!r} is declared as {_a(kind)}, but {ext} is {_a(detected)} extension"
-        )
+        raise RefError(f"{source!r} is declared as {_a(kind)}, but {ext} is {_a(detected)} extension")
     return RefSpec(name, kind, source)
 
 
@@ -413,9 +411,7 @@ def _resolve_token(
         if ref is None:
             if token.name in declared:
                 return None, None  # declared, but broken: reported where it is declared
-            return None, RefProblem(
-                _unknown_name_message(token.name, declared), token.text, token.start
-            )
+            return None, RefProblem(_unknown_name_message(token.name, declared), token.text, token.start)
         return media.slot_of(ref, token.name), None
     assert token.media_kind is not None  # set for every positional token
     kind, index = token.media_kind, token.index

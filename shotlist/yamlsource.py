@@ -235,7 +235,8 @@ class _Builder:
                     Problem(self.label, pos.line, pos.column, "", "a key must be plain text")
                 )
                 continue
-            here = (*path, key)
+            # Paths hold text and list indexes; a number or boolean key is named by its text.
+            here = (*path, key if isinstance(key, str | int) and not isinstance(key, bool) else str(key))
             if key in merged:
                 merged.discard(key)
             elif key in result:

@@ -357,11 +357,7 @@ def pixel_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
     unit, n = parse_resolution(resolution)
     if unit == "p":
         short = float(n)
-        return (
-            (_even(short * ratio), _even(short))
-            if ratio >= 1
-            else (_even(short), _even(short / ratio))
-        )
+        return (_even(short * ratio), _even(short)) if ratio >= 1 else (_even(short), _even(short / ratio))
     area = float(n * 1024) ** 2
     height = math.sqrt(area / ratio)
     return _even(height * ratio), _even(height)
@@ -428,8 +424,7 @@ def map_aspect_ratio(limits: ModelLimits, aspect_ratio: str) -> Mapped[str]:
     nearest = nearest_ratio(parse_aspect_ratio(aspect_ratio), limits.aspect_ratios)
     return Mapped(
         nearest,
-        f"aspect ratio {aspect_ratio} is not offered by {limits.title}; "
-        f"using the nearest, {nearest}",
+        f"aspect ratio {aspect_ratio} is not offered by {limits.title}; using the nearest, {nearest}",
     )
 
 
@@ -504,8 +499,7 @@ def map_duration(limits: ModelLimits, duration: float) -> Mapped[float]:
     whole = float(math.floor(duration + 0.5))
     return Mapped(
         whole,
-        f"duration {_seconds(duration)} s: {limits.title} takes whole seconds; "
-        f"using {_seconds(whole)} s",
+        f"duration {_seconds(duration)} s: {limits.title} takes whole seconds; using {_seconds(whole)} s",
     )
 
 
@@ -560,9 +554,7 @@ def check_limits(
             problems.append(LimitProblem(field_name, message))
     if limits.audio_needs_visual and audios and not (images or videos):
         problems.append(
-            LimitProblem(
-                "audios", f"{limits.title} needs an image or video reference alongside audio"
-            )
+            LimitProblem("audios", f"{limits.title} needs an image or video reference alongside audio")
         )
     return problems
 
@@ -613,9 +605,7 @@ def map_request(
     """
     problems = check_limits(limits, duration=duration, images=images, videos=videos, audios=audios)
     mapped_duration = map_duration(limits, duration)
-    frame = map_frame(
-        limits, size=size, aspect_ratio=aspect_ratio or "16:9", resolution=resolution or "720p"
-    )
+    frame = map_frame(limits, size=size, aspect_ratio=aspect_ratio or "16:9", resolution=resolution or "720p")
     audio = generate_audio and limits.supports_audio
     audio_note = None
     if generate_audio and not limits.supports_audio:

@@ -199,9 +199,7 @@ def error_from_transport(
     """Translate a transport failure; ``creates_job`` marks a submit (see module doc)."""
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return ctx.error(
-            f"{what} failed: cannot connect ({detail})", kind="connect", retryable=True
-        )
+        return ctx.error(f"{what} failed: cannot connect ({detail})", kind="connect", retryable=True)
     if creates_job:
         return ctx.error(
             f"{what}: the answer was lost ({detail}); the job may exist",
@@ -360,9 +358,7 @@ def _content_length(response: httpx.Response) -> int | None:
         return None
 
 
-async def _write_body(
-    response: httpx.Response, dest: Path, ctx: CallContext, max_bytes: int
-) -> int:
+async def _write_body(response: httpx.Response, dest: Path, ctx: CallContext, max_bytes: int) -> int:
     written = 0
     head = b""
     handle = await asyncio.to_thread(dest.open, "wb")
@@ -389,6 +385,4 @@ async def _write_body(
 
 def _not_mp4(ctx: CallContext, response: httpx.Response) -> ProviderError:
     content_type = response.headers.get("content-type", "no content type")
-    return ctx.error(
-        f"the result is not an MP4 file ({content_type})", kind="download", retryable=True
-    )
+    return ctx.error(f"the result is not an MP4 file ({content_type})", kind="download", retryable=True)

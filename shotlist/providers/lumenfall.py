@@ -373,15 +373,11 @@ class LumenfallProvider:
         """Stream the clip at ``status.result_url`` to ``dest`` (complete, or not at all)."""
         ctx = self._context(request, job_id)
         if not status.result_url:
-            raise ctx.error(
-                "the job finished without an output URL", kind="download", retryable=True
-            )
+            raise ctx.error("the job finished without an output URL", kind="download", retryable=True)
         # A gateway may answer with a path on its own origin; join resolves it.
         url = str(httpx.URL(self.base_url).join(status.result_url))
         headers = self._auth() if same_origin(url, self.base_url) else {}
-        await download_mp4(
-            self.client, url, dest, ctx, headers=headers, max_bytes=self._max_download_bytes
-        )
+        await download_mp4(self.client, url, dest, ctx, headers=headers, max_bytes=self._max_download_bytes)
 
     async def cancel(self, request: ShotRequest, job_id: str) -> None:
         """No-op by design (see the module docstring): the job stays resumable."""
