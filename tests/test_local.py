@@ -480,3 +480,13 @@ async def test_cancel_kills_ffmpeg_and_queued_jobs_wait(tmp_path: Path) -> None:
     await provider.aclose()  # stops the second, which had started in the freed slot
     assert not ffmpeg_running_in(tmp_path / "work")
     assert list((tmp_path / "work").iterdir()) == []
+
+
+async def test_cancel_while_preparing_leaves_no_files(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path / "work")
+    request = shot(width=1280, height=720, caption=True)  # a plate worth painting
+    job_id = await provider.submit(request, "key")
+    await asyncio.sleep(0)  # the render has started preparing
+    await provider.cancel(request, job_id)
+    assert list((tmp_path / "work").iterdir()) == []
+    await provider.aclose()

@@ -350,7 +350,15 @@ async def render_local_async(
             on_progress(min(1.0, seconds / request.duration))
 
     # Painting a procedural plate and writing files take a moment: off the loop.
-    render, part = await asyncio.to_thread(_prepare, request, dest, work_dir)
+    prepare = asyncio.ensure_future(asyncio.to_thread(_prepare, request, dest, work_dir))
+    try:
+        render, part = await asyncio.shield(prepare)
+    except asyncio.CancelledError:
+        # A thread cannot be interrupted: let it finish, so that nothing writes
+        # into the work directory after the caller has removed it.
+        with contextlib.suppress(Exception):
+            await prepare
+        raise
     try:
         await run_ffmpeg_async(
             render.args,
