@@ -226,9 +226,8 @@ def build_local_render(
         conf = fontconfig_file(str(font_dir), str(work_dir / "fontconfig-cache"))
         files.append((FONTS_CONF_NAME, conf.encode("utf-8")))
         env.append(("FONTCONFIG_FILE", str(work_dir / FONTS_CONF_NAME)))
-        video_chain += (
-            f",ass=filename={filter_value(str(work_dir / ASS_NAME))}:fontsdir={filter_value(str(font_dir))}"
-        )
+        ass, fonts = filter_value(str(work_dir / ASS_NAME)), filter_value(str(font_dir))
+        video_chain += f",ass=filename={ass}:fontsdir={fonts}"
     graph = [video_chain + "[v]"]
     audio_ref = _local(request.audios)
     if audio_ref is not None and audio_ref.path is not None:
@@ -280,8 +279,7 @@ def _failed(request: ShotRequest, exc: FFmpegError) -> ProviderError:
 @contextlib.contextmanager
 def _workspace(work_dir: Path | None) -> Iterator[Path]:
     if work_dir is not None:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        yield work_dir
+        yield work_dir  # _prepare creates it
         return
     with tempfile.TemporaryDirectory(prefix="shotlist-local-") as tmp:
         yield Path(tmp)
