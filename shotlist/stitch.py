@@ -30,13 +30,15 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from shotlist import export
 from shotlist.errors import FFmpegError, ShotlistError, StitchError
@@ -45,11 +47,11 @@ from shotlist.media import MediaInfo, ffmpeg_version, probe, run_ffmpeg, run_ffm
 from shotlist.stitch_audio import (
     LIMITED_TOLERANCE_LU,
     Loudness,
+    encode_args,
     leveling,
     limit_args,
     mix_args,
-    normalize_audio_graph,
-    normalize_audio_output,
+    normalize_sound_args,
     parse_ebur128,
 )
 from shotlist.stitch_plan import CutPlan, ShotTiming, plan_cut
@@ -60,7 +62,7 @@ from shotlist.stitch_video import (
     concat_list,
     fade_args,
     join_args,
-    normalize_video_args,
+    normalize_picture_args,
     piece_names,
     transition_args,
 )
@@ -79,8 +81,10 @@ TRANSITION_TYPES: tuple[str, ...] = ("cut", *XFADE_TRANSITIONS)
 
 # Bump when normalization or window rendering changes what they write.
 _CACHE_VERSION = 1
+# Cache entries unused for this many days are removed after a stitch.
+SWEEP_DAYS = 30
 # The font bundled for burnt-in subtitles, so they render on machines without system fonts.
-_FONTS_DIR = Path(__file__).parent / "assets" / "fonts"
+_FONT_FILE = Path(__file__).parent / "assets" / "fonts" / "DejaVuSans.ttf"
 _FONT_FAMILY = "DejaVu Sans"
 
 
@@ -176,12 +180,21 @@ class CutResult:
 
 
 @dataclass(frozen=True)
-class _Normalized:
-    """A clip in the cut's format: picture pieces by name (head/body/tail) and sound."""
+class _Picture:
+    """A clip's picture in the cut's format: its pieces by name (head, body, tail)."""
 
     key: str
+    folder: Path
     pieces: Mapping[str, Path]
-    sound: Path
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Work for the pool: what to report to the hook, and the ffmpeg run itself."""
+
+    shot_id: str
+    event: str
+    run: Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -193,7 +206,7 @@ class _Window:
     shot_id: str
     event: str  # the step as reported to the hook
     step: str  # the step as named in an error
-    build: Callable[[Path], list[str]]  # ffmpeg arguments writing the window to a path
+    args: Callable[[Path], list[str]]  # ffmpeg arguments writing the window to a path
 
 
 def stitch_cut(
@@ -204,28 +217,42 @@ def stitch_cut(
     output: Path,
     hook: Hook = ignore,
 ) -> CutResult:
-    """Build the cut of ``shots`` at ``output``, with ``.srt`` and ``.otio`` beside it."""
+    """Build the cut of ``shots`` at ``output``, with ``.srt`` and ``.otio`` beside it.
+
+    Reports its work to ``hook``: ``StitchStep`` events name the shot and the
+    step ("normalizing", "normalizing sound", "rendering transition", "rendering
+    fade in", "rendering fade out", "mixing audio", "joining") and are sent only
+    for work done, not for what the cache already held.
+    """
     hook(StitchStarted("", str(output)))
     plan = plan_cut(shots, settings, [_probe_clip(shot) for shot in shots])
     for notice in plan.notices:
         hook(Notice("", notice))
     enc = Encoding(settings.width, settings.height, settings.fps)
     cache = _Cache(work_dir)
+    cues = export.subtitle_cues(plan)
     with cache.scratch() as scratch, ThreadPoolExecutor(_workers()) as pool:
-        normalized = _normalize_all(pool, plan, settings, enc, cache, hook)
-        windows = _windows(plan, normalized, enc, cache)
-        mixing = pool.submit(_mix_sound, plan, normalized, settings, scratch)
-        hook(StitchStep("", "mixing audio"))
-        _run_all(
-            pool, [(w.shot_id, w.event, _render_window_job(w)) for w in windows.values()], hook
-        )
-        sound, audio_filter = mixing.result()
-        cues = export.subtitle_cues(plan)
-        burn = _write_burn_srt(cues, scratch) if settings.burn_subtitles and cues else None
-        video_list = scratch / "picture.ffconcat"
-        video_list.write_text(concat_list(_picture_pieces(plan, normalized, windows)))
-        hook(StitchStep("", "joining"))
-        _join(video_list, sound, audio_filter, output, enc, burn)
+        try:
+            # The sound is mixed and encoded beside the picture work, not after it.
+            sounds = [_sound_path(t, plan.fps, cache) for t in plan.shots]
+            sounds_ready = _submit(pool, _sound_jobs(plan, sounds), hook)
+            pictures = [_picture_entry(t, settings.fit, enc, cache) for t in plan.shots]
+            pictures_ready = _submit(pool, _picture_jobs(plan, pictures, settings.fit, enc), hook)
+            hook(StitchStep("", "mixing audio"))
+            sound = pool.submit(_sound_track, plan, sounds, settings, scratch, sounds_ready)
+            _wait_all(pictures_ready)
+            windows = _windows(plan, pictures, enc, cache)
+            _wait_all(_submit(pool, _window_jobs(windows.values()), hook))
+            video_list = scratch / "picture.ffconcat"
+            video_list.write_text(concat_list(_picture_pieces(plan, pictures, windows)))
+            burn = _write_burn_srt(cues, scratch) if settings.burn_subtitles and cues else None
+            encoded_sound = sound.result()
+            hook(StitchStep("", "joining"))
+            _join(video_list, encoded_sound, output, enc, burn, scratch)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    cache.sweep()
     srt = _write_subtitles(cues, output)
     timeline = export.build_timeline(plan, name=output.stem, metadata=_timeline_info(settings))
     otio_path = output.with_suffix(".otio")
@@ -251,13 +278,18 @@ def _probe_clip(shot: CutShot) -> MediaInfo:
 
 
 class _Cache:
-    """Normalized clips and windows under ``work_dir``, keyed by content, published atomically."""
+    """Normalized clips and windows under ``work_dir``, keyed by content, published atomically.
+
+    An entry exists only once complete (it is built under a temporary name and
+    renamed into place), so a crash mid-stitch never leaves a half entry.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.normalized = root / "normalized"
+        self.pictures = root / "pictures"
+        self.sounds = root / "sounds"
         self.windows = root / "windows"
-        for directory in (self.normalized, self.windows, root / "tmp"):
+        for directory in (self.pictures, self.sounds, self.windows, root / "tmp"):
             directory.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -268,14 +300,18 @@ class _Cache:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def staging(self, final: Path) -> Path:
-        """A fresh path beside ``final`` to build it in before publishing."""
-        return final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
-
-    def publish(self, staged: Path, final: Path) -> None:
-        """Move a staged folder into place; the caller removes it if another stitch won."""
-        with suppress(OSError):  # the same content was published first; theirs is as good
-            os.replace(staged, final)
+    def sweep(self) -> None:
+        """Remove entries no stitch has used for a while, and leftovers of crashed runs."""
+        now = time.time()
+        for folder, days in ((self.pictures, SWEEP_DAYS), (self.sounds, SWEEP_DAYS),
+                             (self.windows, SWEEP_DAYS), (self.root / "tmp", 1)):  # fmt: skip
+            for entry in folder.iterdir():
+                with suppress(OSError):  # gone already, or in use elsewhere
+                    if now - entry.stat().st_mtime > days * 86_400:
+                        if entry.is_dir():
+                            shutil.rmtree(entry)
+                        else:
+                            entry.unlink()
 
 
 def _key(kind: str, **parts: object) -> str:
@@ -283,95 +319,126 @@ def _key(kind: str, **parts: object) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+def _staged(final: Path) -> Path:
+    """A fresh name beside ``final`` to build it under before renaming it into place."""
+    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
+
+
+def _cached(*paths: Path) -> bool:
+    """Whether every path exists; touches them so an age-based sweep keeps what is in use."""
+    if not all(p.exists() for p in paths):
+        return False
+    for path in paths:
+        os.utime(path)
+    return True
+
+
 # -- normalizing ---------------------------------------------------------------
 
 
-def _normalize_all(
-    pool: ThreadPoolExecutor,
-    plan: CutPlan,
-    settings: CutSettings,
-    enc: Encoding,
-    cache: _Cache,
-    hook: Hook,
-) -> list[_Normalized]:
-    entries = [_normalized_entry(t, settings, enc, cache) for t in plan.shots]
-    jobs = [
-        (t.shot.id, "normalizing", _normalize_job(t, settings.fit, enc, cache, entry))
-        for t, entry in zip(plan.shots, entries, strict=True)
-        if not _complete(entry)
-    ]
-    _run_all(pool, jobs, hook)
-    return entries
-
-
-def _normalized_entry(
-    timing: ShotTiming, settings: CutSettings, enc: Encoding, cache: _Cache
-) -> _Normalized:
+def _sound_path(timing: ShotTiming, fps: int, cache: _Cache) -> Path:
     key = _key(
-        "normalized",
+        "sound",
+        clip=timing.shot.clip_sha256,
+        fps=fps,
+        start=timing.start_frame,
+        frames=timing.frames,
+        ffmpeg=ffmpeg_version(),
+    )
+    return cache.sounds / f"{key}.wav"
+
+
+def _sound_jobs(plan: CutPlan, sounds: Sequence[Path]) -> list[_Job]:
+    return [
+        _Job(t.shot.id, "normalizing sound", _sound_job(t, plan, path))
+        for t, path in zip(plan.shots, sounds, strict=True)
+        if not _cached(path)
+    ]
+
+
+def _sound_job(timing: ShotTiming, plan: CutPlan, path: Path) -> Callable[[], None]:
+    def job() -> None:
+        staged = _staged(path)
+        args = normalize_sound_args(
+            timing.shot.clip,
+            plan.seconds(timing.start_frame),
+            timing.source.has_audio,
+            plan.samples(timing.frames),
+            staged,
+        )
+        try:
+            run_ffmpeg(args, step=f"normalizing the sound of shot {timing.shot.id!r}", error=StitchError)
+            os.replace(staged, path)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    return job
+
+
+def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: _Cache) -> _Picture:
+    key = _key(
+        "picture",
         clip=timing.shot.clip_sha256,
         encoding=enc.key(),
-        fit=settings.fit,
+        fit=fit,
         start=timing.start_frame,
         frames=timing.frames,
         head=timing.head,
         tail=timing.tail,
         ffmpeg=ffmpeg_version(),
     )
-    folder = cache.normalized / key
+    folder = cache.pictures / key
     names = piece_names(timing.frames, timing.head, timing.tail)
-    return _Normalized(key, {name: folder / f"{name}.mp4" for name in names}, folder / "sound.wav")
+    return _Picture(key, folder, {name: folder / f"{name}.mp4" for name in names})
 
 
-def _complete(entry: _Normalized) -> bool:
-    done = entry.sound.is_file() and all(p.is_file() for p in entry.pieces.values())
-    if done:
-        os.utime(entry.sound.parent)  # marks the entry as in use, for pruning by age
-    return done
+def _picture_jobs(plan: CutPlan, pictures: Sequence[_Picture], fit: str, enc: Encoding) -> list[_Job]:
+    return [
+        _Job(t.shot.id, "normalizing", _picture_job(t, fit, enc, picture))
+        for t, picture in zip(plan.shots, pictures, strict=True)
+        if not _cached(picture.folder, *picture.pieces.values())
+    ]
 
 
-def _normalize_job(
-    timing: ShotTiming, fit: str, enc: Encoding, cache: _Cache, entry: _Normalized
-) -> Callable[[], None]:
+def _picture_job(timing: ShotTiming, fit: str, enc: Encoding, picture: _Picture) -> Callable[[], None]:
     def job() -> None:
-        final = entry.sound.parent
-        staged = cache.staging(final)
+        staged = _staged(picture.folder)
         staged.mkdir()
         try:
-            run_ffmpeg(
-                _normalize_args(timing, fit, enc, staged),
-                step=f"normalizing shot {timing.shot.id!r}",
-                error=StitchError,
+            args = normalize_picture_args(
+                timing.shot.clip,
+                timing.start_frame / enc.fps,
+                fit,
+                timing.source_size,
+                timing.frames,
+                timing.head,
+                timing.tail,
+                enc,
+                staged,
             )
-            for index, name in enumerate(entry.pieces):
+            run_ffmpeg(args, step=f"normalizing shot {timing.shot.id!r}", error=StitchError)
+            for index, name in enumerate(picture.pieces):
                 (staged / f"piece{index}.mp4").rename(staged / f"{name}.mp4")
-            _check_pieces(timing, staged, entry)
-            shutil.rmtree(final, ignore_errors=True)  # an incomplete entry from a crash
-            cache.publish(staged, final)
+            _check_pieces(timing, staged, picture)
+            _publish(staged, picture)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
 
     return job
 
 
-def _normalize_args(timing: ShotTiming, fit: str, enc: Encoding, out_dir: Path) -> list[str]:
-    seek = ["-ss", f"{timing.start_frame / enc.fps:.6f}"] if timing.start_frame else []
-    video_graph, video_out = normalize_video_args(
-        fit, timing.source_size, timing.frames, timing.head, timing.tail, enc, out_dir
-    )
-    samples = round(timing.frames * 48_000 / enc.fps)
-    audio_graph = normalize_audio_graph(timing.source.has_audio, samples)
-    return [
-        *seek, "-i", str(timing.shot.clip),
-        "-filter_complex", f"{video_graph};{audio_graph}",
-        *video_out, *normalize_audio_output(out_dir / "sound.wav"),
-    ]  # fmt: skip
+def _publish(staged: Path, picture: _Picture) -> None:
+    if _cached(picture.folder, *picture.pieces.values()):
+        return  # another stitch published the same entry first; theirs is as good
+    shutil.rmtree(picture.folder, ignore_errors=True)  # an entry that lost a piece
+    with suppress(OSError):  # lost a race to publish
+        os.replace(staged, picture.folder)
 
 
-def _check_pieces(timing: ShotTiming, folder: Path, entry: _Normalized) -> None:
+def _check_pieces(timing: ShotTiming, folder: Path, picture: _Picture) -> None:
     """Make sure every piece has exactly its frames; a short piece would shift the cut."""
     expected = {"head": timing.head, "body": timing.body, "tail": timing.tail}
-    for name in entry.pieces:
+    for name in picture.pieces:
         frames = probe(folder / f"{name}.mp4").frames
         if frames != expected[name]:
             raise StitchError(
@@ -385,26 +452,26 @@ def _check_pieces(timing: ShotTiming, folder: Path, entry: _Normalized) -> None:
 
 
 def _windows(
-    plan: CutPlan, normalized: Sequence[_Normalized], enc: Encoding, cache: _Cache
+    plan: CutPlan, pictures: Sequence[_Picture], enc: Encoding, cache: _Cache
 ) -> dict[tuple[int, str], _Window]:
     """The re-encoded windows, by (shot index, "in"/"out")."""
     windows: dict[tuple[int, str], _Window] = {}
     first, last = plan.shots[0], len(plan.shots) - 1
     if first.head:
-        windows[0, "in"] = _fade_window(first, normalized[0], "in", enc, cache)
+        windows[0, "in"] = _fade_window(first, pictures[0], "in", enc, cache)
     for index in range(1, len(plan.shots)):
         timing = plan.shots[index]
         if timing.transition_frames:
             windows[index, "in"] = _transition_window(
-                timing, normalized[index - 1], normalized[index], enc, cache
+                timing, pictures[index - 1], pictures[index], enc, cache
             )
     if plan.shots[last].tail:
-        windows[last, "out"] = _fade_window(plan.shots[last], normalized[last], "out", enc, cache)
+        windows[last, "out"] = _fade_window(plan.shots[last], pictures[last], "out", enc, cache)
     return windows
 
 
 def _transition_window(
-    timing: ShotTiming, before: _Normalized, after: _Normalized, enc: Encoding, cache: _Cache
+    timing: ShotTiming, before: _Picture, after: _Picture, enc: Encoding, cache: _Cache
 ) -> _Window:
     key = _key(
         "transition",
@@ -421,37 +488,35 @@ def _transition_window(
         shot_id=timing.shot.id,
         event="rendering transition",
         step=f"rendering the {timing.transition} into shot {timing.shot.id!r}",
-        build=lambda out: transition_args(
-            tail, head, timing.transition, timing.transition_frames, enc, out
-        ),
+        args=lambda out: transition_args(tail, head, timing.transition, timing.transition_frames, enc, out),
     )
 
 
 def _fade_window(
-    timing: ShotTiming, entry: _Normalized, direction: str, enc: Encoding, cache: _Cache
+    timing: ShotTiming, picture: _Picture, direction: str, enc: Encoding, cache: _Cache
 ) -> _Window:
     frames = timing.head if direction == "in" else timing.tail
-    piece = entry.pieces["head" if direction == "in" else "tail"]
-    key = _key("fade", piece=entry.key, direction=direction, frames=frames, encoding=enc.key())
+    piece = picture.pieces["head" if direction == "in" else "tail"]
+    key = _key("fade", piece=picture.key, direction=direction, frames=frames, encoding=enc.key())
     return _Window(
         key=key,
         path=cache.windows / f"{key}.mp4",
         shot_id=timing.shot.id,
         event=f"rendering fade {direction}",
         step=f"rendering the fade {direction} of shot {timing.shot.id!r}",
-        build=lambda out: fade_args(piece, direction, frames, enc, out),
+        args=lambda out: fade_args(piece, direction, frames, enc, out),
     )
 
 
-def _render_window_job(window: _Window) -> Callable[[], None] | None:
-    if window.path.is_file():
-        os.utime(window.path)
-        return None
+def _window_jobs(windows: Iterable[_Window]) -> list[_Job]:
+    return [_Job(w.shot_id, w.event, _window_job(w)) for w in windows if not _cached(w.path)]
 
+
+def _window_job(window: _Window) -> Callable[[], None]:
     def job() -> None:
-        staged = window.path.with_name(f".{window.key}.{uuid.uuid4().hex[:8]}.tmp.mp4")
+        staged = _staged(window.path)
         try:
-            run_ffmpeg(window.build(staged), step=window.step, error=StitchError)
+            run_ffmpeg(window.args(staged), step=window.step, error=StitchError)
             os.replace(staged, window.path)
         finally:
             staged.unlink(missing_ok=True)
@@ -460,15 +525,15 @@ def _render_window_job(window: _Window) -> Callable[[], None] | None:
 
 
 def _picture_pieces(
-    plan: CutPlan, normalized: Sequence[_Normalized], windows: Mapping[tuple[int, str], _Window]
+    plan: CutPlan, pictures: Sequence[_Picture], windows: Mapping[tuple[int, str], _Window]
 ) -> list[Path]:
     """Every piece of the picture in order: windows where re-encoded, clip bodies between."""
     pieces = []
-    for index, (timing, entry) in enumerate(zip(plan.shots, normalized, strict=True)):
+    for index, (timing, picture) in enumerate(zip(plan.shots, pictures, strict=True)):
         if (index, "in") in windows:
             pieces.append(windows[index, "in"].path)
         if timing.body:
-            pieces.append(entry.pieces["body"])
+            pieces.append(picture.pieces["body"])
         if (index, "out") in windows:
             pieces.append(windows[index, "out"].path)
     return pieces
@@ -477,22 +542,31 @@ def _picture_pieces(
 # -- sound ---------------------------------------------------------------------
 
 
-def _mix_sound(
-    plan: CutPlan, normalized: Sequence[_Normalized], settings: CutSettings, scratch: Path
-) -> tuple[Path, str | None]:
-    """Mix the cut's sound to a WAV; returns it and the filter that sets its loudness."""
+def _sound_track(
+    plan: CutPlan,
+    sounds: Sequence[Path],
+    settings: CutSettings,
+    scratch: Path,
+    ready: Sequence[Future[None]],
+) -> Path:
+    """Mix, level and encode the cut's sound; returns the M4A the join copies."""
+    for normalizing in ready:
+        normalizing.result()
     mixed = scratch / "mixed.wav"
     measure = settings.loudness is not None
-    args = mix_args(plan, [n.sound for n in normalized], settings, mixed, measure=measure)
-    measured = _run_metered(args, "mixing the audio", measure)
-    if settings.loudness is None or measured is None:
-        return mixed, None
-    decision = leveling(measured, settings.loudness)
-    if decision is None:
-        return mixed, None
-    if not decision.limit:
-        return mixed, decision.filter()
-    return _limit(mixed, decision.gain_db, settings.loudness, plan, scratch), None
+    measured = _run_metered(
+        mix_args(plan, sounds, settings, mixed, measure=measure), "mixing the audio", measure
+    )
+    source, level = mixed, None
+    decision = leveling(measured, settings.loudness) if measured and settings.loudness else None
+    if decision is not None and decision.limit:
+        assert settings.loudness is not None
+        source = _limit(mixed, decision.gain_db, settings.loudness, plan, scratch)
+    elif decision is not None:
+        level = decision.filter()
+    encoded = scratch / "sound.m4a"
+    run_ffmpeg(encode_args(source, level, encoded), step="encoding the audio", error=StitchError)
+    return encoded
 
 
 def _limit(mixed: Path, gain_db: float, target: float, plan: CutPlan, scratch: Path) -> Path:
@@ -528,30 +602,40 @@ def _run_metered(args: list[str], step: str, measure: bool) -> Loudness | None:
 def _join(
     video_list: Path,
     sound: Path,
-    audio_filter: str | None,
     output: Path,
     enc: Encoding,
     subtitles: Path | None,
+    scratch: Path,
 ) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
-    staged = output.with_name(f".{output.stem}.{uuid.uuid4().hex[:8]}.tmp{output.suffix}")
-    bundled = _has_fonts(_FONTS_DIR)
-    fonts, font = (_FONTS_DIR, _FONT_FAMILY) if bundled else (None, None)
+    staged = _staged(output)
+    fonts, font, env = None, None, None
+    if subtitles is not None and _FONT_FILE.is_file():
+        fonts, font = _FONT_FILE.parent, _FONT_FAMILY
+        env = {"FONTCONFIG_FILE": str(_fontconfig(scratch))}
     try:
         run_ffmpeg(
-            join_args(video_list, sound, audio_filter, staged, enc, subtitles, fonts, font),
+            join_args(video_list, sound, staged, enc, subtitles, fonts, font),
             step="joining the cut",
             error=StitchError,
+            env=env,
         )
         os.replace(staged, output)
     finally:
         staged.unlink(missing_ok=True)
 
 
-def _has_fonts(folder: Path) -> bool:
-    return folder.is_dir() and any(
-        p.suffix.lower() in {".ttf", ".otf", ".ttc"} for p in folder.iterdir()
+def _fontconfig(scratch: Path) -> Path:
+    """A fontconfig file that sees only the bundled font, so subtitles look alike everywhere."""
+    path = scratch / "fonts.conf"
+    folder = escape(str(_FONT_FILE.parent))
+    cache = escape(str(scratch / "fontconfig-cache"))
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+        f"<fontconfig><dir>{folder}</dir><cachedir>{cache}</cachedir></fontconfig>\n",
+        encoding="utf-8",
     )
+    return path
 
 
 def _write_burn_srt(cues: list[export.Cue], scratch: Path) -> Path:
@@ -571,7 +655,7 @@ def _write_subtitles(cues: list[export.Cue], output: Path) -> Path | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    staged = _staged(path)
     try:
         staged.write_text(text, encoding="utf-8")
         os.replace(staged, path)
@@ -597,24 +681,22 @@ def _timeline_info(settings: CutSettings) -> dict[str, Any]:
 
 
 def _workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    # One more than the cores: the sound track is mostly one busy thread beside the picture.
+    return (os.cpu_count() or 1) + 1
 
 
-def _run_all(
-    pool: ThreadPoolExecutor,
-    jobs: Sequence[tuple[str, str, Callable[[], None] | None]],
-    hook: Hook,
-) -> None:
-    """Run ``(shot id, step, job)`` in the pool; events come from this thread only."""
-    futures: list[Future[None]] = []
-    for shot_id, step, job in jobs:
-        if job is None:
-            continue
-        hook(StitchStep(shot_id, step))
-        futures.append(pool.submit(job))
-    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-    for future in pending:
-        future.cancel()
-    wait(pending)
+def _submit(pool: ThreadPoolExecutor, jobs: Sequence[_Job], hook: Hook) -> list[Future[None]]:
+    """Start ``jobs``; events are sent from the calling thread only."""
+    futures = []
+    for job in jobs:
+        hook(StitchStep(job.shot_id, job.event))
+        futures.append(pool.submit(job.run))
+    return futures
+
+
+def _wait_all(futures: Sequence[Future[None]]) -> None:
+    """Wait for ``futures``; the first failure is raised."""
+    done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
     for future in done:
         future.result()
+    wait(futures)

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 EDGE_FADE_SECONDS = 0.01
 # Aim below the -1 dBTP ceiling: AAC encoding adds a few tenths of a dB of overshoot.
 TRUE_PEAK_TARGET = -1.5
-# Ducking: the music drops while the shots' own sound rises above about -30 dBFS.
-_DUCK = "threshold=0.03:ratio=8:attack=20:release=400:knee=4"
+# Ducking: the music drops while the shots' own sound rises above about -36 dBFS,
+# by about 10 dB under speech at -24 dBFS.
+_DUCK = "threshold=0.015:ratio=10:attack=20:release=400"
 # Transitions that pass through black or white also dip the sound in the middle.
 _DIP_TRANSITIONS = frozenset({"fade_black", "dip_white"})
 # The limiter's ceiling, applied at 4x oversampling so it bounds the true peak.
@@ -38,23 +39,30 @@ _LIMIT_DBFS = -2.0
 LIMITED_TOLERANCE_LU = 0.5
 
 
-def normalize_audio_graph(has_audio: bool, samples: int) -> str:
-    """Filter chain to ``[a]``: 48 kHz stereo s16, exactly ``samples`` long, edge fades."""
+def normalize_sound_args(clip: Path, start: float, has_audio: bool, samples: int, output: Path) -> list[str]:
+    """Normalize a clip's sound into a WAV: 48 kHz stereo, exactly ``samples`` long.
+
+    Starts ``start`` seconds in (the trim), pads or cuts to the picture's length
+    and fades the edges over a few milliseconds so a hard join does not click.
+    A clip without sound gets silence.
+    """
     fade = min(round(EDGE_FADE_SECONDS * AUDIO_RATE), samples // 2)
     if has_audio:
+        seek = ["-ss", f"{start:.6f}"] if start else []
+        inputs = [*seek, "-i", str(clip)]
         # first_pts=0 pads the start when a clip's sound begins after its picture.
         source = (
             f"[0:a]aresample={AUDIO_RATE}:async=1:first_pts=0,"
             "aformat=sample_fmts=s16:channel_layouts=stereo,apad"
         )
     else:
-        source = f"anullsrc=r={AUDIO_RATE}:cl=stereo"
+        inputs, source = [], f"anullsrc=r={AUDIO_RATE}:cl=stereo"
     fades = f"afade=t=in:ns={fade},afade=t=out:ss={samples - fade}:ns={fade}" if fade else "anull"
-    return f"{source},atrim=end_sample={samples},{fades}[a]"
-
-
-def normalize_audio_output(path: Path) -> list[str]:
-    return ["-map", "[a]", "-c:a", "pcm_s16le", "-f", "wav", str(path)]
+    graph = f"{source},atrim=end_sample={samples},{fades},aformat=sample_fmts=s16[a]"
+    return [
+        *inputs, "-filter_complex", graph,
+        "-map", "[a]", "-c:a", "pcm_s16le", "-f", "wav", str(output),
+    ]  # fmt: skip
 
 
 def mix_args(
@@ -104,9 +112,7 @@ def _join_chain(plan: CutPlan, labels: Sequence[str]) -> list[str]:
         if timing.transition_frames:
             curve = "cub" if timing.transition in _DIP_TRANSITIONS else "qsin"
             overlap = plan.samples(timing.transition_frames)
-            steps.append(
-                f"{current}{labels[index]}acrossfade=ns={overlap}:c1={curve}:c2={curve}{out}"
-            )
+            steps.append(f"{current}{labels[index]}acrossfade=ns={overlap}:c1={curve}:c2={curve}{out}")
         else:
             steps.append(f"{current}{labels[index]}concat=n=2:v=0:a=1{out}")
         current = out
@@ -169,6 +175,16 @@ def parse_ebur128(stderr: str) -> Loudness:
             raise ValueError(f"no {name} in the ebur128 summary")
         values[name] = float(found.group(1))
     return Loudness(**values)
+
+
+def encode_args(source: Path, audio_filter: str | None, output: Path) -> list[str]:
+    """Encode the cut's sound once, to AAC in an M4A the join copies from."""
+    level = ["-af", audio_filter] if audio_filter else []
+    return [
+        "-i", str(source), *level,
+        "-c:a", "aac", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
+        "-f", "mp4", str(output),
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)

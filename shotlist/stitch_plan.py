@@ -81,21 +81,14 @@ class CutPlan:
         return round(frames * AUDIO_RATE / self.fps)
 
 
-def plan_cut(
-    shots: Sequence[CutShot], settings: CutSettings, sources: Sequence[MediaInfo]
-) -> CutPlan:
+def plan_cut(shots: Sequence[CutShot], settings: CutSettings, sources: Sequence[MediaInfo]) -> CutPlan:
     """Lay the shots out in the cut. Raises ``ShotlistError`` when they cannot fit."""
     if not shots:
         raise ShotlistError("the cut has no shots")
     fps = settings.fps
     notices: list[str] = []
-    spans = [
-        _visible_span(shot, source, fps, notices)
-        for shot, source in zip(shots, sources, strict=True)
-    ]
-    overlaps = [0] + [
-        _transition_frames(shot.transition or settings.transition, fps) for shot in shots[1:]
-    ]
+    spans = [_visible_span(shot, source, fps, notices) for shot, source in zip(shots, sources, strict=True)]
+    overlaps = [0] + [_transition_frames(shot.transition or settings.transition, fps) for shot in shots[1:]]
     if shots[0].transition is not None and shots[0].transition.type != "cut":
         notices.append(
             f"shot {shots[0].id!r} opens the cut; its transition is ignored (use the cut's fade in)"
@@ -103,9 +96,7 @@ def plan_cut(
     fade_in, fade_out = _frames(settings.fade_in, fps), _frames(settings.fade_out, fps)
     timings: list[ShotTiming] = []
     offset = 0
-    for index, (shot, source, (start, frames)) in enumerate(
-        zip(shots, sources, spans, strict=True)
-    ):
+    for index, (shot, source, (start, frames)) in enumerate(zip(shots, sources, spans, strict=True)):
         overlap = overlaps[index]
         offset -= overlap
         last = index == len(shots) - 1
@@ -140,9 +131,7 @@ def _transition_type(spec: TransitionSpec, frames: int) -> str:
     return spec.type if frames else "cut"
 
 
-def _visible_span(
-    shot: CutShot, source: MediaInfo, fps: int, notices: list[str]
-) -> tuple[int, int]:
+def _visible_span(shot: CutShot, source: MediaInfo, fps: int, notices: list[str]) -> tuple[int, int]:
     """The trim as (first source frame, frame count), clamped to the clip's length."""
     length = source.video_duration or source.duration
     start = _frames(shot.trim_start or 0.0, fps)

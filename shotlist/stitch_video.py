@@ -101,9 +101,7 @@ def fit_filter(fit: str, source_size: tuple[int, int], enc: Encoding) -> str:
     if fit == "fill":
         cover = f"scale={w}:{h}:force_original_aspect_ratio=increase:{_SCALE_OPTIONS}"
         return f"{head},{cover},crop={w}:{h},{tail}"
-    inside = (
-        f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:{_SCALE_OPTIONS}"
-    )
+    inside = f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:{_SCALE_OPTIONS}"
     if fit == "letterbox":
         return f"{head},{inside},pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,{tail}"
     return f"{head},split=2[bg][fg];{_blurred_backdrop(w, h)};[fg]{inside}[fgs];" + (
@@ -133,7 +131,9 @@ def piece_names(frames: int, head: int, tail: int) -> list[str]:
     return [name for name, count in names if count > 0]
 
 
-def normalize_video_args(
+def normalize_picture_args(
+    clip: Path,
+    start: float,
     fit: str,
     source_size: tuple[int, int],
     frames: int,
@@ -141,22 +141,25 @@ def normalize_video_args(
     tail: int,
     enc: Encoding,
     out_dir: Path,
-) -> tuple[str, list[str]]:
-    """The picture half of a normalization: (filter chain, output arguments).
+) -> list[str]:
+    """Normalize a clip's picture into pieces ``piece0.mp4``, ``piece1.mp4``, ... in ``out_dir``.
 
-    Writes the pieces ``piece0.mp4``, ``piece1.mp4``, ... of :func:`piece_names`
-    into ``out_dir``, each starting on an IDR frame.
+    The pieces are those of :func:`piece_names`, each starting on an IDR frame.
+    ``start`` is the trim in point in seconds.
     """
+    seek = ["-ss", f"{start:.6f}"] if start else []
+    graph = fit_filter(fit, source_size, enc)
+    args = [*seek, "-i", str(clip), "-filter_complex", graph, "-map", "[v]", *enc.args()]
+    args += ["-frames:v", str(frames)]
     points = split_points(frames, head, tail)
-    out = ["-map", "[v]", *enc.args(), "-frames:v", str(frames)]
     if not points:
-        return fit_filter(fit, source_size, enc), [
-            *out, "-video_track_timescale", str(enc.timescale),
+        return [
+            *args, "-video_track_timescale", str(enc.timescale),
             "-f", "mp4", str(out_dir / "piece0.mp4"),
         ]  # fmt: skip
     keyframes = "+".join(f"eq(n,{p})" for p in points)
-    return fit_filter(fit, source_size, enc), [
-        *out, "-force_key_frames", f"expr:{keyframes}",
+    return [
+        *args, "-force_key_frames", f"expr:{keyframes}",
         "-f", "segment", "-segment_frames", ",".join(map(str, points)),
         "-reset_timestamps", "1", "-segment_format", "mp4",
         "-segment_format_options", f"video_track_timescale={enc.timescale}",
@@ -227,30 +230,24 @@ def concat_list(paths: Sequence[Path]) -> str:
 
 def join_args(
     video_list: Path,
-    audio: Path,
-    audio_filter: str | None,
+    sound: Path,
     output: Path,
     enc: Encoding,
     subtitles: Path | None = None,
     fonts_dir: Path | None = None,
     font: str | None = None,
 ) -> list[str]:
-    """Join the pieces (copied) with the mixed sound (encoded to AAC) into ``output``.
+    """Join the picture pieces and the encoded sound into ``output``, both copied.
 
     With ``subtitles`` the picture is re-encoded to burn them in.
     """
-    args = [
-        "-f", "concat", "-safe", "0", "-i", str(video_list), "-i", str(audio),
-        "-map", "0:v:0", "-map", "1:a:0",
-    ]  # fmt: skip
     if subtitles is None:
-        args += ["-c:v", "copy"]
+        picture = ["-c:v", "copy"]
     else:
-        args += ["-vf", subtitles_filter(subtitles, fonts_dir, font), *enc.args()]
-    if audio_filter:
-        args += ["-af", audio_filter]
+        picture = ["-vf", subtitles_filter(subtitles, fonts_dir, font), *enc.args()]
     return [
-        *args, "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "2",
+        "-f", "concat", "-safe", "0", "-i", str(video_list), "-i", str(sound),
+        "-map", "0:v:0", "-map", "1:a:0", *picture, "-c:a", "copy",
         "-movflags", "+faststart", "-f", "mp4", str(output),
     ]  # fmt: skip
 

@@ -19,9 +19,7 @@ FPS = 24
 
 def info(seconds: float) -> MediaInfo:
     frames = round(seconds * FPS)
-    return MediaInfo(
-        seconds, 320, 180, None, "h264", "yuv420p", seconds, frames, None, None, None, None
-    )
+    return MediaInfo(seconds, 320, 180, None, "h264", "yuv420p", seconds, frames, None, None, None, None)
 
 
 def plan(*shots: CutShot, lengths: tuple[float, ...], **settings: object) -> CutPlan:
@@ -30,9 +28,7 @@ def plan(*shots: CutShot, lengths: tuple[float, ...], **settings: object) -> Cut
 
 
 def shot(shot_id: str, **fields: object) -> CutShot:
-    return CutShot(
-        id=shot_id, clip=Path(f"/clips/{shot_id}.mp4"), clip_sha256=shot_id * 8, **fields
-    )  # type: ignore[arg-type]
+    return CutShot(id=shot_id, clip=Path(f"/clips/{shot_id}.mp4"), clip_sha256=shot_id * 8, **fields)  # type: ignore[arg-type]
 
 
 # -- subtitles -------------------------------------------------------------------
@@ -63,9 +59,7 @@ def test_blank_lines_are_not_subtitles() -> None:
 def test_srt_numbers_cues_and_writes_hours() -> None:
     text = srt_text([Cue(0, 1500, "Hi."), Cue(3_725_004, 3_726_000, "Late.")])
 
-    assert text == (
-        "1\n00:00:00,000 --> 00:00:01,500\nHi.\n\n2\n01:02:05,004 --> 01:02:06,000\nLate.\n"
-    )
+    assert text == ("1\n00:00:00,000 --> 00:00:01,500\nHi.\n\n2\n01:02:05,004 --> 01:02:06,000\nLate.\n")
 
 
 # -- the timeline ----------------------------------------------------------------
@@ -84,9 +78,7 @@ def test_clips_carry_their_in_and_out_points_and_transitions_their_overlap() -> 
 
     assert [a.name, b.name, c.name] == ["a", "b", "c"]
     # visible ranges are the trims: a 0.5-3 s, b 0-3 s, c 0-2 s of their clips
-    assert [
-        (x.visible_range().start_time.value, x.visible_range().duration.value) for x in (a, b, c)
-    ] == [
+    assert [(x.visible_range().start_time.value, x.visible_range().duration.value) for x in (a, b, c)] == [
         (12, 60),
         (0, 72),
         (0, 48),
@@ -138,9 +130,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CutShot]:
     return made
 
 
-def test_the_timeline_beside_the_cut_loads_and_matches_it(
-    clips: dict[str, CutShot], tmp_path: Path
-) -> None:
+def test_the_timeline_beside_the_cut_loads_and_matches_it(clips: dict[str, CutShot], tmp_path: Path) -> None:
     shots = [
         clips["open"],
         replace(clips["middle"], trim_start=0.25, transition=TransitionSpec("crossfade", 0.5)),

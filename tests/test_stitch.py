@@ -35,6 +35,7 @@ CLIPS = {
     "blue": ("color=c=blue:s=320x180:r=24:d=2", "sine=f=2500:r=44100:d=2"),  # resampled, mono
     "green": ("color=c=green:s=320x180:r=24:d=1.5", None),  # no sound at all
     "white": ("color=c=white:s=320x180:r=24:d=2", "sine=f=1000:r=48000:d=2"),
+    "orange": ("color=c=orange:s=320x180:r=24:d=2", "sine=f=700:r=48000:d=2"),
     # another size and frame rate: a yellow square with a blue band along its top
     "square": ("color=c=yellow:s=240x240:r=30:d=1.5,drawbox=y=0:h=40:w=240:c=blue:t=fill", None),
 }
@@ -102,9 +103,7 @@ Stitch = Callable[..., CutResult]
 def stitch(tmp_path: Path) -> Stitch:
     """``stitch(shots, settings, events)``: a cut in this test's folder; calls share a cache."""
 
-    def run(
-        shots: Sequence[CutShot], cut: CutSettings, events: list[Event] | None = None
-    ) -> CutResult:
+    def run(shots: Sequence[CutShot], cut: CutSettings, events: list[Event] | None = None) -> CutResult:
         return stitch_cut(
             shots,
             cut,
@@ -179,9 +178,7 @@ def assert_in_sync(info: MediaInfo, seconds: float) -> None:
 # -- length and sync -----------------------------------------------------------
 
 
-def test_hard_cuts_last_the_sum_of_the_shots_with_sound_in_sync(
-    media: Media, stitch: Stitch
-) -> None:
+def test_hard_cuts_last_the_sum_of_the_shots_with_sound_in_sync(media: Media, stitch: Stitch) -> None:
     result = stitch([media.shot("red"), media.shot("blue"), media.shot("green")], settings())
 
     info = probe(result.output)
@@ -207,9 +204,7 @@ def test_each_transition_shortens_the_cut_by_its_duration(media: Media, stitch: 
 def test_every_transition_type_renders(media: Media, stitch: Stitch) -> None:
     kinds = [kind for kind in TRANSITION_TYPES if kind != "cut"]
     shots = [media.shot("red", "s0")] + [
-        media.shot(
-            "blue" if i % 2 == 0 else "red", f"s{i + 1}", transition=TransitionSpec(kind, FRAME * 2)
-        )
+        media.shot("blue" if i % 2 == 0 else "red", f"s{i + 1}", transition=TransitionSpec(kind, FRAME * 2))
         for i, kind in enumerate(kinds)
     ]
 
@@ -217,6 +212,8 @@ def test_every_transition_type_renders(media: Media, stitch: Stitch) -> None:
 
     frames = 48 * len(shots) - 2 * len(kinds)
     assert probe(result.output).frames == frames
+    with av.open(str(result.output)) as cut:  # every copied piece decodes in place
+        assert sum(1 for _ in cut.decode(video=0)) == frames
 
 
 def test_a_crossfade_midpoint_shows_both_shots(media: Media, stitch: Stitch) -> None:
@@ -313,9 +310,7 @@ def test_peaky_sound_is_limited_to_the_true_peak_ceiling(tmp_path: Path, stitch:
          "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)],
         step="making a clip",
     )  # fmt: skip
-    shot = CutShot(
-        id="clicks", clip=clip, clip_sha256=hashlib.sha256(clip.read_bytes()).hexdigest()
-    )
+    shot = CutShot(id="clicks", clip=clip, clip_sha256=hashlib.sha256(clip.read_bytes()).hexdigest())
 
     measured = loudness(stitch([shot], settings(loudness=-16.0)).output)
 
@@ -384,9 +379,7 @@ def test_burnt_in_subtitles_draw_on_the_picture(media: Media, tmp_path: Path) ->
     shots = [media.shot("green", dialogue=("Not tonight.",))]
     odd = tmp_path / "it's: a [dir], really"  # characters a filter graph treats as syntax
     plain = stitch_cut(shots, settings(), work_dir=odd / "cache", output=odd / "plain.mp4")
-    burnt = stitch_cut(
-        shots, settings(burn_subtitles=True), work_dir=odd / "cache", output=odd / "burnt.mp4"
-    )
+    burnt = stitch_cut(shots, settings(burn_subtitles=True), work_dir=odd / "cache", output=odd / "burnt.mp4")
 
     bottom = (0.2, 0.75, 0.8, 0.95)
     assert mean_colour(burnt.output, 0.7, bottom) != pytest.approx(
@@ -410,9 +403,7 @@ def test_a_cut_without_dialogue_removes_stale_subtitles(media: Media, stitch: St
 # -- cache and failure -----------------------------------------------------------
 
 
-def test_restitching_after_one_change_renormalizes_only_that_shot(
-    media: Media, stitch: Stitch
-) -> None:
+def test_restitching_after_one_change_renormalizes_only_that_shot(media: Media, stitch: Stitch) -> None:
     crossfade = TransitionSpec("crossfade", 0.5)
     cut = settings(transition=crossfade, loudness=-16)
     names = ["red", "blue", "green", "white"]
@@ -427,24 +418,21 @@ def test_restitching_after_one_change_renormalizes_only_that_shot(
 
     changed: list[Event] = []
     shots = [media.shot(n) for n in names]
-    shots[1] = media.shot("red", "blue")  # shot "blue" was re-rendered: a new clip
+    shots[1] = media.shot("orange", "blue")  # shot "blue" was rendered again: a new clip
     result = stitch(shots, cut, changed)
 
     assert steps(changed, "normalizing") == ["blue"]
+    assert steps(changed, "normalizing sound") == ["blue"]
     assert sorted(steps(changed, "rendering transition")) == ["blue", "green"]
     assert mean_colour(result.output, 2.5)[0] > 200  # the new clip is in the cut
 
 
-def test_a_failed_step_leaves_the_previous_cut_and_names_the_step(
-    media: Media, stitch: Stitch
-) -> None:
+def test_a_failed_step_leaves_the_previous_cut_and_names_the_step(media: Media, stitch: Stitch) -> None:
     good = stitch([media.shot("red"), media.shot("blue")], settings())
     before = good.output.read_bytes()
 
     with pytest.raises(StitchError) as caught:
-        stitch(
-            [media.shot("red"), media.shot("green")], settings(music=media.folder / "broken.m4a")
-        )
+        stitch([media.shot("red"), media.shot("green")], settings(music=media.folder / "broken.m4a"))
 
     assert caught.value.step == "mixing the audio"
     assert "broken.m4a" in str(caught.value)
@@ -471,23 +459,17 @@ def test_the_plan_counts_frames_and_overlaps() -> None:
         CutShot(id="b", clip=Path("b.mp4"), clip_sha256="1", trim_start=1.0, trim_end=9.0),
     ]
 
-    plan = plan_cut(
-        shots, settings(transition=TransitionSpec("dissolve", 0.5), fade_out=1.0), [info, info]
-    )
+    plan = plan_cut(shots, settings(transition=TransitionSpec("dissolve", 0.5), fade_out=1.0), [info, info])
 
     a, b = plan.shots
     assert (a.frames, a.head, a.tail, a.offset) == (120, 0, 12, 0)
     assert (b.start_frame, b.frames, b.head, b.tail, b.offset) == (24, 96, 12, 24, 108)
     assert plan.total_frames == 120 + 96 - 12
-    assert plan.notices == (
-        "shot 'b': trim end 9 s is past the clip's end (5.000 s); using the clip's end",
-    )
+    assert plan.notices == ("shot 'b': trim end 9 s is past the clip's end (5.000 s); using the clip's end",)
 
 
 def test_settings_refuse_unknown_names() -> None:
-    with pytest.raises(
-        ValueError, match="unknown transition 'swirl'; expected one of cut, crossfade"
-    ):
+    with pytest.raises(ValueError, match="unknown transition 'swirl'; expected one of cut, crossfade"):
         TransitionSpec("swirl", 1.0)
     with pytest.raises(ValueError, match="unknown fit 'zoom'"):
         settings(fit="zoom")
