@@ -12,7 +12,7 @@ to the constraints it describes, so the two are edited together.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -30,31 +30,6 @@ SHOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 SIZE_PATTERN = r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$"
 ASPECT_PATTERN = r"^[1-9][0-9]?:[1-9][0-9]?$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-
-PROVIDER_NAMES = ("local", "lumenfall", "fal", "ark", "replicate")
-RESOLUTIONS = ("480p", "720p", "1080p", "1K", "2K", "4K")
-TRANSITION_TYPES = (
-    "cut",
-    "crossfade",
-    "fade_black",
-    "dip_white",
-    "wipeleft",
-    "wiperight",
-    "wipeup",
-    "wipedown",
-    "slideleft",
-    "slideright",
-    "slideup",
-    "slidedown",
-    "circleopen",
-    "circleclose",
-    "dissolve",
-    "pixelize",
-    "radial",
-    "smoothleft",
-    "smoothright",
-)
-FIT_MODES = ("fit", "fill", "letterbox", "stretch")
 
 StrictFloat = Annotated[float, Strict()]
 StrictInt = Annotated[int, Strict()]
@@ -88,6 +63,12 @@ TransitionType = Literal[
     "smoothright",
 ]
 FitMode = Literal["fit", "fill", "letterbox", "stretch"]
+
+# The same choices as tuples, for messages and for checks elsewhere (one list each, above).
+PROVIDER_NAMES: tuple[str, ...] = get_args(ProviderName)
+RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
+TRANSITION_TYPES: tuple[str, ...] = get_args(TransitionType)
+FIT_MODES: tuple[str, ...] = get_args(FitMode)
 
 # What would be valid, in words, per (model name, field name); used by error messages.
 EXPECTED: dict[tuple[str, str], str] = {
