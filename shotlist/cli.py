@@ -248,6 +248,154 @@ def render(
     out.print(summary + (f"; cut: {escape(str(result.output))}" if result.output else ""))
 
 
+@app.command()
+def watch(
+    file: FileArg,
+    port: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="[PORT]",
+            help="Port of --serve: default 8765 (or SHOTLIST_PREVIEW_PORT); 0 picks a free one.",
+            show_default=False,
+            min=0,
+            max=65535,
+        ),
+    ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Serve a live preview page on 127.0.0.1:PORT.")
+    ] = False,
+    var: VarOpt = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget", help="Spend at most USD in this session, estimated (or SHOTLIST_BUDGET).", min=0
+        ),
+    ] = None,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Render changed shots with the local engine, for free.")
+    ] = False,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Render every shot with this provider.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the cut here.")] = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Re-render what changed on every save: re-plan, render changed shots, restitch. Ctrl-C stops."""
+    import asyncio
+
+    from shotlist import watch as watching
+
+    if port is not None and not serve:
+        raise typer.BadParameter("a port is for the preview page: add --serve", param_hint="PORT")
+    try:
+        options = watching.WatchOptions.resolve(
+            budget=budget,
+            overrides=var or [],
+            provider=provider,
+            preview=preview,
+            allow_outside=allow_outside,
+            output=output,
+            page_assets=serve,
+        )
+        asyncio.run(watch_session(file, options, watching.preview_port(port) if serve else None))
+    except KeyboardInterrupt:
+        err.print("stopped")
+    except ShotlistError as exc:
+        fail(exc)
+
+
+async def watch_session(file: Path, options: Any, port: int | None) -> None:
+    """The watch loop with its display, and the preview page when ``port`` is given."""
+    import contextlib
+
+    from shotlist import watch as watching
+    from shotlist.web.server import PreviewServer
+
+    view = WatchView(err)
+    with contextlib.ExitStack() as stack:
+        hooks = [view.hook]
+        if port is not None:
+            server = stack.enter_context(PreviewServer(port))
+            hooks.append(server.hook)
+            out.print(f"preview: {server.url}")
+
+        def hook(event: Any) -> None:
+            for each in hooks:
+                each(event)
+
+        async with contextlib.aclosing(watching.watch(file, options, hook=hook)) as cycles:
+            async for cycle in cycles:
+                view.summary(cycle)
+
+
+class WatchView:
+    """Watch mode on the console: each cycle's render display, then one line saying what it did."""
+
+    def __init__(self, console: Console) -> None:
+        from shotlist import watch as watching
+        from shotlist.display import Display
+
+        self.console = console
+        self.display: Display | None = None
+        # What the preview page shows; the summary line says it here.
+        self.page_only = (
+            watching.CyclePlanned,
+            watching.ThumbnailReady,
+            watching.CutReady,
+            watching.BudgetRefused,
+        )
+
+    def hook(self, event: Any) -> None:
+        import time
+
+        from shotlist import watch as watching
+        from shotlist.display import Display
+        from shotlist.events import ShotCached
+
+        if isinstance(event, watching.WatchStarted):
+            others = len(event.watching) - 1
+            more = f" and {others} file{'s' if others != 1 else ''} it uses" if others > 0 else ""
+            self.console.print(f"watching {escape(event.file)}{more}; Ctrl-C stops")
+        elif isinstance(event, watching.CycleStarted):
+            if event.changes:
+                names = ", ".join(Path(p).name for p in event.changes)
+                self.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] changed: {escape(names)}")
+            self.display = Display(self.console).__enter__()
+        elif isinstance(event, watching.CycleFinished):
+            self.close()
+        elif self.display is not None and not isinstance(event, self.page_only):
+            if isinstance(event, ShotCached) and not self.console.is_terminal:
+                return  # every unchanged shot, every cycle: the summary counts them
+            self.display.hook(event)
+
+    def close(self) -> None:
+        if self.display is not None:
+            self.display.close()
+            self.display = None
+
+    def summary(self, cycle: Any) -> None:
+        money = ""
+        if cycle.budget_usd is not None:
+            money = f"; spent ${cycle.spent_usd:.2f} of ${cycle.budget_usd:.2f}"
+        elif cycle.spent_usd:
+            money = f"; spent ${cycle.spent_usd:.2f}"
+        took = f" ({cycle.seconds:.1f} s)"
+        if cycle.ok:
+            rendered = len(cycle.rendered)
+            names = f" ({escape(', '.join(cycle.rendered))})" if rendered else ""
+            cached = len(cycle.shots) - rendered
+            what = "cut ready" if cycle.outcome == "built" else "cut unchanged"
+            self.console.print(
+                f"[green]{what}[/] {escape(str(cycle.cut))}: {rendered} rendered{names}, "
+                f"{cached} from the cache{money}{took}"
+            )
+            return
+        for line in cycle.errors:
+            self.console.print(f"[red]error:[/] {escape(line)}")
+        kept = f"keeping the last good cut: {escape(str(cycle.cut))}" if cycle.cut else "no cut yet"
+        self.console.print(f"[yellow]{kept}[/]{money}; watching for the next save")
+
+
 @app.command("stitch")
 def stitch_command(
     file: FileArg,
