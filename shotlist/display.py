@@ -132,7 +132,8 @@ class Display:
             self.stitch = "cut written"
             return f"cut written: {escape(event.output)}"
         if isinstance(event, Notice):
-            return f"[yellow]note:[/] {escape(event.message)}"
+            about = f"{sid}: " if sid else ""
+            return f"[yellow]note:[/] {about}{escape(event.message)}"
         return ""
 
     def table(self) -> Table:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shotlist.errors import BudgetError, ConfigError, RenderError
+from shotlist.errors import BudgetError, ConfigError, FrozenError, RenderError
 from shotlist.events import Hook, Notice, ignore
 from shotlist.loader import load_storyboard, parse_var_overrides
 from shotlist.plan import Lookup, Plan, PlannedShot, build_plan, music_path
@@ -26,6 +26,18 @@ from shotlist.suggest import suggest
 
 if TYPE_CHECKING:
     from shotlist.stitch import CutResult
+
+
+class NotRenderedError(FrozenError):
+    """The cut needs shots that are not rendered yet (``shotlist stitch`` submits nothing)."""
+
+    def __init__(self, missing: Sequence[str], storyboard: str) -> None:
+        super().__init__(missing)
+        # FrozenError's own message speaks of --frozen, which the user of stitch did not give.
+        self.args = (
+            f"these shots are not rendered yet: {', '.join(self.missing)}; "
+            f"render them with: shotlist render {storyboard}",
+        )
 
 
 def plan(
@@ -211,8 +223,8 @@ def stitch(
     hook: Hook = ignore,
     env: Mapping[str, str] | None = None,
 ) -> Path:
-    """Rebuild the cut from rendered shots only; submits nothing. Raises FrozenError when a
-    shot is not rendered."""
+    """Rebuild the cut from rendered shots only; submits nothing. Raises NotRenderedError
+    (a FrozenError) when a shot is not rendered."""
     environ = os.environ if env is None else env
     result = plan(file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ)
     store = Store(store_root(result.loaded.path, environ))
@@ -237,14 +249,13 @@ def cut_output(result: Plan, output: Path | None) -> Path:
 
 def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) -> CutResult:
     """Build the cut of a fully rendered plan (cache entries verified)."""
-    from shotlist.errors import FrozenError
     from shotlist.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
 
     board = result.loaded.storyboard
     clips = {s.request.hash: store.get(s.request.hash) for s in result.shots}
     missing = [s.request.id for s in result.shots if clips[s.request.hash] is None]
     if missing:
-        raise FrozenError(missing)
+        raise NotRenderedError(missing, result.loaded.label)
     shots = []
     for planned in result.shots:
         shot, request = planned.shot, planned.request
