@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shotlist import __version__
-from shotlist.errors import ShotlistError, StoryboardError
+from shotlist.errors import ProviderError, RenderError, ShotlistError, StoryboardError
 
 app = typer.Typer(
     name="shotlist",
@@ -48,9 +48,33 @@ BudgetOpt = Annotated[
 
 def report(error: ShotlistError) -> None:
     """One red line per problem."""
-    lines = [str(p) for p in error.problems] if isinstance(error, StoryboardError) else [str(error)]
+    if isinstance(error, StoryboardError):
+        lines = [str(p) for p in error.problems]
+    elif isinstance(error, RenderError):
+        lines = [failures_line(error)]
+    else:
+        lines = [str(error)]
     for line in lines:
         err.print(f"[red]error:[/] {escape(line)}")
+
+
+def failures_line(error: RenderError) -> str:
+    """The failed shots in one line; shots refused for the same reason (a wrong key, an empty
+    balance) share one mention of it instead of repeating it per shot."""
+    groups: dict[tuple[str, str], list[ProviderError]] = {}
+    for failure in error.failures:
+        groups.setdefault((failure.provider, failure.message), []).append(failure)
+    parts = []
+    for (provider, message), failures in groups.items():
+        if len(failures) == 1:
+            parts.append(str(failures[0]))
+        else:
+            shots = ", ".join(repr(f.shot_id) for f in failures)
+            parts.append(
+                f"shots {shots}, provider {provider}: {message}" if provider else f"shots {shots}: {message}"
+            )
+    n = len(error.failures)
+    return f"{n} shot{'s' if n != 1 else ''} failed: " + "; ".join(parts)
 
 
 def fail(error: ShotlistError) -> NoReturn:
