@@ -83,6 +83,13 @@ def fail(error: ShotlistError) -> NoReturn:
     raise typer.Exit(1)
 
 
+def interrupted(hint: str) -> NoReturn:
+    """Ctrl-C: say so and what to do next, exit 130. Typer would exit silently (the handler in
+    ``main`` never sees the interrupt), leaving the user to guess what was kept."""
+    err.print(f"[red]interrupted:[/] {escape(hint)}")
+    raise typer.Exit(130)
+
+
 def warn(lines: list[str]) -> None:
     for line in lines:
         err.print(f"[yellow]warning:[/] {escape(line)}")
@@ -262,6 +269,9 @@ def render(
         except ShotlistError as exc:
             display.close()
             fail(exc)
+        except KeyboardInterrupt:
+            display.close()
+            interrupted("run the same command again to resume: jobs already submitted are not paid for twice")
     if json_output:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
         return
@@ -447,6 +457,9 @@ def stitch_command(
         except ShotlistError as exc:
             display.close()
             fail(exc)
+        except KeyboardInterrupt:
+            display.close()
+            interrupted("run the same command again to build the cut")
     out.print(f"cut: {escape(str(cut))}")
 
 

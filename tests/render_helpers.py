@@ -81,6 +81,54 @@ def shotlist(*args: str | Path, cwd: Path, env: Mapping[str, str] | None = None,
     return Run(argv, done.returncode, done.stdout, done.stderr)
 
 
+def shotlist_on_terminal(
+    *args: str | Path, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> Run:
+    """Run ``shotlist ARGS`` in a pseudo-terminal 120 columns wide, as typed at a shell.
+    Everything it writes (stdout and stderr share the terminal) is in ``stdout``."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    argv = tuple(str(a) for a in args)
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [*COMMAND, *argv],
+        cwd=cwd,
+        env=environment({"TERM": "xterm-256color", **(env or {})}),
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([primary], [], [], 0.1)[0]:
+                try:
+                    data = os.read(primary, 65536)
+                except OSError:  # EIO: the last writer closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif process.poll() is not None:
+                break
+        else:
+            process.kill()
+            raise AssertionError(f"shotlist {' '.join(argv)} did not finish within {timeout} s")
+    finally:
+        os.close(primary)
+        process.wait(timeout=10)
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    assert_no_traceback(text)
+    return Run(argv, process.returncode, text, "")
+
+
 def start(
     *args: str | Path, cwd: Path, output: IO[bytes], env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:

@@ -10,6 +10,7 @@ machinery underneath; see tests/test_engine.py and tests/test_lumenfall.py.)
 from __future__ import annotations
 
 import os
+import re
 import signal
 from contextlib import suppress
 from pathlib import Path
@@ -25,6 +26,7 @@ from render_helpers import (
     lock_entries,
     make_image,
     shotlist,
+    shotlist_on_terminal,
     start,
     wait_until,
     write,
@@ -120,6 +122,24 @@ def test_an_unchanged_render_submits_nothing_and_one_edited_prompt_renders_one_s
     assert "gull: done" in edited.stderr
     assert "harbour: from the cache" in edited.stderr
     assert "\x1b[" not in edited.stderr + edited.stdout
+
+
+def test_on_a_terminal_each_shot_has_a_live_row(tmp_path: Path) -> None:
+    write(tmp_path, HARBOUR)
+
+    run = shotlist_on_terminal("render", "film.yaml", cwd=tmp_path)
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", run.stdout)
+    assert run.returncode == 0, plain
+    assert "\x1b[" in run.stdout  # drawn live, in colour
+    assert re.search(r"shot\s+provider\s+state\s+progress\s+time\s+job", plain)
+    for shot_id in IDS:
+        assert re.search(rf"{shot_id}\s+local\s+done\s+█+ 100%", plain), shot_id
+    assert "cut written" in plain
+    assert "submitted to local" not in plain  # the log lines are for logs, not terminals
+    assert plain.rstrip().endswith(
+        f"3 shots: 3 rendered, 0 from the cache; cut: {tmp_path / 'out' / 'film.mp4'}"
+    )
 
 
 def test_a_render_killed_part_way_resumes_without_redoing_finished_shots(tmp_path: Path) -> None:

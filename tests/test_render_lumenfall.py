@@ -174,8 +174,9 @@ def test_twelve_shots_under_faults_make_twelve_jobs_the_expected_requests_and_a_
     assert_key_nowhere(tmp_path, plan, run)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_a_render_killed_part_way_and_run_again_creates_no_extra_jobs(
-    tmp_path: Path, server: LumenfallServer
+    tmp_path: Path, server: LumenfallServer, sig: signal.Signals
 ) -> None:
     twelve_shots(tmp_path)
     store = tmp_path / ".shotlist"
@@ -187,7 +188,7 @@ def test_a_render_killed_part_way_and_run_again_creates_no_extra_jobs(
         try:
             # Some shots stored, others submitted and journalled, the rest not yet sent.
             wait_until(lambda: bool(finished_clips(store)), child)
-            child.send_signal(signal.SIGKILL)
+            child.send_signal(sig)
             child.wait(timeout=10)
         finally:
             with suppress(ProcessLookupError):
@@ -201,7 +202,14 @@ def test_a_render_killed_part_way_and_run_again_creates_no_extra_jobs(
     server.polls_to_complete = 1
     second = shotlist("render", "film.yaml", cwd=tmp_path, env=env)
 
-    assert child.returncode == -signal.SIGKILL
+    if sig == signal.SIGINT:
+        # Paid jobs are left running at the gateway, journalled, and the user is told so.
+        assert child.returncode == 130
+        assert killed_output.splitlines()[-1] == (
+            "interrupted: run the same command again to resume: jobs already submitted are not paid for twice"
+        )
+    else:
+        assert child.returncode == -signal.SIGKILL
     assert 1 <= len(finished) < created_before < 12
     assert in_flight, "the jobs in flight were journalled"
     assert second.returncode == 0, second.stderr
