@@ -376,6 +376,34 @@ def test_a_failing_shot_is_one_clear_line_and_the_others_are_kept(tmp_path: Path
     assert info.frames == 36
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="local (shotlist/providers/local.py): an undecodable reference image fails with ffmpeg's "
+    "last lines ('Nothing was written into output file...'), which name neither the file nor the cause",
+)
+def test_an_unreadable_reference_image_is_named_in_the_error(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """\
+        version: 1
+        defaults: {size: 320x180, duration: 1}
+        shots:
+          - id: keeper
+            prompt: The keeper @Image1 lights the lamp
+            images: [refs/keeper.png]
+        cut: {size: 320x180, fps: 12}
+        """,
+    )
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "keeper.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really a picture")
+
+    failed = shotlist("render", "film.yaml", cwd=tmp_path)
+
+    assert failed.returncode == 1
+    assert len(failed.errors) == 1
+    assert "keeper.png" in failed.errors[0]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
