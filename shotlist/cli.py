@@ -333,18 +333,25 @@ def watch(
         )
         asyncio.run(watch_session(file, options, watching.preview_port(port) if serve else None))
     except KeyboardInterrupt:
-        err.print("stopped")
+        pass  # Ctrl-C is how watching ends
     except ShotlistError as exc:
         fail(exc)
+    err.print("stopped")
 
 
 async def watch_session(file: Path, options: Any, port: int | None) -> None:
-    """The watch loop with its display, and the preview page when ``port`` is given."""
+    """The watch loop with its display, and the preview page when ``port`` is given.
+    SIGTERM stops it as Ctrl-C does: the running cycle is cancelled and waited for."""
+    import asyncio
     import contextlib
+    import signal
 
     from shotlist import watch as watching
     from shotlist.web.server import PreviewServer
 
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on this platform's loop
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     view = WatchView(err)
     with contextlib.ExitStack() as stack:
         hooks = [view.hook]
@@ -357,7 +364,7 @@ async def watch_session(file: Path, options: Any, port: int | None) -> None:
             for each in hooks:
                 each(event)
 
-        async with contextlib.aclosing(watching.watch(file, options, hook=hook)) as cycles:
+        async with contextlib.aclosing(watching.watch(file, options, hook=hook, stop_event=stop)) as cycles:
             async for cycle in cycles:
                 view.summary(cycle)
 

@@ -53,6 +53,7 @@ import yaml
 from shotlist import pipeline
 from shotlist.errors import BudgetError, ConfigError, RenderError, ShotlistError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ShotSubmitted, ignore
+from shotlist.loader import parse_var_overrides
 from shotlist.plan import Plan, estimate_cost, music_path
 from shotlist.store import Store, lock_path, read_lock, store_root, update_lock, write_lock
 
@@ -139,7 +140,12 @@ class WatchOptions:
         **given: Any,
     ) -> WatchOptions:
         environ = os.environ if env is None else env
+        overrides = given.pop("overrides", ())
+        provider = given.pop("provider", None)
         return cls(
+            # Checked once here: no edit of the storyboard could fix them later.
+            overrides=overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides)),
+            provider=_known_provider(provider),
             budget=setting(budget, environ, BUDGET_ENV, None, _non_negative(float, "an amount in USD")),
             debounce_ms=setting(
                 debounce_ms,
@@ -151,6 +157,17 @@ class WatchOptions:
             force_polling=setting(force_polling, environ, POLLING_ENV, False, _flag),
             **given,
         )
+
+
+def _known_provider(name: str | None) -> str | None:
+    if name is not None:
+        from shotlist.providers import capabilities as caps
+
+        try:
+            caps.capabilities(name)
+        except caps.UnknownName as exc:
+            raise ConfigError(f"--provider: {exc}") from None
+    return name
 
 
 def preview_port(argument: int | None, env: Mapping[str, str] | None = None) -> int:

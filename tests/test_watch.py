@@ -83,8 +83,11 @@ SAVE_STYLES = ("in_place", "truncate", "rename")
 CYCLE_TIMEOUT = 30.0
 
 
-def save(path: Path, text: str, style: str = "truncate") -> None:
-    """Save ``text`` to ``path`` from another process, the way an editor would."""
+def save(path: Path, text: str, style: str = "rename") -> None:
+    """Save ``text`` to ``path`` from another process, the way an editor would. The
+    tests that are not about save styles use the atomic one, so no cycle can catch a
+    file half-written (a real editor's truncate-then-write can be caught so: the cycle
+    reports it invalid, and the next one, a moment later, builds)."""
     subprocess.run(
         [sys.executable, "-c", EDITOR, style, str(path)], input=text.encode(), check=True, timeout=30
     )
@@ -413,7 +416,8 @@ async def test_stopping_mid_render_leaves_no_ffmpeg_running(tmp_path: Path) -> N
     assert not any(alive(pid) for pid in children)
 
 
-def test_ctrl_c_stops_the_command_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_the_command_cleanly(tmp_path: Path, signum: int) -> None:
     film = storyboard(tmp_path, seed=5, text=LONG)
     proc = subprocess.Popen(
         [sys.executable, "-m", "shotlist", "watch", film.name],
@@ -429,7 +433,7 @@ def test_ctrl_c_stops_the_command_cleanly(tmp_path: Path) -> None:
             children = ffmpeg_children(proc.pid)
             time.sleep(0.02)
         assert children, "the render never started"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
@@ -580,6 +584,18 @@ def test_watch_refuses_a_port_without_serve(run_cli: Any) -> None:
     result = run_cli("watch", "film.yaml", "8000")
     assert result.exit_code == 2
     assert "a port is for the preview page: add --serve" in result.stderr
+
+
+def test_settings_no_edit_could_fix_fail_at_once(run_cli: Any, tmp_path: Path) -> None:
+    film = storyboard(tmp_path, seed=9)
+    result = run_cli("watch", str(film), "--provider", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: --provider: unknown provider 'nope': choose one of local, lumenfall, fal, ark, replicate\n"
+    )
+    result = run_cli("watch", str(film), "--var", "x")
+    assert result.exit_code == 1
+    assert result.stderr == "error: --var: expected KEY=VALUE with KEY a variable name, got 'x'\n"
 
 
 def test_watch_of_a_missing_storyboard_fails_at_once(run_cli: Any, tmp_path: Path) -> None:
