@@ -276,9 +276,8 @@ def render(
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
         return
     generated = sum(1 for s in result.shots if s.source == "generated")
-    summary = (
-        f"{len(result.shots)} shots: {generated} rendered, {len(result.shots) - generated} from the cache"
-    )
+    n = len(result.shots)
+    summary = f"{n} shot{'s' if n != 1 else ''}: {generated} rendered, {n - generated} from the cache"
     out.print(summary + (f"; cut: {escape(str(result.output))}" if result.output else ""))
 
 

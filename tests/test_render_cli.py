@@ -243,6 +243,9 @@ def test_only_renders_just_the_named_shot(tmp_path: Path) -> None:
 
     typo = shotlist("render", "film.yaml", "--only", "harbor", cwd=tmp_path)
     only = shotlist("render", "film.yaml", "--only", "quay", "--json", cwd=tmp_path)
+    lock_after_one = list(lock_entries(tmp_path / "film.lock"))
+    clips_after_one = len(finished_clips(tmp_path / ".shotlist"))
+    another = shotlist("render", "film.yaml", "--only", "harbour", cwd=tmp_path)
 
     assert typo.returncode == 1
     assert typo.errors == ['error: --only: no shot "harbor" in film.yaml; did you mean "harbour"?']
@@ -251,8 +254,10 @@ def test_only_renders_just_the_named_shot(tmp_path: Path) -> None:
     assert only.sources() == {"quay": "generated"}
     assert only.json["output"] is None
     assert "other shots are not rendered yet, so the cut was not rebuilt" in only.stderr
-    assert list(lock_entries(tmp_path / "film.lock")) == ["quay"]
-    assert len(finished_clips(tmp_path / ".shotlist")) == 1
+    assert lock_after_one == ["quay"]
+    assert clips_after_one == 1
+    assert another.stdout == "1 shot: 1 rendered, 0 from the cache\n"
+    assert list(lock_entries(tmp_path / "film.lock")) == ["harbour", "quay"]  # storyboard order
     assert not (tmp_path / "out").exists()
 
 
