@@ -196,7 +196,10 @@ class ShotView:
     prompt: str
     seed: int
     duration: float
-    estimated_cost_usd: float
+    price_usd: float
+    """What rendering this request costs (estimated), cached or not."""
+    to_pay_usd: float
+    """What this plan will spend on it: the price unless it is cached."""
     previewed: bool = False
     """Rendered with the local engine in place of its own provider (``preview``)."""
 
@@ -689,7 +692,8 @@ def shot_views(result: Plan, previewed: frozenset[str] = frozenset()) -> tuple[S
                 prompt=r.prompt,
                 seed=r.seed,
                 duration=r.duration,
-                estimated_cost_usd=planned.estimated_cost_usd,
+                price_usd=estimate_cost(r),
+                to_pay_usd=planned.estimated_cost_usd,
                 previewed=r.id in previewed,
             )
         )

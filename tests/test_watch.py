@@ -719,3 +719,48 @@ async def test_a_served_session_publishes_thumbnails_and_each_cut(
     assert [(s["id"], s["thumb"]) for s in state["shots"]] == [
         (e.shot_id, f"/thumb/{e.hash}.jpg") for e in thumbs
     ]
+
+
+def test_the_page_state_follows_a_cycle() -> None:
+    from shotlist.events import ShotFailed, ShotProgress
+    from shotlist.watch import CycleFinished, CyclePlanned, ShotView
+    from shotlist.web.server import PreviewState
+
+    def view(shot_id: str, status: str) -> ShotView:
+        to_pay = 0.0 if status == "cached" else 0.5
+        return ShotView(
+            shot_id, shot_id * 64, status, "lumenfall", "seedance-2.0", f"<{shot_id}>", 7, 4.0, 0.5, to_pay
+        )
+
+    state = PreviewState()
+    state.apply(CycleStarted("", 2, ("film.yaml",)))
+    state.apply(CyclePlanned("", 2, "Film", (view("a", "cached"), view("b", "changed")), False, 1.0, 3.0))
+    state.apply(ShotSubmitted("b", "lumenfall", "job-1"))
+    state.apply(ShotProgress("b", "running", 0.25))
+    shown = json.loads(state.snapshot()[1])
+    assert shown["phase"] == "rendering"
+    assert [(s["id"], s["status"], s["state"], s["progress"]) for s in shown["shots"]] == [
+        ("a", "cached", "cached", None),
+        ("b", "changed", "rendering", 0.25),
+    ]
+    assert shown["shots"][1] | {"hash": ""} == {
+        "id": "b", "hash": "", "status": "changed", "state": "rendering", "progress": 0.25,
+        "prompt": "<b>", "seed": 7, "provider": "lumenfall", "model": "seedance-2.0", "duration": 4.0,
+        "price_usd": 0.5, "to_pay_usd": 0.5, "previewed": False, "thumb": None, "error": None,
+    }  # fmt: skip
+
+    state.apply(ShotFailed("b", "provider lumenfall: content policy"))
+    failed = Cycle(2, (), "failed", errors=("shot 'b': content policy",), spent_usd=1.5, budget_usd=3.0)
+    state.apply(CycleFinished("", failed))
+    shown = json.loads(state.snapshot()[1])
+    assert (shown["phase"], shown["errors"], shown["error_kind"]) == (
+        "failed",
+        ["shot 'b': content policy"],
+        "failed",
+    )
+    assert shown["shots"][1]["error"] == "provider lumenfall: content policy"
+    assert shown["spent_usd"] == 1.5
+
+    state.apply(CycleFinished("", Cycle(3, (), "unchanged")))
+    shown = json.loads(state.snapshot()[1])
+    assert (shown["phase"], shown["errors"]) == ("idle", [])
