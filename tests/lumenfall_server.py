@@ -125,9 +125,7 @@ class LumenfallServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="lumenfall-server-")
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler, self)
         httpd = self._httpd
-        self._thread = threading.Thread(
-            target=lambda: httpd.serve_forever(poll_interval=0.05), daemon=True
-        )
+        self._thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.05), daemon=True)
         self._thread.start()
         return self
 
@@ -198,9 +196,7 @@ class LumenfallServer:
         message = message or f"injected {status}"
         self.add_fault(Fault(route, times, status, code, message, retry_after, non_json))
 
-    def drop_next(
-        self, route: Route, *, after: bool = True, times: int = 1, delay: float = 0.0
-    ) -> None:
+    def drop_next(self, route: Route, *, after: bool = True, times: int = 1, delay: float = 0.0) -> None:
         """Close the connection without an answer; ``after`` the job was created (submit)."""
         self.add_fault(Fault(route, times, drop="after" if after else "before", delay=delay))
 
@@ -298,9 +294,7 @@ class LumenfallServer:
                 return self._clips[key]
         assert self._tmp is not None
         out = Path(self._tmp.name) / f"clip-{len(self._clips)}-{secrets.token_hex(4)}.mp4"
-        run_ffmpeg(
-            _clip_args(colour, seconds, audio, size, seed, out), step="rendering a test clip"
-        )
+        run_ffmpeg(_clip_args(colour, seconds, audio, size, seed, out), step="rendering a test clip")
         with self._lock:
             self._clips[key] = out
         return out
@@ -318,9 +312,7 @@ def _clip_size(body: dict[str, Any]) -> str:
     return "320x180"
 
 
-def _clip_args(
-    colour: str, seconds: float, audio: bool, size: str, seed: int, out: Path
-) -> list[str]:
+def _clip_args(colour: str, seconds: float, audio: bool, size: str, seed: int, out: Path) -> list[str]:
     video = ["-f", "lavfi", "-i", f"color=c={colour}:s={size}:r=24:d={seconds}"]
     sound = [
         "-f",
@@ -347,9 +339,7 @@ def _clip_args(
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], state: LumenfallServer
-    ) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], state: LumenfallServer) -> None:
         self.state = state
         super().__init__(address, handler)
 

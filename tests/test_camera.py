@@ -87,8 +87,7 @@ def test_no_direction_holds_the_frame() -> None:
 def test_speeds_are_visibly_different() -> None:
     assert SPEED_FACTORS == {Speed.SLOW: 1.0, Speed.MEDIUM: 2.0, Speed.FAST: 3.5}
     travel = [
-        local_motion(CameraDirection(move="pan_right", speed=s)).travel_x
-        for s in ("slow", "medium", "fast")
+        local_motion(CameraDirection(move="pan_right", speed=s)).travel_x for s in ("slow", "medium", "fast")
     ]
     assert travel == [0.08, 0.16, 0.28]
 

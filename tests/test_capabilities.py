@@ -180,8 +180,7 @@ def test_size_maps_to_nearest_ratio_and_tier() -> None:
     mapped = map_frame(LUMENFALL, size="1365x768")
     assert mapped.value == Frame("16:9", "720p", 1280, 720)
     assert mapped.warning == (
-        "size 1365x768 is not offered by lumenfall seedance-2.0; "
-        "using the nearest, 1280x720 (16:9 at 720p)"
+        "size 1365x768 is not offered by lumenfall seedance-2.0; using the nearest, 1280x720 (16:9 at 720p)"
     )
 
 
@@ -195,9 +194,7 @@ def test_ratio_and_resolution_warnings_combine() -> None:
 
 
 def test_local_keeps_any_frame() -> None:
-    assert map_frame(LOCAL, aspect_ratio="16:9", resolution="1K") == Mapped(
-        Frame("16:9", "1K", 1366, 768)
-    )
+    assert map_frame(LOCAL, aspect_ratio="16:9", resolution="1K") == Mapped(Frame("16:9", "1K", 1366, 768))
     assert map_frame(LOCAL, size="1365x768") == Mapped(Frame("16:9", "1K", 1366, 768))
     assert map_frame(LOCAL, size="1000x500") == Mapped(Frame("2:1", "480p", 1000, 500))
 
@@ -251,9 +248,7 @@ def test_too_many_references_are_errors() -> None:
 
 def test_audio_needs_a_visual_reference() -> None:
     assert check_limits(LUMENFALL, duration=5, audios=1) == [
-        LimitProblem(
-            "audios", "lumenfall seedance-2.0 needs an image or video reference alongside audio"
-        )
+        LimitProblem("audios", "lumenfall seedance-2.0 needs an image or video reference alongside audio")
     ]
     assert check_limits(LOCAL, duration=5, audios=1) == []
 
@@ -271,9 +266,7 @@ def test_cost_scales_with_duration_and_pixel_area() -> None:
 
 
 def test_map_request_maps_and_checks_in_one_call() -> None:
-    mapped = map_request(
-        LUMENFALL, duration=4.5, size="1365x768", aspect_ratio="9:16", images=2, audios=1
-    )
+    mapped = map_request(LUMENFALL, duration=4.5, size="1365x768", aspect_ratio="9:16", images=2, audios=1)
     assert mapped == MappedRequest(
         duration=5.0,
         aspect_ratio="16:9",

@@ -93,9 +93,7 @@ async def retrying(call: Callable[[], Awaitable[T]], seen: list[ProviderError]) 
     raise AssertionError("unreachable")
 
 
-async def render_once(
-    provider: Provider, request: ShotRequest, dest: Path, seen: list[ProviderError]
-) -> str:
+async def render_once(provider: Provider, request: ShotRequest, dest: Path, seen: list[ProviderError]) -> str:
     """Submit, poll, fetch as the engine does; the job id. A failed job raises its error."""
     job_id = await retrying(lambda: provider.submit(request, request.hash), seen)
     for _ in range(20):
@@ -329,9 +327,7 @@ async def test_twelve_shots_under_every_fault_make_twelve_jobs(
 
     assert server.jobs_created == 12
     assert len(seen) == 13
-    assert sorted({r.headers["idempotency-key"] for r in server.submits}) == sorted(
-        s.hash for s in shots
-    )
+    assert sorted({r.headers["idempotency-key"] for r in server.submits}) == sorted(s.hash for s in shots)
     with_refs = [r for r in server.submits if "input_reference" in r.body]
     assert {r.body["prompt"] for r in with_refs} == {s.prompt for s in shots if s.images}
     for s in shots:
@@ -339,9 +335,7 @@ async def test_twelve_shots_under_every_fault_make_twelve_jobs(
     assert_key_absent(*seen)
 
 
-async def test_a_rerun_after_a_kill_finds_the_same_job(
-    server: LumenfallServer, tmp_path: Path
-) -> None:
+async def test_a_rerun_after_a_kill_finds_the_same_job(server: LumenfallServer, tmp_path: Path) -> None:
     request = shot()
     async with LumenfallProvider(KEY, server.base_url) as first:
         first_id = await first.submit(request, request.hash)

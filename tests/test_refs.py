@@ -191,9 +191,7 @@ def test_editing_a_file_changes_its_hash(board: Path) -> None:
     assert file_sha256(path) == hashlib.sha256(b"keeper pixelz").hexdigest() != before
 
 
-def test_hash_is_memoized_while_the_file_is_unchanged(
-    board: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hash_is_memoized_while_the_file_is_unchanged(board: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = (board / "refs" / "keeper.png").resolve()
     first = file_sha256(path)
 
@@ -210,9 +208,7 @@ def test_hash_is_memoized_while_the_file_is_unchanged(
 def test_shot_list_entry_names_a_reference_or_a_path() -> None:
     declared = {"keeper": RefSpec("keeper", "image", "refs/keeper.png")}
     assert shot_media_spec("@keeper", "image", declared) is declared["keeper"]
-    assert shot_media_spec("refs/tower.jpg", "image", declared) == RefSpec(
-        "tower", "image", "refs/tower.jpg"
-    )
+    assert shot_media_spec("refs/tower.jpg", "image", declared) == RefSpec("tower", "image", "refs/tower.jpg")
     with pytest.raises(RefError, match=r"@keeper is an image, not a video"):
         shot_media_spec("@keeper", "video", declared)
     with pytest.raises(RefError, match=r"unknown reference @keepr; did you mean @keeper\?"):
@@ -342,12 +338,8 @@ def test_positional_token_past_the_shot_list_is_an_error() -> None:
 def test_unused_references_are_warnings() -> None:
     warnings = unused_references(["keeper", "tower", "waves"], ["tower"])
     assert warnings == [
-        RefProblem(
-            "reference 'keeper' is declared but never used", "keeper", -1, "warning", "references"
-        ),
-        RefProblem(
-            "reference 'waves' is declared but never used", "waves", -1, "warning", "references"
-        ),
+        RefProblem("reference 'keeper' is declared but never used", "keeper", -1, "warning", "references"),
+        RefProblem("reference 'waves' is declared but never used", "waves", -1, "warning", "references"),
     ]
 
 
