@@ -2,22 +2,24 @@
 
 The pipeline, each step in its own place::
 
-    probe the clips ─► plan_cut (frames, windows)          stitch_plan  (pure)
-    normalize each clip once, cached  ─┐                   stitch_video / stitch_audio
-    render transition and fade windows ├─ ffmpeg, cached   (argument builders, pure)
-    mix the sound, measure loudness   ─┘
-    join: picture copied, sound encoded once ─► the cut   this module (effects)
-    subtitles and timeline                  ─► beside it  export (pure)
+    probe the clips ─► plan_cut: frames, windows, overlaps      stitch_plan (pure)
+    picture: normalize each clip ─► render windows ─┐          stitch_video (arguments)
+    sound:   normalize each clip ─► mix, level, encode ├ in parallel   stitch_audio (arguments)
+    join: pieces and sound copied ─► the cut          ─┘        this module (effects)
+    subtitles and timeline ─► beside the cut                    export (pure)
 
 The picture is never re-encoded as a whole: normalized clips are split at IDR
 frames where transitions and fades begin, only those windows are re-encoded,
-and the concat demuxer joins every piece with ``-c copy``. The sound is always
-mixed from sample-exact PCM and encoded once (see ``stitch_audio`` for why).
+and the concat demuxer joins every piece with ``-c copy``. The sound is mixed
+from sample-exact PCM and encoded once (``stitch_audio`` says why), while the
+picture work runs.
 
-``work_dir`` is a cache that outlives runs: normalized clips are kept under a
-key of the clip's sha256 and every setting that shapes them, windows under the
-keys of their inputs. Restitching after one shot changes re-normalizes that
-shot only and re-renders only the windows that touch it.
+``work_dir`` is a cache that outlives runs. Everything in it is keyed by
+content: a clip's normalized picture by the clip's sha256 and every setting
+that shapes it, its sound likewise, windows by the keys of their inputs, the
+encoded sound by everything mixed into it. Restitching after one shot changes
+re-normalizes that shot only and re-renders only the windows that touch it.
+Entries unused for ``SWEEP_DAYS`` are removed.
 
 The cut is written atomically: a failed stitch leaves the previous cut as it
 was and raises :class:`~shotlist.errors.StitchError` naming the ffmpeg step.
@@ -238,17 +240,20 @@ def stitch_cut(
             sounds_ready = _submit(pool, _sound_jobs(plan, sounds), hook)
             pictures = [_picture_entry(t, settings.fit, enc, cache) for t in plan.shots]
             pictures_ready = _submit(pool, _picture_jobs(plan, pictures, settings.fit, enc), hook)
-            hook(StitchStep("", "mixing audio"))
-            sound = pool.submit(_sound_track, plan, sounds, settings, scratch, sounds_ready)
+            track = _track_path(plan, sounds, settings, cache)
+            mixing: Future[None] | None = None
+            if not _cached(track):
+                hook(StitchStep("", "mixing audio"))
+                mixing = pool.submit(_sound_track, plan, sounds, settings, scratch, sounds_ready, track)
             _wait_all(pictures_ready)
             windows = _windows(plan, pictures, enc, cache)
             _wait_all(_submit(pool, _window_jobs(windows.values()), hook))
             video_list = scratch / "picture.ffconcat"
             video_list.write_text(concat_list(_picture_pieces(plan, pictures, windows)))
             burn = _write_burn_srt(cues, scratch) if settings.burn_subtitles and cues else None
-            encoded_sound = sound.result()
+            _wait_all([mixing] if mixing else [])
             hook(StitchStep("", "joining"))
-            _join(video_list, encoded_sound, output, enc, burn, scratch)
+            _join(video_list, track, output, enc, burn, scratch)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
@@ -289,7 +294,8 @@ class _Cache:
         self.pictures = root / "pictures"
         self.sounds = root / "sounds"
         self.windows = root / "windows"
-        for directory in (self.pictures, self.sounds, self.windows, root / "tmp"):
+        self.tracks = root / "tracks"
+        for directory in (self.pictures, self.sounds, self.windows, self.tracks, root / "tmp"):
             directory.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -303,8 +309,8 @@ class _Cache:
     def sweep(self) -> None:
         """Remove entries no stitch has used for a while, and leftovers of crashed runs."""
         now = time.time()
-        for folder, days in ((self.pictures, SWEEP_DAYS), (self.sounds, SWEEP_DAYS),
-                             (self.windows, SWEEP_DAYS), (self.root / "tmp", 1)):  # fmt: skip
+        kept = (self.pictures, self.sounds, self.windows, self.tracks)
+        for folder, days in [*((f, SWEEP_DAYS) for f in kept), (self.root / "tmp", 1)]:
             for entry in folder.iterdir():
                 with suppress(OSError):  # gone already, or in use elsewhere
                     if now - entry.stat().st_mtime > days * 86_400:
@@ -542,14 +548,30 @@ def _picture_pieces(
 # -- sound ---------------------------------------------------------------------
 
 
+def _track_path(plan: CutPlan, sounds: Sequence[Path], settings: CutSettings, cache: _Cache) -> Path:
+    """Where the encoded sound of this cut is kept: keyed by everything that is mixed."""
+    try:
+        music = _file_digest(settings.music) if settings.music is not None else None
+    except OSError as exc:
+        raise ShotlistError(f"music {settings.music}: {exc.strerror or exc}") from exc
+    recipe = mix_args(plan, sounds, settings, Path("mixed.wav"), measure=False)
+    return cache.tracks / f"{_key('track', mix=recipe, music=music, loudness=settings.loudness)}.m4a"
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def _sound_track(
     plan: CutPlan,
     sounds: Sequence[Path],
     settings: CutSettings,
     scratch: Path,
     ready: Sequence[Future[None]],
-) -> Path:
-    """Mix, level and encode the cut's sound; returns the M4A the join copies."""
+    track: Path,
+) -> None:
+    """Mix, level and encode the cut's sound into ``track``, the M4A the join copies."""
     for normalizing in ready:
         normalizing.result()
     mixed = scratch / "mixed.wav"
@@ -558,15 +580,18 @@ def _sound_track(
         mix_args(plan, sounds, settings, mixed, measure=measure), "mixing the audio", measure
     )
     source, level = mixed, None
-    decision = leveling(measured, settings.loudness) if measured and settings.loudness else None
-    if decision is not None and decision.limit:
-        assert settings.loudness is not None
-        source = _limit(mixed, decision.gain_db, settings.loudness, plan, scratch)
+    target = settings.loudness
+    decision = leveling(measured, target) if measured is not None and target is not None else None
+    if decision is not None and target is not None and decision.limit:
+        source = _limit(mixed, decision.gain_db, target, plan, scratch)
     elif decision is not None:
         level = decision.filter()
-    encoded = scratch / "sound.m4a"
-    run_ffmpeg(encode_args(source, level, encoded), step="encoding the audio", error=StitchError)
-    return encoded
+    staged = _staged(track)
+    try:
+        run_ffmpeg(encode_args(source, level, staged), step="encoding the audio", error=StitchError)
+        os.replace(staged, track)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def _limit(mixed: Path, gain_db: float, target: float, plan: CutPlan, scratch: Path) -> Path:
