@@ -30,7 +30,7 @@ from shotlist import pipeline
 from shotlist.engine import Timing
 from shotlist.errors import ConfigError
 from shotlist.events import Event, ShotDownloaded, ShotSubmitted, StitchStarted
-from shotlist.media import run_ffmpeg
+from shotlist.media import probe, run_ffmpeg
 from shotlist.watch import (
     BudgetRefused,
     CutReady,
@@ -414,6 +414,19 @@ async def test_stopping_mid_render_leaves_no_ffmpeg_running(tmp_path: Path) -> N
     assert session.cycles.empty()  # the cycle was cancelled, not finished
     assert ffmpeg_children(os.getpid()) == []
     assert not any(alive(pid) for pid in children)
+
+
+async def test_stopping_mid_stitch_waits_for_the_stitch(tmp_path: Path, env: dict[str, str]) -> None:
+    film = storyboard(tmp_path, seed=2)
+    session = Session(film, WatchOptions(), env=env)
+    session._also = lambda event: isinstance(event, StitchStarted) and session.stop.set()
+    session.task = asyncio.create_task(session._run())
+    await asyncio.wait_for(session.task, 30)
+    assert session.of(1, StitchStarted)
+    assert session.cycles.empty()  # cancelled: no cycle reported
+    assert ffmpeg_children(os.getpid()) == []
+    # The stitch ran to its end in its thread, so the cut is whole, never half-written.
+    assert probe(tmp_path / "out" / "film.mp4").duration == pytest.approx(3.0, abs=0.1)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
