@@ -292,8 +292,8 @@ async def watch(
     Yields one ``Cycle`` per build, the first for the build at start. Ends when
     ``stop_event`` is set (a running cycle is cancelled). ``providers`` and ``timing``
     replace the provider sessions and the engine's delays (tests). Raises only for
-    what makes watching impossible (a folder that cannot be watched); everything a
-    storyboard, provider or stitch does wrong is a cycle's outcome.
+    what makes watching impossible (no storyboard at ``file``, a folder that cannot be
+    watched); everything a storyboard, provider or stitch does wrong is a cycle's outcome.
     """
     session = _Session(
         file=Path(file),
@@ -314,8 +314,7 @@ async def watch(
             if cycle is None:
                 return
             if pump.roots != session.roots():
-                await pump.aclose()
-                pump = await _Pump.start(session)
+                pump = await pump.restarted()
             yield cycle
             batch = await _until_stopped(pump.next_batch(), stop)
             if batch is None:
@@ -363,6 +362,15 @@ class _Pump:
         pump.task = asyncio.create_task(pump._run(), name="shotlist-watch-pump")
         # One turn of the loop runs the task up to the point where the watcher is live.
         await asyncio.sleep(0)
+        return pump
+
+    async def restarted(self) -> _Pump:
+        """A pump on the session's folders as they are now, with the changes not yet taken."""
+        await self.aclose()
+        pump = await _Pump.start(self.session)
+        if self.pending:
+            pump.pending |= self.pending
+            pump.ready.set()
         return pump
 
     async def _run(self) -> None:
