@@ -547,6 +547,9 @@ class _Run:
     submitted: int = 0
     results: dict[str, RenderedShot] = field(default_factory=dict)
     failures: dict[str, ProviderError] = field(default_factory=dict)
+    # A provider that refused the account (bad key, no balance) refuses every shot alike:
+    # the rest of its shots fail at once instead of each asking again.
+    halted: dict[str, ProviderError] = field(default_factory=dict)
 
     async def render_group(self, shots: Sequence[ShotRequest]) -> None:
         """Render one request; shots sharing it (identical requests) share the clip."""
@@ -554,8 +557,11 @@ class _Run:
         job = _Job(self, primary, self.sessions[primary.provider])
         try:
             async with self.slots[primary.provider]:
+                self._check_halted(primary)
                 clip = await job.render()
         except ProviderError as exc:
+            if exc.kind in HALTING_KINDS:
+                self.halted.setdefault(primary.provider, exc)
             for shot in shots:
                 error = exc if shot is primary else _for_shot(exc, shot.id)
                 self.failures[shot.id] = error
@@ -565,6 +571,22 @@ class _Run:
         for shot in shots[1:]:
             self.hook(ShotCached(shot.id, str(clip.file)))
             self.results[shot.id] = _rendered(shot, clip, "cache")
+
+
+    def _check_halted(self, request: ShotRequest) -> None:
+        refusal = self.halted.get(request.provider)
+        if refusal is not None:
+            # The same words as the refusal, so the report lists these shots under it.
+            raise ProviderError(
+                refusal.message,
+                provider=request.provider,
+                shot_id=request.id,
+                kind=refusal.kind,
+            )
+
+
+# Failures about the account, not the shot: no other shot of that provider can succeed.
+HALTING_KINDS = frozenset({"auth", "balance"})
 
 
 def _group_by_hash(requests: Sequence[ShotRequest]) -> dict[str, list[ShotRequest]]:

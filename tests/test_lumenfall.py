@@ -389,7 +389,7 @@ async def test_a_wrong_key_is_refused_without_retry_and_without_showing_it(
 
     assert str(caught.value) == (
         "shot 'establishing', provider lumenfall: submit failed: "
-        "HTTP 401 AUTHENTICATION_FAILED - Invalid API key provided: ***"
+        "HTTP 401 AUTHENTICATION_FAILED - Invalid API key provided: *** (check LUMENFALL_API_KEY)"
     )
     assert (caught.value.kind, caught.value.retryable) == ("auth", False)
     assert len(seen) == 1

@@ -287,6 +287,9 @@ def test_a_wrong_or_missing_key_is_one_clear_line_and_never_shown(
     assert len(wrong.errors) == 1
     assert wrong.errors[0].startswith("error: 12 shots failed: shots 's00', 's01', ")
     assert "provider lumenfall: submit failed: HTTP 401 AUTHENTICATION_FAILED" in wrong.errors[0]
+    assert wrong.errors[0].endswith("(check LUMENFALL_API_KEY)")
+    # A refused key refuses every shot: only the shots already in flight (4 at once) asked.
+    assert 1 <= len(server.submits) <= 4
     assert server.jobs_created == 0
     assert not (tmp_path / "film.lock").exists() or lock_entries(tmp_path / "film.lock") == {}
     assert_key_nowhere(tmp_path, missing, wrong, key=wrong_key)

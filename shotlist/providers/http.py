@@ -91,9 +91,10 @@ class CallContext:
     shot_id: str
     job_id: str = ""
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    key_env: str = ""  # the variable holding the key, named when the key is refused
 
     def with_job(self, job_id: str) -> CallContext:
-        return CallContext(self.provider, self.shot_id, job_id, self.secrets)
+        return CallContext(self.provider, self.shot_id, job_id, self.secrets, self.key_env)
 
     def error(
         self,
@@ -185,8 +186,9 @@ def error_from_response(
     kind, retryable = known or classify_status(response.status_code)
     retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
     label = f"{code} " if code else ""
+    hint = f" (check {ctx.key_env})" if kind == "auth" and ctx.key_env else ""
     return ctx.error(
-        f"{what} failed: HTTP {response.status_code} {label}- {message}",
+        f"{what} failed: HTTP {response.status_code} {label}- {message}{hint}",
         kind=kind,
         retryable=retryable,
         retry_after=retry_after,

@@ -305,7 +305,7 @@ class LumenfallProvider:
         return self._client
 
     def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
-        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,))
+        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,), key_env=API_KEY_ENV)
 
     def _auth(self) -> dict[str, str]:
         # Per request, never on the client, so no other host can receive it.
