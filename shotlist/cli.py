@@ -268,12 +268,16 @@ def render(
             )
         except ShotlistError as exc:
             display.close()
+            if json_output and isinstance(exc, RenderError) and exc.partial is not None:
+                # Scripts still learn which shots finished and were kept.
+                kept = {**exc.partial.to_json(), "failed": [f.shot_id for f in exc.failures]}  # type: ignore[attr-defined]
+                sys.stdout.write(json.dumps(kept, indent=2, ensure_ascii=False) + "\n")
             fail(exc)
         except KeyboardInterrupt:
             display.close()
             interrupted("run the same command again to resume: jobs already submitted are not paid for twice")
     if json_output:
-        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps({**result.to_json(), "failed": []}, indent=2, ensure_ascii=False) + "\n")
         return
     generated = sum(1 for s in result.shots if s.source == "generated")
     n = len(result.shots)

@@ -121,7 +121,7 @@ class Display:
             return f"{sid}: done"
         if isinstance(event, ShotFailed) and line:
             line.state, line.note, line.ended = "failed", event.error, now
-            return f"[red]{sid}: failed:[/] {escape(event.error)}"
+            return f"[red]failed:[/] {escape(event.error)}"  # the error names the shot
         if isinstance(event, StitchStarted):
             self.stitch = "stitching"
             return f"stitching {escape(event.output)}"

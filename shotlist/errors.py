@@ -104,10 +104,11 @@ class ProviderError(ShotlistError):
 
 
 class RenderError(ShotlistError):
-    """Some shots failed; the others finished and were kept."""
+    """Some shots failed; the others finished and were kept (``partial`` says which)."""
 
-    def __init__(self, failures: Sequence[ProviderError]) -> None:
+    def __init__(self, failures: Sequence[ProviderError], partial: object = None) -> None:
         self.failures = tuple(failures)
+        self.partial = partial
         lines = [str(f) for f in self.failures]
         head = f"{len(lines)} shot{'s' if len(lines) != 1 else ''} failed"
         super().__init__(head + ": " + "; ".join(lines))

@@ -50,6 +50,10 @@ def plan(
     env: Mapping[str, str] | None = None,
 ) -> Plan:
     """Load, expand and plan ``file``; check the budget. Submits nothing, writes nothing."""
+    if provider is not None and provider not in caps.PROVIDERS:
+        hint = suggest(provider, caps.PROVIDERS)
+        extra = f'; did you mean "{hint}"?' if hint else f"; providers: {', '.join(caps.PROVIDERS)}"
+        raise ConfigError(f'--provider: unknown provider "{provider}"{extra}')
     values = overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides))
     loaded = load_storyboard(file, overrides=values)
     result = build_plan(
@@ -168,9 +172,11 @@ def render(
     )
     lock_file = lock_path(result.loaded.path)
     previous = read_lock(lock_file)
-    write_lock(lock_file, update_lock(previous, [s.request for s in result.shots], report.shots))
+    lock = update_lock(previous, [s.request for s in result.shots], report.shots)
+    if lock.shots or lock_file.exists():  # no lock of nothing after a first render that all failed
+        write_lock(lock_file, lock)
     if report.failures:
-        raise RenderError(report.failures)
+        raise RenderError(report.failures, partial=RenderedCut(result, None, report.shots, report.submitted))
     cut = None
     if stitch and len(selected) == len(result.shots):
         cut = stitch_plan(result, store, output=output, hook=hook).output

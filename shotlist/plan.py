@@ -242,12 +242,14 @@ def derive_seed(base_seed: int, shot_id: str) -> int:
 
 
 def spoken_lines(prompt: str, dialogue: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Lines in double quotes in the prompt, then the shot's ``dialogue``."""
-    lines = [a or b for a, b in _QUOTED.findall(prompt)]
+    """The shot's ``dialogue`` when given (it says exactly what is spoken), else the lines
+    in double quotes in the prompt."""
     if isinstance(dialogue, str):
-        lines.append(dialogue)
+        lines = [dialogue]
     elif dialogue:
-        lines.extend(dialogue)
+        lines = list(dialogue)
+    else:
+        lines = [a or b for a, b in _QUOTED.findall(prompt)]
     return tuple(line.strip() for line in lines if line.strip())
 
 

@@ -11,6 +11,7 @@ cut, the actual cost in the lock, and the API key nowhere on disk or screen.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -283,7 +284,8 @@ def test_a_wrong_or_missing_key_is_one_clear_line_and_never_shown(
     assert requests_without_key == 0
     assert journal(tmp_path / ".shotlist") == []
     assert wrong.returncode == 1
-    assert wrong.stdout == ""
+    summary = json.loads(wrong.stdout)  # --json still tells a script what was kept: nothing
+    assert (summary["shots"], summary["submitted"], len(summary["failed"])) == ([], 0, 12)
     assert len(wrong.errors) == 1
     assert wrong.errors[0].startswith("error: 12 shots failed: shots 's00', 's01', ")
     assert "provider lumenfall: submit failed: HTTP 401 AUTHENTICATION_FAILED" in wrong.errors[0]
