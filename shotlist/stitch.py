@@ -236,22 +236,12 @@ def stitch_cut(
     with cache.scratch() as scratch, ThreadPoolExecutor(_workers()) as pool:
         try:
             # The sound is mixed and encoded beside the picture work, not after it.
-            sounds = [_sound_path(t, plan.fps, cache) for t in plan.shots]
-            sounds_ready = _submit(pool, _sound_jobs(plan, sounds), hook)
-            pictures = [_picture_entry(t, settings.fit, enc, cache) for t in plan.shots]
-            pictures_ready = _submit(pool, _picture_jobs(plan, pictures, settings.fit, enc), hook)
-            track = _track_path(plan, sounds, settings, cache)
-            mixing: Future[None] | None = None
-            if not _cached(track):
-                hook(StitchStep("", "mixing audio"))
-                mixing = pool.submit(_sound_track, plan, sounds, settings, scratch, sounds_ready, track)
-            _wait_all(pictures_ready)
-            windows = _windows(plan, pictures, enc, cache)
-            _wait_all(_submit(pool, _window_jobs(windows.values()), hook))
+            track, mixing = _start_sound(pool, plan, settings, cache, scratch, hook)
+            pieces = _render_picture(pool, plan, settings.fit, enc, cache, hook)
             video_list = scratch / "picture.ffconcat"
-            video_list.write_text(concat_list(_picture_pieces(plan, pictures, windows)))
+            video_list.write_text(concat_list(pieces))
             burn = _write_burn_srt(cues, scratch) if settings.burn_subtitles and cues else None
-            _wait_all([mixing] if mixing else [])
+            _wait_all(mixing)
             hook(StitchStep("", "joining"))
             _join(video_list, track, output, enc, burn, scratch)
         except BaseException:
@@ -264,6 +254,36 @@ def stitch_cut(
     _write_atomic(otio_path, export.timeline_json(timeline))
     hook(StitchFinished("", str(output)))
     return CutResult(output=output, duration=plan.duration, srt=srt, otio=otio_path)
+
+
+def _start_sound(
+    pool: ThreadPoolExecutor,
+    plan: CutPlan,
+    settings: CutSettings,
+    cache: _Cache,
+    scratch: Path,
+    hook: Hook,
+) -> tuple[Path, list[Future[None]]]:
+    """Start the sound track unless it is cached: its path, and the work to wait for."""
+    sounds = [_sound_path(t, plan.fps, cache) for t in plan.shots]
+    normalizing = _submit(pool, _sound_jobs(plan, sounds), hook)
+    track = _track_path(plan, sounds, settings, cache)
+    if _cached(track):
+        return track, normalizing
+    hook(StitchStep("", "mixing audio"))
+    mixing = pool.submit(_sound_track, plan, sounds, settings, scratch, normalizing, track)
+    return track, [*normalizing, mixing]
+
+
+def _render_picture(
+    pool: ThreadPoolExecutor, plan: CutPlan, fit: str, enc: Encoding, cache: _Cache, hook: Hook
+) -> list[Path]:
+    """Normalize the clips and render the windows; returns the pieces of the picture in order."""
+    pictures = [_picture_entry(t, fit, enc, cache) for t in plan.shots]
+    _wait_all(_submit(pool, _picture_jobs(plan, pictures, fit, enc), hook))
+    windows = _windows(plan, pictures, enc, cache)
+    _wait_all(_submit(pool, _window_jobs(windows.values()), hook))
+    return _picture_pieces(plan, pictures, windows)
 
 
 # -- probing -----------------------------------------------------------------

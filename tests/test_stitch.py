@@ -201,7 +201,16 @@ def test_each_transition_shortens_the_cut_by_its_duration(media: Media, stitch: 
     assert_in_sync(probe(result.output), expected)
 
 
-def test_every_transition_type_renders(media: Media, stitch: Stitch) -> None:
+def parameter_sets(folder: Path) -> set[bytes]:
+    """The distinct H.264 parameter sets (SPS/PPS) of every cached piece under ``folder``."""
+    found = set()
+    for piece in folder.rglob("*.mp4"):
+        with av.open(str(piece)) as container:
+            found.add(bytes(container.streams.video[0].codec_context.extradata))
+    return found
+
+
+def test_every_transition_type_renders(media: Media, stitch: Stitch, tmp_path: Path) -> None:
     kinds = [kind for kind in TRANSITION_TYPES if kind != "cut"]
     shots = [media.shot("red", "s0")] + [
         media.shot("blue" if i % 2 == 0 else "red", f"s{i + 1}", transition=TransitionSpec(kind, FRAME * 2))
@@ -214,6 +223,22 @@ def test_every_transition_type_renders(media: Media, stitch: Stitch) -> None:
     assert probe(result.output).frames == frames
     with av.open(str(result.output)) as cut:  # every copied piece decodes in place
         assert sum(1 for _ in cut.decode(video=0)) == frames
+    # copy-joined pieces must share one SPS/PPS (frame rate included), or players misplay them
+    assert len(parameter_sets(tmp_path / ".shotlist")) == 1
+
+
+def test_pieces_of_other_shapes_and_fades_share_the_parameter_set(
+    media: Media, stitch: Stitch, tmp_path: Path
+) -> None:
+    shots = [
+        media.shot("red"),
+        media.shot("square", transition=TransitionSpec("crossfade", 0.5)),
+        media.shot("blue", transition=TransitionSpec("fade_black", 0.5)),
+    ]
+    stitch(shots, settings(fade_in=0.5, fade_out=0.5))
+
+    assert len(list((tmp_path / ".shotlist").rglob("*.mp4"))) == 3 + 3 + 3 + 4  # 4 windows
+    assert len(parameter_sets(tmp_path / ".shotlist")) == 1
 
 
 def test_a_crossfade_midpoint_shows_both_shots(media: Media, stitch: Stitch) -> None:
