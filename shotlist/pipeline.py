@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from shotlist.errors import BudgetError, ConfigError, FrozenError, RenderError
 from shotlist.events import Hook, Notice, ignore
 from shotlist.loader import load_storyboard, parse_var_overrides
-from shotlist.plan import Lookup, Plan, PlannedShot, build_plan, music_path
+from shotlist.plan import Lookup, Plan, PlannedShot, build_plan
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
 from shotlist.store import Store, lock_path, read_lock, store_root, update_lock, write_lock
@@ -291,7 +291,6 @@ def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) 
     cut = board.cut
     width, height = (int(n) for n in cut.size.split("x"))
     soundtrack = board.soundtrack
-    declared = _declared(result)
     settings = CutSettings(
         width=width,
         height=height,
@@ -301,7 +300,7 @@ def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) 
         loudness=cut.loudness,
         fade_in=cut.fade_in,
         fade_out=cut.fade_out,
-        music=music_path(result.loaded, declared),
+        music=result.music,
         music_volume_db=soundtrack.volume if soundtrack else -12.0,
         duck=soundtrack.duck if soundtrack else True,
         burn_subtitles=cut.burn_subtitles,
@@ -309,13 +308,6 @@ def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) 
     target = cut_output(result, output)
     target.parent.mkdir(parents=True, exist_ok=True)
     return stitch_cut(shots, settings, work_dir=store.root / "cut", output=target, hook=hook)
-
-
-def _declared(result: Plan) -> Mapping[str, Any]:
-    from shotlist import refs
-
-    board = result.loaded.storyboard
-    return refs.declare(board.references, result.loaded.folder, allow_outside=True)
 
 
 def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:

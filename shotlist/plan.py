@@ -105,6 +105,7 @@ class Plan:
     loaded: LoadedStoryboard
     shots: tuple[PlannedShot, ...]
     warnings: tuple[Problem, ...] = field(default=())
+    music: Path | None = None  # the soundtrack's file, resolved and confined
 
     @property
     def title(self) -> str:
@@ -184,17 +185,17 @@ def build_plan(
         cost = 0.0 if status == "cached" else estimate_cost(request)
         planned.append(PlannedShot(shot, request, status, cost, notes, mute=settings.mute))
         warnings += [loaded.problem(("shots", index), note) for note in notes]
-    problems += soundtrack_problems(loaded, declared)
+    music, music_problems = resolve_music(loaded, declared, allow_outside)
+    problems += music_problems
     if problems:
         raise StoryboardError(problems)
-    music = board.soundtrack.music if board.soundtrack else None
-    if music and music.startswith("@"):
-        used.add(music[1:])
+    if board.soundtrack and board.soundtrack.music and board.soundtrack.music.startswith("@"):
+        used.add(board.soundtrack.music[1:])
     for name in sorted(set(declared) - used):
         warnings.append(
             loaded.problem(("references", name), f'reference "{name}" is declared but no shot uses it')
         )
-    return Plan(loaded, tuple(planned), tuple(sorted(warnings)))
+    return Plan(loaded, tuple(planned), tuple(sorted(warnings)), music=music)
 
 
 def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> Settings:
@@ -451,30 +452,35 @@ def estimate_cost(request: ShotRequest) -> float:
     return caps.estimate_cost_usd(limits, request.duration, request.width, request.height)
 
 
-def soundtrack_problems(loaded: LoadedStoryboard, declared: Mapping[str, refs.Declared]) -> list[Problem]:
+def resolve_music(
+    loaded: LoadedStoryboard, declared: Mapping[str, refs.Declared], allow_outside: bool
+) -> tuple[Path | None, list[Problem]]:
+    """The music bed's local file (``@name`` or a path, confined like every reference)."""
     soundtrack = loaded.storyboard.soundtrack
     if not soundtrack or not soundtrack.music:
-        return []
+        return None, []
     music = soundtrack.music
+    where = ("soundtrack", "music")
     if music.startswith("@"):
         ref = declared.get(music[1:])
         if ref is None:
             names = ", ".join(sorted(declared)) or "none are declared"
-            return [
-                loaded.problem(("soundtrack", "music"), f'unknown reference "{music}"; references: {names}')
-            ]
+            return None, [loaded.problem(where, f'unknown reference "{music}"; references: {names}')]
+        if ref.error:
+            return None, []  # reported where the reference is declared
         if ref.kind != "audio":
-            return [loaded.problem(("soundtrack", "music"), f'"{music}" is {ref.kind}, not audio')]
-    return []
-
-
-def music_path(loaded: LoadedStoryboard, declared: Mapping[str, refs.Declared]) -> Path | None:
-    soundtrack = loaded.storyboard.soundtrack
-    if not soundtrack or not soundtrack.music:
-        return None
-    if soundtrack.music.startswith("@"):
-        return declared[soundtrack.music[1:]].path
-    return (loaded.folder / soundtrack.music).resolve()
+            return None, [loaded.problem(where, f'"{music}" is {ref.kind}, not audio')]
+        if ref.path is None:
+            return None, [loaded.problem(where, f'"{music}" must be a local file: the cut is mixed here')]
+        return ref.path, []
+    if refs.kind_of(music) != "audio":
+        return None, [
+            loaded.problem(where, f'"{music}" is not an audio file (mp3, wav, m4a, aac, ogg, flac, opus)')
+        ]
+    try:
+        return refs.locate(music, loaded.folder, allow_outside=allow_outside), []
+    except refs.RefError as exc:
+        return None, [loaded.problem(where, str(exc))]
 
 
 def media_ref_names(media: Sequence[MediaRef]) -> list[str]:

@@ -54,7 +54,7 @@ from shotlist import pipeline
 from shotlist.errors import BudgetError, ConfigError, RenderError, ShotlistError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ShotSubmitted, ignore
 from shotlist.loader import parse_var_overrides
-from shotlist.plan import Plan, estimate_cost, music_path
+from shotlist.plan import Plan, estimate_cost
 from shotlist.store import Store, lock_path, read_lock, store_root, update_lock, write_lock
 
 T = TypeVar("T")
@@ -713,11 +713,10 @@ def cut_key(result: Plan, output: Path | None) -> str:
     the soundtrack's file. Equal keys need no new stitch."""
     loaded = result.loaded
     music = None
-    with contextlib.suppress(ShotlistError, KeyError, OSError):
-        music_file = music_path(loaded, _declared(result))
-        if music_file is not None:
-            stat = music_file.stat()
-            music = [str(music_file), stat.st_size, stat.st_mtime_ns]
+    with contextlib.suppress(OSError):
+        if result.music is not None:
+            stat = result.music.stat()
+            music = [str(result.music), stat.st_size, stat.st_mtime_ns]
     form = {
         "storyboard": loaded.storyboard.model_dump(mode="json"),
         "requests": [s.request.hash for s in result.shots],
@@ -739,12 +738,9 @@ def plan_paths(result: Plan) -> set[Path]:
     paths: set[Path] = set()
     for planned in result.shots:
         paths |= {m.path for m in planned.request.media if m.path is not None}
-    declared = _declared(result)
-    paths |= {d.path for d in declared.values() if d.path is not None}
-    with contextlib.suppress(KeyError):
-        music = music_path(result.loaded, declared)
-        if music is not None:
-            paths.add(music)
+    paths |= {d.path for d in _declared(result).values() if d.path is not None}
+    if result.music is not None:
+        paths.add(result.music)
     return paths
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -201,3 +202,28 @@ def test_providers_lists_key_state_without_values(run_cli) -> None:  # type: ign
     assert rows["lumenfall"]["key_env"] == "LUMENFALL_API_KEY"
     assert rows["lumenfall"]["models"][0]["name"] == "seedance-2.0"
     assert set(rows) == {"local", "lumenfall", "fal", "ark", "replicate"}
+
+
+def test_music_outside_the_folder_is_refused_unless_allowed(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "a")
+    (tmp_path / "theme.mp3").write_bytes(b"ID3 music")
+    project.write_text(FILM + "soundtrack: {music: ../theme.mp3}\n", encoding="utf-8")
+    with pytest.raises(StoryboardError) as caught:
+        pipeline.plan(project, env={})
+    assert "soundtrack.music: '../theme.mp3' climbs out through '..'" in str(caught.value)
+    assert pipeline.plan(project, env={}, allow_outside=True).music == (tmp_path / "theme.mp3").resolve()
+
+
+@pytest.mark.parametrize(
+    ("music", "message"),
+    [
+        ("refs/none.mp3", "soundtrack.music: 'refs/none.mp3' does not exist"),
+        ("refs/keeper.png", 'soundtrack.music: "refs/keeper.png" is not an audio file'),
+        ("'@keeper'", 'soundtrack.music: "@keeper" is image, not audio'),
+        ("'@thme'", 'soundtrack.music: unknown reference "@thme"'),
+    ],
+)
+def test_music_must_be_an_existing_audio_file(project: Path, music: str, message: str) -> None:
+    project.write_text(FILM + f"soundtrack: {{music: {music}}}\n", encoding="utf-8")
+    with pytest.raises(StoryboardError, match=re.escape(message)):
+        pipeline.plan(project, env={})
