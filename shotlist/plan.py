@@ -186,7 +186,7 @@ def build_plan(
         planned.append(PlannedShot(shot, request, status, cost, notes, mute=settings.mute))
         warnings += [loaded.problem(("shots", index), note) for note in notes]
     music, music_problems = resolve_music(loaded, declared, allow_outside)
-    problems += music_problems
+    problems += music_problems + output_problems(loaded, allow_outside)
     if problems:
         raise StoryboardError(problems)
     if board.soundtrack and board.soundtrack.music and board.soundtrack.music.startswith("@"):
@@ -450,6 +450,24 @@ def _with_hash(request: ShotRequest, salt: str) -> ShotRequest:
 def estimate_cost(request: ShotRequest) -> float:
     limits = caps.resolve_model(caps.capabilities(request.provider), request.model)
     return caps.estimate_cost_usd(limits, request.duration, request.width, request.height)
+
+
+def output_problems(loaded: LoadedStoryboard, allow_outside: bool) -> list[Problem]:
+    """A storyboard writes its cut inside its own folder: a shared storyboard must not be able
+    to write elsewhere on the machine that renders it (``-o`` or ``--allow-outside`` may)."""
+    written = loaded.storyboard.cut.output
+    if not written or allow_outside:
+        return []
+    folder = loaded.folder.resolve()
+    if not (folder / written).resolve().is_relative_to(folder):
+        return [
+            loaded.problem(
+                ("cut", "output"),
+                f'"{written}" is outside the storyboard\'s folder; use -o to write elsewhere '
+                "(or --allow-outside)",
+            )
+        ]
+    return []
 
 
 def resolve_music(

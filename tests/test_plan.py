@@ -227,3 +227,11 @@ def test_music_must_be_an_existing_audio_file(project: Path, music: str, message
     project.write_text(FILM + f"soundtrack: {{music: {music}}}\n", encoding="utf-8")
     with pytest.raises(StoryboardError, match=re.escape(message)):
         pipeline.plan(project, env={})
+
+
+@pytest.mark.parametrize("output", ["../cut.mp4", "/tmp/cut.mp4"])
+def test_a_cut_output_outside_the_folder_is_refused_unless_allowed(project: Path, output: str) -> None:
+    project.write_text(FILM + f"cut: {{output: {output}}}\n", encoding="utf-8")
+    with pytest.raises(StoryboardError, match=re.escape(f'cut.output: "{output}" is outside the storyboard')):
+        pipeline.plan(project, env={})
+    assert pipeline.plan(project, env={}, allow_outside=True).shots
