@@ -200,3 +200,17 @@ def _media_info(container: object) -> MediaInfo:
         channels=audio.codec_context.channels if audio else None,
         audio_duration=_stream_seconds(audio) if audio else None,
     )
+
+
+def decodes(path: Path) -> bool:
+    """Whether the first frame of ``path``'s first stream decodes (a container that opens
+    can still hold garbage, such as a PNG signature in front of nothing)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            for _frame in container.decode(container.streams[0]):
+                return True
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return False
+    return False

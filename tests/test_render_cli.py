@@ -381,11 +381,6 @@ def test_a_failing_shot_is_one_clear_line_and_the_others_are_kept(tmp_path: Path
     assert info.frames == 36
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local (shotlist/providers/local.py): an undecodable reference image fails with ffmpeg's "
-    "last lines ('Nothing was written into output file...'), which name neither the file nor the cause",
-)
 def test_an_unreadable_reference_image_is_named_in_the_error(tmp_path: Path) -> None:
     write(
         tmp_path,
@@ -406,7 +401,10 @@ def test_an_unreadable_reference_image_is_named_in_the_error(tmp_path: Path) -> 
 
     assert failed.returncode == 1
     assert len(failed.errors) == 1
-    assert "keeper.png" in failed.errors[0]
+    assert failed.errors[0].endswith(
+        "reference 'keeper' is not a readable image: "
+        f"{(tmp_path / 'refs' / 'keeper.png').resolve()}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shotlist.errors import FFmpegError, ProviderError
-from shotlist.media import run_ffmpeg, run_ffmpeg_async
+from shotlist.media import decodes, run_ffmpeg, run_ffmpeg_async
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.local_caption import caption_script, fontconfig_file
 from shotlist.providers.local_motion import is_still, perspective_options
@@ -265,7 +265,19 @@ def _missing_reference(request: ShotRequest) -> ProviderError | None:
     return None
 
 
+def _unreadable_reference(request: ShotRequest) -> ProviderError | None:
+    """The first reference ffmpeg cannot decode, named: its own error only says that
+    nothing was written."""
+    for ref in request.media:
+        if ref.path is not None and not decodes(ref.path):
+            return _invalid(request, f"reference {ref.name!r} is not a readable {ref.kind}: {ref.path}")
+    return None
+
+
 def _failed(request: ShotRequest, exc: FFmpegError) -> ProviderError:
+    unreadable = _unreadable_reference(request)  # only on failure: no probing on the happy path
+    if unreadable is not None:
+        return unreadable
     detail = exc.stderr_tail.strip().splitlines()
     last = detail[-1] if detail else "no output"
     return ProviderError(
