@@ -2,24 +2,24 @@
 
 The pipeline, each step in its own place::
 
-    probe the clips ─► plan_cut: frames, windows, overlaps      stitch_plan (pure)
-    picture: normalize each clip ─► render windows ─┐          stitch_video (arguments)
-    sound:   normalize each clip ─► mix, level, encode ├ in parallel   stitch_audio (arguments)
-    join: pieces and sound copied ─► the cut          ─┘        this module (effects)
-    subtitles and timeline ─► beside the cut                    export (pure)
+    probe the clips ─► plan_cut: frames, windows, overlaps          stitch_plan (pure)
+    picture: normalize each clip ─► render its windows ─┐ in        this module, stitch_video
+    sound:   normalize, join, mix, level, encode ───────┘ parallel  stitch_sound, stitch_audio
+    join: picture pieces and sound copied ─► the cut                this module
+    subtitles and timeline ─► beside the cut                        export (pure)
 
 The picture is never re-encoded as a whole: normalized clips are split at IDR
 frames where transitions and fades begin, only those windows are re-encoded,
-and the concat demuxer joins every piece with ``-c copy``. The sound is mixed
-from sample-exact PCM and encoded once (``stitch_audio`` says why), while the
+and the concat demuxer joins every piece with ``-c copy``. The sound is built
+from sample-exact PCM and encoded once (``stitch_audio`` says why) while the
 picture work runs.
 
-``work_dir`` is a cache that outlives runs. Everything in it is keyed by
-content: a clip's normalized picture by the clip's sha256 and every setting
-that shapes it, its sound likewise, windows by the keys of their inputs, the
-encoded sound by everything mixed into it. Restitching after one shot changes
-re-normalizes that shot only and re-renders only the windows that touch it.
-Entries unused for ``SWEEP_DAYS`` are removed.
+``work_dir`` is a cache that outlives runs (``stitch_cache``): a clip's
+normalized picture is kept under the clip's sha256 and every setting that
+shapes it, its sound likewise, windows under the keys of their inputs, the
+encoded sound under everything mixed into it. Restitching after one shot
+changes re-normalizes that shot only and re-renders only the windows that
+touch it.
 
 The cut is written atomically: a failed stitch leaves the previous cut as it
 was and raises :class:`~shotlist.errors.StitchError` naming the ffmpeg step.
@@ -27,36 +27,32 @@ was and raises :class:`~shotlist.errors.StitchError` naming the ffmpeg step.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
-import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 from shotlist import export
-from shotlist.errors import FFmpegError, ShotlistError, StitchError
+from shotlist.errors import ShotlistError, StitchError
 from shotlist.events import Hook, Notice, StitchFinished, StitchStarted, StitchStep, ignore
-from shotlist.media import MediaInfo, ffmpeg_version, probe, run_ffmpeg, run_ffmpeg_capture
-from shotlist.stitch_audio import (
-    LIMITED_TOLERANCE_LU,
-    Loudness,
-    encode_args,
-    leveling,
-    limit_args,
-    mix_args,
-    normalize_sound_args,
-    parse_ebur128,
+from shotlist.media import MediaInfo, ffmpeg_version, probe, run_ffmpeg
+from shotlist.stitch_cache import (
+    Cache,
+    Job,
+    cache_key,
+    cached,
+    staged,
+    submit,
+    wait_all,
+    workers,
 )
 from shotlist.stitch_plan import CutPlan, ShotTiming, plan_cut
+from shotlist.stitch_sound import start_sound
 from shotlist.stitch_video import (
     FIT_MODES,
     XFADE_TRANSITIONS,
@@ -81,10 +77,6 @@ __all__ = [
 
 TRANSITION_TYPES: tuple[str, ...] = ("cut", *XFADE_TRANSITIONS)
 
-# Bump when normalization or window rendering changes what they write.
-_CACHE_VERSION = 1
-# Cache entries unused for this many days are removed after a stitch.
-SWEEP_DAYS = 30
 # The font bundled for burnt-in subtitles, so they render on machines without system fonts.
 _FONT_FILE = Path(__file__).parent / "assets" / "fonts" / "DejaVuSans.ttf"
 _FONT_FAMILY = "DejaVu Sans"
@@ -191,15 +183,6 @@ class _Picture:
 
 
 @dataclass(frozen=True)
-class _Job:
-    """Work for the pool: what to report to the hook, and the ffmpeg run itself."""
-
-    shot_id: str
-    event: str
-    run: Callable[[], None]
-
-
-@dataclass(frozen=True)
 class _Window:
     """A re-encoded stretch of picture: a transition or one of the cut's fades."""
 
@@ -223,25 +206,28 @@ def stitch_cut(
 
     Reports its work to ``hook``: ``StitchStep`` events name the shot and the
     step ("normalizing", "normalizing sound", "rendering transition", "rendering
-    fade in", "rendering fade out", "mixing audio", "joining") and are sent only
-    for work done, not for what the cache already held.
+    sound transition", "rendering fade in", "rendering fade out", "mixing
+    audio", "joining") and are sent only for work done, not for what the cache
+    already held. Raises ``StitchError`` when an ffmpeg step fails and
+    ``ShotlistError`` when the shots cannot be laid out (a clip without
+    picture, a trim that leaves nothing, transitions longer than a shot).
     """
     hook(StitchStarted("", str(output)))
     plan = plan_cut(shots, settings, [_probe_clip(shot) for shot in shots])
     for notice in plan.notices:
         hook(Notice("", notice))
     enc = Encoding(settings.width, settings.height, settings.fps)
-    cache = _Cache(work_dir)
+    cache = Cache(work_dir)
     cues = export.subtitle_cues(plan)
-    with cache.scratch() as scratch, ThreadPoolExecutor(_workers()) as pool:
+    with cache.scratch() as scratch, ThreadPoolExecutor(workers()) as pool:
         try:
             # The sound is mixed and encoded beside the picture work, not after it.
-            track, mixing = _start_sound(pool, plan, settings, cache, scratch, hook)
+            track, mixing = start_sound(pool, plan, settings, cache, scratch, hook)
             pieces = _render_picture(pool, plan, settings.fit, enc, cache, hook)
             video_list = scratch / "picture.ffconcat"
             video_list.write_text(concat_list(pieces))
             burn = _write_burn_srt(cues, scratch) if settings.burn_subtitles and cues else None
-            _wait_all(mixing)
+            wait_all(mixing)
             hook(StitchStep("", "joining"))
             _join(video_list, track, output, enc, burn, scratch)
         except BaseException:
@@ -256,33 +242,14 @@ def stitch_cut(
     return CutResult(output=output, duration=plan.duration, srt=srt, otio=otio_path)
 
 
-def _start_sound(
-    pool: ThreadPoolExecutor,
-    plan: CutPlan,
-    settings: CutSettings,
-    cache: _Cache,
-    scratch: Path,
-    hook: Hook,
-) -> tuple[Path, list[Future[None]]]:
-    """Start the sound track unless it is cached: its path, and the work to wait for."""
-    sounds = [_sound_path(t, plan.fps, cache) for t in plan.shots]
-    normalizing = _submit(pool, _sound_jobs(plan, sounds), hook)
-    track = _track_path(plan, sounds, settings, cache)
-    if _cached(track):
-        return track, normalizing
-    hook(StitchStep("", "mixing audio"))
-    mixing = pool.submit(_sound_track, plan, sounds, settings, scratch, normalizing, track)
-    return track, [*normalizing, mixing]
-
-
 def _render_picture(
-    pool: ThreadPoolExecutor, plan: CutPlan, fit: str, enc: Encoding, cache: _Cache, hook: Hook
+    pool: ThreadPoolExecutor, plan: CutPlan, fit: str, enc: Encoding, cache: Cache, hook: Hook
 ) -> list[Path]:
     """Normalize the clips and render the windows; returns the pieces of the picture in order."""
     pictures = [_picture_entry(t, fit, enc, cache) for t in plan.shots]
-    _wait_all(_submit(pool, _picture_jobs(plan, pictures, fit, enc), hook))
+    wait_all(submit(pool, _picture_jobs(plan, pictures, fit, enc), hook))
     windows = _windows(plan, pictures, enc, cache)
-    _wait_all(_submit(pool, _window_jobs(windows.values()), hook))
+    wait_all(submit(pool, _window_jobs(windows.values()), hook))
     return _picture_pieces(plan, pictures, windows)
 
 
@@ -299,110 +266,11 @@ def _probe_clip(shot: CutShot) -> MediaInfo:
     return info
 
 
-# -- the cache -----------------------------------------------------------------
-
-
-class _Cache:
-    """Normalized clips and windows under ``work_dir``, keyed by content, published atomically.
-
-    An entry exists only once complete (it is built under a temporary name and
-    renamed into place), so a crash mid-stitch never leaves a half entry.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.pictures = root / "pictures"
-        self.sounds = root / "sounds"
-        self.windows = root / "windows"
-        self.tracks = root / "tracks"
-        for directory in (self.pictures, self.sounds, self.windows, self.tracks, root / "tmp"):
-            directory.mkdir(parents=True, exist_ok=True)
-
-    @contextmanager
-    def scratch(self) -> Iterator[Path]:
-        path = Path(tempfile.mkdtemp(prefix="stitch-", dir=self.root / "tmp"))
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-
-    def sweep(self) -> None:
-        """Remove entries no stitch has used for a while, and leftovers of crashed runs."""
-        now = time.time()
-        kept = (self.pictures, self.sounds, self.windows, self.tracks)
-        for folder, days in [*((f, SWEEP_DAYS) for f in kept), (self.root / "tmp", 1)]:
-            for entry in folder.iterdir():
-                with suppress(OSError):  # gone already, or in use elsewhere
-                    if now - entry.stat().st_mtime > days * 86_400:
-                        if entry.is_dir():
-                            shutil.rmtree(entry)
-                        else:
-                            entry.unlink()
-
-
-def _key(kind: str, **parts: object) -> str:
-    payload = json.dumps({"kind": kind, "v": _CACHE_VERSION, **parts}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def _staged(final: Path) -> Path:
-    """A fresh name beside ``final`` to build it under before renaming it into place."""
-    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
-
-
-def _cached(*paths: Path) -> bool:
-    """Whether every path exists; touches them so an age-based sweep keeps what is in use."""
-    if not all(p.exists() for p in paths):
-        return False
-    for path in paths:
-        os.utime(path)
-    return True
-
-
 # -- normalizing ---------------------------------------------------------------
 
 
-def _sound_path(timing: ShotTiming, fps: int, cache: _Cache) -> Path:
-    key = _key(
-        "sound",
-        clip=timing.shot.clip_sha256,
-        fps=fps,
-        start=timing.start_frame,
-        frames=timing.frames,
-        ffmpeg=ffmpeg_version(),
-    )
-    return cache.sounds / f"{key}.wav"
-
-
-def _sound_jobs(plan: CutPlan, sounds: Sequence[Path]) -> list[_Job]:
-    return [
-        _Job(t.shot.id, "normalizing sound", _sound_job(t, plan, path))
-        for t, path in zip(plan.shots, sounds, strict=True)
-        if not _cached(path)
-    ]
-
-
-def _sound_job(timing: ShotTiming, plan: CutPlan, path: Path) -> Callable[[], None]:
-    def job() -> None:
-        staged = _staged(path)
-        args = normalize_sound_args(
-            timing.shot.clip,
-            plan.seconds(timing.start_frame),
-            timing.source.has_audio,
-            plan.samples(timing.frames),
-            staged,
-        )
-        try:
-            run_ffmpeg(args, step=f"normalizing the sound of shot {timing.shot.id!r}", error=StitchError)
-            os.replace(staged, path)
-        finally:
-            staged.unlink(missing_ok=True)
-
-    return job
-
-
-def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: _Cache) -> _Picture:
-    key = _key(
+def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: Cache) -> _Picture:
+    key = cache_key(
         "picture",
         clip=timing.shot.clip_sha256,
         encoding=enc.key(),
@@ -418,18 +286,18 @@ def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: _Cache) -
     return _Picture(key, folder, {name: folder / f"{name}.mp4" for name in names})
 
 
-def _picture_jobs(plan: CutPlan, pictures: Sequence[_Picture], fit: str, enc: Encoding) -> list[_Job]:
+def _picture_jobs(plan: CutPlan, pictures: Sequence[_Picture], fit: str, enc: Encoding) -> list[Job]:
     return [
-        _Job(t.shot.id, "normalizing", _picture_job(t, fit, enc, picture))
+        Job(t.shot.id, "normalizing", _picture_job(t, fit, enc, picture))
         for t, picture in zip(plan.shots, pictures, strict=True)
-        if not _cached(picture.folder, *picture.pieces.values())
+        if not cached(picture.folder, *picture.pieces.values())
     ]
 
 
 def _picture_job(timing: ShotTiming, fit: str, enc: Encoding, picture: _Picture) -> Callable[[], None]:
     def job() -> None:
-        staged = _staged(picture.folder)
-        staged.mkdir()
+        building = staged(picture.folder)
+        building.mkdir()
         try:
             args = normalize_picture_args(
                 timing.shot.clip,
@@ -440,25 +308,25 @@ def _picture_job(timing: ShotTiming, fit: str, enc: Encoding, picture: _Picture)
                 timing.head,
                 timing.tail,
                 enc,
-                staged,
+                building,
             )
             run_ffmpeg(args, step=f"normalizing shot {timing.shot.id!r}", error=StitchError)
             for index, name in enumerate(picture.pieces):
-                (staged / f"piece{index}.mp4").rename(staged / f"{name}.mp4")
-            _check_pieces(timing, staged, picture)
-            _publish(staged, picture)
+                (building / f"piece{index}.mp4").rename(building / f"{name}.mp4")
+            _check_pieces(timing, building, picture)
+            _publish(building, picture)
         finally:
-            shutil.rmtree(staged, ignore_errors=True)
+            shutil.rmtree(building, ignore_errors=True)
 
     return job
 
 
-def _publish(staged: Path, picture: _Picture) -> None:
-    if _cached(picture.folder, *picture.pieces.values()):
+def _publish(building: Path, picture: _Picture) -> None:
+    if cached(picture.folder, *picture.pieces.values()):
         return  # another stitch published the same entry first; theirs is as good
     shutil.rmtree(picture.folder, ignore_errors=True)  # an entry that lost a piece
     with suppress(OSError):  # lost a race to publish
-        os.replace(staged, picture.folder)
+        os.replace(building, picture.folder)
 
 
 def _check_pieces(timing: ShotTiming, folder: Path, picture: _Picture) -> None:
@@ -478,7 +346,7 @@ def _check_pieces(timing: ShotTiming, folder: Path, picture: _Picture) -> None:
 
 
 def _windows(
-    plan: CutPlan, pictures: Sequence[_Picture], enc: Encoding, cache: _Cache
+    plan: CutPlan, pictures: Sequence[_Picture], enc: Encoding, cache: Cache
 ) -> dict[tuple[int, str], _Window]:
     """The re-encoded windows, by (shot index, "in"/"out")."""
     windows: dict[tuple[int, str], _Window] = {}
@@ -497,9 +365,9 @@ def _windows(
 
 
 def _transition_window(
-    timing: ShotTiming, before: _Picture, after: _Picture, enc: Encoding, cache: _Cache
+    timing: ShotTiming, before: _Picture, after: _Picture, enc: Encoding, cache: Cache
 ) -> _Window:
-    key = _key(
+    key = cache_key(
         "transition",
         tail=before.key,
         head=after.key,
@@ -519,11 +387,11 @@ def _transition_window(
 
 
 def _fade_window(
-    timing: ShotTiming, picture: _Picture, direction: str, enc: Encoding, cache: _Cache
+    timing: ShotTiming, picture: _Picture, direction: str, enc: Encoding, cache: Cache
 ) -> _Window:
     frames = timing.head if direction == "in" else timing.tail
     piece = picture.pieces["head" if direction == "in" else "tail"]
-    key = _key("fade", piece=picture.key, direction=direction, frames=frames, encoding=enc.key())
+    key = cache_key("fade", piece=picture.key, direction=direction, frames=frames, encoding=enc.key())
     return _Window(
         key=key,
         path=cache.windows / f"{key}.mp4",
@@ -534,18 +402,18 @@ def _fade_window(
     )
 
 
-def _window_jobs(windows: Iterable[_Window]) -> list[_Job]:
-    return [_Job(w.shot_id, w.event, _window_job(w)) for w in windows if not _cached(w.path)]
+def _window_jobs(windows: Iterable[_Window]) -> list[Job]:
+    return [Job(w.shot_id, w.event, _window_job(w)) for w in windows if not cached(w.path)]
 
 
 def _window_job(window: _Window) -> Callable[[], None]:
     def job() -> None:
-        staged = _staged(window.path)
+        building = staged(window.path)
         try:
-            run_ffmpeg(window.args(staged), step=window.step, error=StitchError)
-            os.replace(staged, window.path)
+            run_ffmpeg(window.args(building), step=window.step, error=StitchError)
+            os.replace(building, window.path)
         finally:
-            staged.unlink(missing_ok=True)
+            building.unlink(missing_ok=True)
 
     return job
 
@@ -565,82 +433,6 @@ def _picture_pieces(
     return pieces
 
 
-# -- sound ---------------------------------------------------------------------
-
-
-def _track_path(plan: CutPlan, sounds: Sequence[Path], settings: CutSettings, cache: _Cache) -> Path:
-    """Where the encoded sound of this cut is kept: keyed by everything that is mixed."""
-    try:
-        music = _file_digest(settings.music) if settings.music is not None else None
-    except OSError as exc:
-        raise ShotlistError(f"music {settings.music}: {exc.strerror or exc}") from exc
-    recipe = mix_args(plan, sounds, settings, Path("mixed.wav"), measure=False)
-    return cache.tracks / f"{_key('track', mix=recipe, music=music, loudness=settings.loudness)}.m4a"
-
-
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def _sound_track(
-    plan: CutPlan,
-    sounds: Sequence[Path],
-    settings: CutSettings,
-    scratch: Path,
-    ready: Sequence[Future[None]],
-    track: Path,
-) -> None:
-    """Mix, level and encode the cut's sound into ``track``, the M4A the join copies."""
-    for normalizing in ready:
-        normalizing.result()
-    mixed = scratch / "mixed.wav"
-    measure = settings.loudness is not None
-    measured = _run_metered(
-        mix_args(plan, sounds, settings, mixed, measure=measure), "mixing the audio", measure
-    )
-    source, level = mixed, None
-    target = settings.loudness
-    decision = leveling(measured, target) if measured is not None and target is not None else None
-    if decision is not None and target is not None and decision.limit:
-        source = _limit(mixed, decision.gain_db, target, plan, scratch)
-    elif decision is not None:
-        level = decision.filter()
-    staged = _staged(track)
-    try:
-        run_ffmpeg(encode_args(source, level, staged), step="encoding the audio", error=StitchError)
-        os.replace(staged, track)
-    finally:
-        staged.unlink(missing_ok=True)
-
-
-def _limit(mixed: Path, gain_db: float, target: float, plan: CutPlan, scratch: Path) -> Path:
-    """Raise the loudness through the limiter, correcting the gain for what limiting took."""
-    limited = scratch / "limited.wav"
-    samples = plan.samples(plan.total_frames)
-    for _attempt in range(3):
-        args = limit_args(mixed, gain_db, samples, limited)
-        measured = _run_metered(args, "limiting the audio", measure=True)
-        assert measured is not None
-        if abs(measured.integrated - target) <= LIMITED_TOLERANCE_LU:
-            break
-        gain_db += target - measured.integrated
-    return limited
-
-
-def _run_metered(args: list[str], step: str, measure: bool) -> Loudness | None:
-    try:
-        stderr = run_ffmpeg_capture(args, step=step)
-    except FFmpegError as exc:
-        raise StitchError(exc.step, exc.command, exc.stderr_tail) from exc
-    if not measure:
-        return None
-    try:
-        return parse_ebur128(stderr)
-    except ValueError as exc:
-        raise StitchError(f"measuring loudness after {step}", args, stderr[-2000:]) from exc
-
-
 # -- joining and writing -------------------------------------------------------
 
 
@@ -653,21 +445,21 @@ def _join(
     scratch: Path,
 ) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
-    staged = _staged(output)
+    building = staged(output)
     fonts, font, env = None, None, None
     if subtitles is not None and _FONT_FILE.is_file():
         fonts, font = _FONT_FILE.parent, _FONT_FAMILY
         env = {"FONTCONFIG_FILE": str(_fontconfig(scratch))}
     try:
         run_ffmpeg(
-            join_args(video_list, sound, staged, enc, subtitles, fonts, font),
+            join_args(video_list, sound, building, enc, subtitles, fonts, font),
             step="joining the cut",
             error=StitchError,
             env=env,
         )
-        os.replace(staged, output)
+        os.replace(building, output)
     finally:
-        staged.unlink(missing_ok=True)
+        building.unlink(missing_ok=True)
 
 
 def _fontconfig(scratch: Path) -> Path:
@@ -700,12 +492,12 @@ def _write_subtitles(cues: list[export.Cue], output: Path) -> Path | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    staged = _staged(path)
+    building = staged(path)
     try:
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, path)
+        building.write_text(text, encoding="utf-8")
+        os.replace(building, path)
     finally:
-        staged.unlink(missing_ok=True)
+        building.unlink(missing_ok=True)
 
 
 def _timeline_info(settings: CutSettings) -> dict[str, Any]:
@@ -720,28 +512,3 @@ def _timeline_info(settings: CutSettings) -> dict[str, Any]:
         "music_volume_db": settings.music_volume_db,
         "duck": settings.duck,
     }
-
-
-# -- running jobs --------------------------------------------------------------
-
-
-def _workers() -> int:
-    # One more than the cores: the sound track is mostly one busy thread beside the picture.
-    return (os.cpu_count() or 1) + 1
-
-
-def _submit(pool: ThreadPoolExecutor, jobs: Sequence[_Job], hook: Hook) -> list[Future[None]]:
-    """Start ``jobs``; events are sent from the calling thread only."""
-    futures = []
-    for job in jobs:
-        hook(StitchStep(job.shot_id, job.event))
-        futures.append(pool.submit(job.run))
-    return futures
-
-
-def _wait_all(futures: Sequence[Future[None]]) -> None:
-    """Wait for ``futures``; the first failure is raised."""
-    done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
-    for future in done:
-        future.result()
-    wait(futures)

@@ -2,18 +2,26 @@
 
 Sound never goes through a copy join. Lossy audio codecs work in frames (1024
 samples for AAC) that do not line up with video frames, and every AAC stream
-starts with encoder priming; copy-joining AAC clips adds ~35 ms of sound per join
-and the picture drifts out of sync. So each clip's sound is normalized to PCM of
-exactly its picture's length, the cut's sound is mixed from those sample-exact
-pieces in one filter graph (crossfades, mutes, music bed, ducking, fades) and
-encoded to AAC once, beside the copied picture.
+starts with encoder priming; copy-joining AAC clips adds ~35 ms of sound per
+join and the picture drifts out of sync. So the sound is built like this:
+
+1. each clip's sound is normalized to raw PCM of exactly its picture's length,
+   with a few milliseconds of fade at its edges so a hard join does not click;
+2. each transition's sound is rendered apart, like the picture's windows;
+3. the shots' sound is assembled from those pieces by sample offsets (exact,
+   and cheap), then one filter graph adds the music bed, ducking, the cut's
+   fades and the loudness meter;
+4. the result is levelled and encoded to AAC once, in chunks on every core.
+
+ffmpeg's ``acrossfade`` is not used: in the bundled ffmpeg 7.0 its output
+changes from run to run and can shift blocks of the first input.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +31,8 @@ from shotlist.stitch_plan import AUDIO_RATE, CutPlan
 if TYPE_CHECKING:
     from shotlist.stitch import CutSettings
 
+# How normalized sound is stored: raw 48 kHz stereo s16, read back with these options.
+PCM_FORMAT = ("-f", "s16le", "-ar", str(AUDIO_RATE), "-ch_layout", "stereo")
 # Edge fades on every clip's sound: long enough to remove the click of a hard
 # join, short enough to be inaudible as a fade.
 EDGE_FADE_SECONDS = 0.01
@@ -31,16 +41,22 @@ TRUE_PEAK_TARGET = -1.5
 # Ducking: the music drops while the shots' own sound rises above about -36 dBFS,
 # by about 10 dB under speech at -24 dBFS.
 _DUCK = "threshold=0.015:ratio=10:attack=20:release=400"
-# Transitions that pass through black or white also dip the sound in the middle.
-_DIP_TRANSITIONS = frozenset({"fade_black", "dip_white"})
+_FRAMES = "asetnsamples=n=1024:p=0"
 # The limiter's ceiling, applied at 4x oversampling so it bounds the true peak.
 _LIMIT_DBFS = -2.0
 # How close a limited mix must land to the loudness target before another pass.
 LIMITED_TOLERANCE_LU = 0.5
+# AAC codes sound in frames of this many samples.
+AAC_FRAME = 1024
+# Sound shorter than two of these is encoded in one piece.
+MIN_CHUNK_SECONDS = 20
+# Frames each chunk's encoder runs before and after the packets it contributes.
+_PREROLL_FRAMES = 2
+_POSTROLL_FRAMES = 4
 
 
 def normalize_sound_args(clip: Path, start: float, has_audio: bool, samples: int, output: Path) -> list[str]:
-    """Normalize a clip's sound into a WAV: 48 kHz stereo, exactly ``samples`` long.
+    """Normalize a clip's sound into raw PCM (:data:`PCM_FORMAT`), exactly ``samples`` long.
 
     Starts ``start`` seconds in (the trim), pads or cuts to the picture's length
     and fades the edges over a few milliseconds so a hard join does not click.
@@ -61,37 +77,64 @@ def normalize_sound_args(clip: Path, start: float, has_audio: bool, samples: int
     graph = f"{source},atrim=end_sample={samples},{fades},aformat=sample_fmts=s16[a]"
     return [
         *inputs, "-filter_complex", graph,
-        "-map", "[a]", "-c:a", "pcm_s16le", "-f", "wav", str(output),
+        "-map", "[a]", "-c:a", "pcm_s16le", "-f", "s16le", str(output),
+    ]  # fmt: skip
+
+
+def sound_window_args(
+    tail: Path | None, tail_start: int, head: Path | None, samples: int, dip: bool, output: Path
+) -> list[str]:
+    """Render the sound of a transition: ``samples`` of one shot's end into the next's start.
+
+    ``tail`` is the earlier shot's PCM, whose overlap starts at ``tail_start``;
+    ``head`` is the later shot's PCM; ``None`` stands for a muted shot. A
+    crossfade keeps the power constant; a dip fades out over the first half and
+    in over the rest, silent at the midpoint like the picture is black.
+    """
+    inputs: list[str] = []
+
+    def source(path: Path | None, start: int) -> str:
+        if path is None:
+            return f"anullsrc=r={AUDIO_RATE}:cl=stereo,atrim=end_sample={samples}"
+        index = inputs.count("-i")
+        inputs.extend([*PCM_FORMAT, "-i", str(path)])
+        return f"[{index}:a]atrim=start_sample={start}:end_sample={start + samples},asetpts=PTS-STARTPTS"
+
+    half = samples // 2
+    if dip:
+        fade_out = f"afade=t=out:curve=tri:ns={half}"
+        fade_in = f"afade=t=in:curve=tri:ss={half}:ns={samples - half}"
+    else:
+        fade_out = f"afade=t=out:curve=qsin:ns={samples}"
+        fade_in = f"afade=t=in:curve=qsin:ns={samples}"
+    graph = (
+        f"{source(tail, tail_start)},{fade_out}[a];{source(head, 0)},{fade_in}[b];"
+        "[a][b]amix=inputs=2:duration=longest:normalize=0,aformat=sample_fmts=s16[out]"
+    )
+    return [
+        *inputs, "-filter_complex", graph,
+        "-map", "[out]", "-c:a", "pcm_s16le", "-f", "s16le", str(output),
     ]  # fmt: skip
 
 
 def mix_args(
-    plan: CutPlan, sounds: Sequence[Path], settings: CutSettings, output: Path, *, measure: bool
+    shots_sound: Path, plan: CutPlan, settings: CutSettings, output: Path, *, measure: bool
 ) -> list[str]:
     """Mix the cut's sound into a float WAV at ``output``.
 
-    ``sounds`` are the normalized clips' WAVs in shot order. With ``measure`` the
-    graph also runs ffmpeg's EBU R128 meter over the result (see :func:`parse_ebur128`).
+    ``shots_sound`` is the shots' sound already joined (raw PCM, see
+    :data:`PCM_FORMAT`); this adds the music bed, ducking and the cut's fades.
+    With ``measure`` the graph also runs ffmpeg's EBU R128 meter over the result
+    (see :func:`parse_ebur128`).
     """
-    inputs: list[Path] = []
-    graph: list[str] = []
-    labels = []
-    for index, (timing, sound) in enumerate(zip(plan.shots, sounds, strict=True)):
-        samples = plan.samples(timing.frames)
-        if timing.shot.mute:
-            graph.append(f"anullsrc=r={AUDIO_RATE}:cl=stereo,atrim=end_sample={samples}[s{index}]")
-        else:
-            graph.append(f"[{len(inputs)}:a]anull[s{index}]")
-            inputs.append(sound)
-        labels.append(f"[s{index}]")
     total = plan.samples(plan.total_frames)
-    graph += _join_chain(plan, labels)
-    # Rounding of odd frame rates can leave the chain a sample off; pin it to the picture.
-    graph.append(f"[joined]apad=whole_len={total},atrim=end_sample={total}[shots]")
+    inputs = [*PCM_FORMAT, "-i", str(shots_sound)]
+    # Rounding at odd frame rates can leave the join a sample off; pin it to the picture.
+    graph = [f"[0:a]apad=whole_len={total},atrim=end_sample={total}[shots]"]
     last = "[shots]"
     if settings.music is not None:
-        graph.append(_music_chain(len(inputs), settings, total))
-        inputs.append(settings.music)
+        inputs += ["-i", str(settings.music)]
+        graph.append(_music_chain(1, settings, total))
         last = "[mixed]"
     graph.append(f"{last}{_cut_fades(plan)}[out]")
     outputs = ["-map", "[out]", "-c:a", "pcm_f32le", "-f", "wav", str(output)]
@@ -99,25 +142,7 @@ def mix_args(
         graph[-1] = f"{last}{_cut_fades(plan)},asplit=2[out][meter]"
         graph.append("[meter]ebur128=peak=true:framelog=quiet[metered]")
         outputs += ["-map", "[metered]", "-f", "null", "-"]
-    input_args = [arg for path in inputs for arg in ("-i", str(path))]
-    return [*input_args, "-filter_complex", ";".join(graph), *outputs]
-
-
-def _join_chain(plan: CutPlan, labels: Sequence[str]) -> list[str]:
-    """Join the shots' sound: concatenated at cuts, crossfaded over transitions."""
-    steps: list[str] = []
-    current = labels[0]
-    for index, timing in enumerate(plan.shots[1:], start=1):
-        out = f"[j{index}]"
-        if timing.transition_frames:
-            curve = "cub" if timing.transition in _DIP_TRANSITIONS else "qsin"
-            overlap = plan.samples(timing.transition_frames)
-            steps.append(f"{current}{labels[index]}acrossfade=ns={overlap}:c1={curve}:c2={curve}{out}")
-        else:
-            steps.append(f"{current}{labels[index]}concat=n=2:v=0:a=1{out}")
-        current = out
-    steps.append(f"{current}anull[joined]")
-    return steps
+    return [*inputs, "-filter_complex", ";".join(graph), *outputs]
 
 
 def _music_chain(input_index: int, settings: CutSettings, total: int) -> str:
@@ -129,7 +154,9 @@ def _music_chain(input_index: int, settings: CutSettings, total: int) -> str:
     if not settings.duck:
         return f"{music};[shots][music]amix=inputs=2:duration=first:normalize=0[mixed]"
     return (
-        f"{music};[shots]asplit=2[dry][key];[music][key]sidechaincompress={_DUCK}[ducked];"
+        # sidechaincompress follows how its inputs are framed; fixed frames make it reproducible.
+        f"{music};[shots]asplit=2[dry][key];[music]{_FRAMES}[mf];[key]{_FRAMES}[kf];"
+        f"[mf][kf]sidechaincompress={_DUCK}[ducked];"
         "[dry][ducked]amix=inputs=2:duration=first:normalize=0[mixed]"
     )
 
@@ -177,14 +204,56 @@ def parse_ebur128(stderr: str) -> Loudness:
     return Loudness(**values)
 
 
-def encode_args(source: Path, audio_filter: str | None, output: Path) -> list[str]:
-    """Encode the cut's sound once, to AAC in an M4A the join copies from."""
-    level = ["-af", audio_filter] if audio_filter else []
+def encode_args(source: Path, audio_filter: str | None, chunk: EncodeChunk, output: Path) -> list[str]:
+    """Encode one chunk of the cut's sound to AAC, in an M4A; ``media.splice_audio`` joins the chunks."""
+    trim = f"atrim=start_sample={chunk.start_sample}"
+    if chunk.end_sample is not None:
+        trim += f":end_sample={chunk.end_sample}"
+    chain = ",".join(f for f in (trim, "asetpts=PTS-STARTPTS", audio_filter) if f)
     return [
-        "-i", str(source), *level,
+        "-i", str(source), "-af", chain,
         "-c:a", "aac", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
         "-f", "mp4", str(output),
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EncodeChunk:
+    """A stretch of the cut's sound encoded by its own encoder, in parallel with the others.
+
+    An AAC packet decodes to the overlap of two frames, so a chunk's encoder
+    starts a few frames early on the same 1024-sample grid as one encoder over
+    the whole sound would use; its first packets are dropped and the rest line
+    up with the previous chunk's last packet as if one encoder had made both.
+    Positions are samples of the cut; ``keep_from``/``keep_until`` are packet
+    timestamps in the chunk's own timeline (``None``: open end).
+    """
+
+    start_sample: int
+    end_sample: int | None
+    keep_from: int | None
+    keep_until: int | None
+
+
+def encode_chunks(samples: int, count: int) -> list[EncodeChunk]:
+    """Split ``samples`` of sound into at most ``count`` chunks of at least MIN_CHUNK_SECONDS."""
+    packets = samples // AAC_FRAME + 2  # the priming packet, whole frames, the last partial one
+    count = max(1, min(count, samples // (MIN_CHUNK_SECONDS * AUDIO_RATE)))
+    bounds = [0, *(round(i * packets / count) for i in range(1, count)), None]
+    chunks = []
+    for first, end in itertools.pairwise(bounds):
+        assert first is not None
+        start = max(0, (first - 1 - _PREROLL_FRAMES) * AAC_FRAME) if first else 0
+        stop = None if end is None else (end + _POSTROLL_FRAMES) * AAC_FRAME
+        chunks.append(
+            EncodeChunk(
+                start_sample=start,
+                end_sample=None if stop is None or stop >= samples else stop,
+                keep_from=(first - 1) * AAC_FRAME - start if first else None,
+                keep_until=None if end is None else (end - 1) * AAC_FRAME - start,
+            )
+        )
+    return chunks
 
 
 @dataclass(frozen=True)

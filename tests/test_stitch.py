@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
+import os
 import re
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +15,7 @@ from pathlib import Path
 import av
 import pytest
 
+from shotlist import stitch_audio
 from shotlist.errors import ShotlistError, StitchError
 from shotlist.events import Event, StitchStep
 from shotlist.media import MediaInfo, probe, run_ffmpeg, run_ffmpeg_capture
@@ -315,6 +320,61 @@ def test_music_without_ducking_keeps_its_level(media: Media, stitch: Stitch) -> 
     music_only = "lowpass=f=300,lowpass=f=300"
     under_shot = level(result.output, 0.8, 1.0, music_only)
     assert under_shot == pytest.approx(level(result.output, 2.5, 0.9, music_only), abs=1.5)
+
+
+def decoded_sound(path: Path) -> list[float]:
+    """The left channel of ``path``'s sound, decoded."""
+    samples: list[float] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            samples.extend(array("f", bytes(frame.planes[0]))[: frame.samples])
+    return samples
+
+
+def test_sound_encoded_in_parallel_chunks_matches_one_encoder(
+    media: Media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shots = [media.shot("red"), media.shot("blue", transition=TransitionSpec("crossfade", 0.5))]
+    whole = stitch_cut(shots, settings(), work_dir=tmp_path / "a", output=tmp_path / "whole.mp4")
+    monkeypatch.setattr(stitch_audio, "MIN_CHUNK_SECONDS", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    chunked = stitch_cut(shots, settings(), work_dir=tmp_path / "b", output=tmp_path / "chunks.mp4")
+
+    assert_in_sync(probe(chunked.output), 3.5)
+    one, three = decoded_sound(whole.output), decoded_sound(chunked.output)
+    assert len(one) == len(three)
+    error = sum((a - b) ** 2 for a, b in zip(one, three, strict=True))
+    signal = sum(a * a for a in one)
+    assert 10 * math.log10(signal / error) > 30  # the seams are as clean as AAC itself
+
+
+def test_sound_chunks_tile_the_packets_without_gap_or_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stitch_audio, "MIN_CHUNK_SECONDS", 1)
+    chunks = stitch_audio.encode_chunks(10 * 48_000 + 123, 4)
+
+    # each chunk's kept packets, as timestamps of the whole sound (the first is the priming)
+    kept = [
+        (
+            chunk.start_sample + (-1024 if chunk.keep_from is None else chunk.keep_from),
+            None if chunk.keep_until is None else chunk.start_sample + chunk.keep_until,
+        )
+        for chunk in chunks
+    ]
+    assert len(chunks) == 4
+    assert kept[0][0] == -1024
+    assert kept[-1][1] is None
+    assert all(end == start for (_, end), (start, _) in itertools.pairwise(kept))
+    assert all(chunk.start_sample % 1024 == 0 for chunk in chunks)  # one grid for every encoder
+
+
+def test_the_same_cut_twice_is_byte_identical(media: Media, tmp_path: Path) -> None:
+    shots = [media.shot("red"), media.shot("green", transition=TransitionSpec("crossfade", 0.5))]
+    cut = settings(music=media.folder / "music.m4a", loudness=-16.0, fade_out=0.5)
+
+    first = stitch_cut(shots, cut, work_dir=tmp_path / "a", output=tmp_path / "a.mp4")
+    second = stitch_cut(shots, cut, work_dir=tmp_path / "b", output=tmp_path / "b.mp4")
+
+    assert first.output.read_bytes() == second.output.read_bytes()
 
 
 def test_loudness_second_pass_is_a_plain_gain_when_the_peak_allows() -> None:
