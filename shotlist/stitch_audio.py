@@ -205,14 +205,19 @@ def parse_ebur128(stderr: str) -> Loudness:
 
 
 def encode_args(source: Path, audio_filter: str | None, chunk: EncodeChunk, output: Path) -> list[str]:
-    """Encode one chunk of the cut's sound to AAC, in an M4A; ``media.splice_audio`` joins the chunks."""
+    """Encode one chunk of the cut's sound to AAC, in an M4A; ``media.splice_audio`` joins the chunks.
+
+    The "fast" coder: at 192 kb/s it sounds as good as the default "twoloop"
+    (which is tuned for low bitrates) and costs about a third of the time on
+    broadband sound such as speech, ambience and music.
+    """
     trim = f"atrim=start_sample={chunk.start_sample}"
     if chunk.end_sample is not None:
         trim += f":end_sample={chunk.end_sample}"
     chain = ",".join(f for f in (trim, "asetpts=PTS-STARTPTS", audio_filter) if f)
     return [
         "-i", str(source), "-af", chain,
-        "-c:a", "aac", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
+        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
         "-f", "mp4", str(output),
     ]  # fmt: skip
 

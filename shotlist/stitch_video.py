@@ -75,7 +75,8 @@ class Encoding:
         The window settings only change the motion search, which x264 keeps out
         of the parameter sets, so windows still join the clips without re-encoding.
         """
-        speed = ["-x264-params", "subme=1:me=dia:rc-lookahead=5"] if window else []
+        # Windows run several at a time, a dozen frames each: one thread apiece wastes least.
+        speed = ["-x264-params", "subme=1:me=dia:rc-lookahead=5", "-threads", "1"] if window else []
         return [
             "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), *speed,
             "-profile:v", "high", "-pix_fmt", "yuv420p",
@@ -188,8 +189,8 @@ def transition_args(
             f":duration={frames / enc.fps:.6f}:offset=0,format=yuv420p[v]"
         )
     return [
-        "-i", str(tail), "-i", str(head), "-filter_complex", graph,
-        *_window_output(frames, enc, output),
+        *_WINDOW_INPUT, "-i", str(tail), *_WINDOW_INPUT, "-i", str(head),
+        "-filter_complex", graph, *_window_output(frames, enc, output),
     ]  # fmt: skip
 
 
@@ -215,7 +216,14 @@ def fade_args(piece: Path, direction: str, frames: int, enc: Encoding, output: P
     length = frames if direction == "in" else max(1, frames - 1)
     fade = f"fade=t={direction}:s=0:n={length}"
     graph = f"[0:v]setpts=PTS-STARTPTS,fps={enc.fps},{fade},format=yuv420p[v]"
-    return ["-i", str(piece), "-filter_complex", graph, *_window_output(frames, enc, output)]
+    return [
+        *_WINDOW_INPUT, "-i", str(piece), "-filter_complex", graph,
+        *_window_output(frames, enc, output),
+    ]  # fmt: skip
+
+
+# Decoding a dozen frames on one thread, and filtering them on one, costs least.
+_WINDOW_INPUT = ("-threads", "1", "-filter_threads", "1")
 
 
 def _window_output(frames: int, enc: Encoding, output: Path) -> list[str]:
