@@ -123,7 +123,7 @@ class CutShot:
     transition: TransitionSpec | None = None
     mute: bool = False
     dialogue: tuple[str, ...] = ()
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
