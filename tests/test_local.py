@@ -310,9 +310,11 @@ def test_unreadable_reference_fails_cleanly(tmp_path: Path, media: dict[str, Pat
     request = shot(images=(ref("image", media["broken"]),))
     with pytest.raises(ProviderError) as caught:
         render_local(request, tmp_path / "x.mp4")
-    assert caught.value.kind == "failed"
+    assert caught.value.kind == "invalid"
     assert not caught.value.retryable
-    assert str(caught.value).startswith("shot 'look-left', provider local: ffmpeg failed")
+    assert str(caught.value) == (
+        f"shot 'look-left', provider local: reference 'broken' is not a readable image: {media['broken']}"
+    )
     assert list(tmp_path.iterdir()) == []  # neither the clip nor a partial file
 
 

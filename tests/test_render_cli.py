@@ -371,7 +371,7 @@ def test_a_failing_shot_is_one_clear_line_and_the_others_are_kept(tmp_path: Path
     assert len(failed.errors) == 1
     line = failed.errors[0]
     assert line.startswith("error: 1 shot failed: shot 'keeper', provider local, job local-")
-    assert "ffmpeg failed while rendering the local previz" in line
+    assert "reference 'keeper' is not a readable image" in line
     assert failed.stdout == ""
     assert kept == ["harbour", "quay"]
     assert not cut_after_failure
@@ -402,8 +402,7 @@ def test_an_unreadable_reference_image_is_named_in_the_error(tmp_path: Path) -> 
     assert failed.returncode == 1
     assert len(failed.errors) == 1
     assert failed.errors[0].endswith(
-        "reference 'keeper' is not a readable image: "
-        f"{(tmp_path / 'refs' / 'keeper.png').resolve()}"
+        f"reference 'keeper' is not a readable image: {(tmp_path / 'refs' / 'keeper.png').resolve()}"
     )
 
 
