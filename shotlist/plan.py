@@ -22,7 +22,7 @@ from shotlist.errors import Problem, StoryboardError
 from shotlist.loader import LoadedStoryboard
 from shotlist.model import Camera, Shot
 from shotlist.providers import capabilities as caps
-from shotlist.request import CameraDirection, MediaRef, ShotRequest
+from shotlist.request import CameraDirection, ShotRequest
 
 Status = Literal["new", "changed", "cached"]
 BUILTIN_DEFAULTS: Mapping[str, Any] = {
@@ -499,7 +499,3 @@ def resolve_music(
         return refs.locate(music, loaded.folder, allow_outside=allow_outside), []
     except refs.RefError as exc:
         return None, [loaded.problem(where, str(exc))]
-
-
-def media_ref_names(media: Sequence[MediaRef]) -> list[str]:
-    return [m.name for m in media]

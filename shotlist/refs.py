@@ -95,6 +95,11 @@ def declare_reference(name: str, source: str, kind: MediaKind | None = None) -> 
     A stated kind wins over an unknown extension (an https URL often has none)
     but not over a known one that disagrees: ``{image: clip.mp4}`` is a mistake.
     """
+    if is_positional_name(name):
+        raise RefError(
+            f"the name {name!r} reads as a positional token (@Image1, @Video1, @Audio1 index a shot's "
+            "own lists); choose another name"
+        )
     detected = kind_of(source)
     if kind is None:
         if detected is None:
@@ -448,24 +453,6 @@ def _merge_text(segments: Iterable[str | Slot]) -> tuple[str | Slot, ...]:
                 continue
         merged.append(segment)
     return tuple(merged)
-
-
-def unused_references(declared: Iterable[str], used: Iterable[str]) -> list[RefProblem]:
-    """A warning for each declared name nothing uses, in declaration order.
-
-    ``used`` is every name any shot's prompt or list, or the soundtrack, uses.
-    """
-    seen = set(used)
-    return [
-        RefProblem(
-            f"reference {name!r} is declared but never used",
-            name,
-            severity="warning",
-            field="references",
-        )
-        for name in declared
-        if name not in seen
-    ]
 
 
 # A storyboard's references, all at once ----------------------------------------------------

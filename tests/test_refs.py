@@ -29,7 +29,6 @@ from shotlist.refs import (
     resolve_shot,
     scan_prompt,
     shot_media_spec,
-    unused_references,
 )
 from shotlist.request import MediaRef
 
@@ -335,14 +334,6 @@ def test_positional_token_past_the_shot_list_is_an_error() -> None:
     ]
 
 
-def test_unused_references_are_warnings() -> None:
-    warnings = unused_references(["keeper", "tower", "waves"], ["tower"])
-    assert warnings == [
-        RefProblem("reference 'keeper' is declared but never used", "keeper", -1, "warning", "references"),
-        RefProblem("reference 'waves' is declared but never used", "waves", -1, "warning", "references"),
-    ]
-
-
 def test_five_hundred_prompts_resolve_quickly() -> None:
     start = time.perf_counter()
     for i in range(500):
@@ -411,3 +402,8 @@ def test_resolve_shot_locates_list_problems(board: Path) -> None:
     ]
     # A broken declaration was reported where it is declared, not again per use.
     assert resolved.prompt == "@broken and @Image1"
+
+
+def test_a_reference_may_not_be_named_like_a_positional_token() -> None:
+    with pytest.raises(RefError, match=r"the name 'Image1' reads as a positional token"):
+        declare_reference("Image1", "refs/a.png")
