@@ -346,6 +346,10 @@ class Store:
         """Hold the store for one render; a second concurrent render fails instead of
         submitting the same jobs again."""
         self.root.mkdir(parents=True, exist_ok=True)
+        ignore = self.root / ".gitignore"
+        if not ignore.exists():
+            # The cache ignores itself, so it is never committed even without `shotlist init`.
+            atomic_write_bytes(ignore, b"# written by shotlist: the cache is never committed\n*\n")
         with (self.root / "lock").open("a+b") as handle:
             try:
                 import fcntl

@@ -280,3 +280,10 @@ def test_update_lock_keeps_unrendered_shots_and_drops_removed_ones() -> None:
         4.0,
     )
     assert (fresh.job_id, fresh.sha256, fresh.cost_usd) == ("job-new", "sha-new", 0.25)
+
+
+def test_the_store_ignores_itself_in_git(tmp_path: Path) -> None:
+    store = Store(tmp_path / ".shotlist")
+    with store.exclusive():
+        pass
+    assert (tmp_path / ".shotlist" / ".gitignore").read_text().splitlines()[-1] == "*"
