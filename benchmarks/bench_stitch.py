@@ -5,6 +5,11 @@
 40 shots of 5 s, 1280x720 at 24 fps with sound, already in the cut's format
 (the "normalized shots" of issue 6), are generated once into the work folder.
 Normalizing them into the stitch cache is done once, untimed, and reported.
+For hard cuts with nothing over the whole cut this includes encoding each shot's
+sound to AAC once (kept beside its PCM); the timed hard-cut stitch joins the
+picture, encodes the few packets around each join and splices the rest.
+With a loudness target, music, transitions or cut fades the whole sound track
+is mixed and encoded at stitch time (those change the sound across joins).
 Then, each against its baseline:
 
 * hard cuts                 vs ``ffmpeg -f concat -c copy`` of the same files      (target <= 2x)

@@ -13,6 +13,15 @@ join and the picture drifts out of sync. So the sound is built like this:
    fades and the loudness meter;
 4. the result is levelled and encoded to AAC once, in chunks on every core.
 
+Hard cuts with nothing over the whole cut (no transitions, music, loudness
+target, cut fades or muted shots) skip steps 3 and 4: each shot's sound is
+encoded to AAC once, on its own frame grid, and cached beside its PCM; the cut's
+track is those packets spliced, each shot starting on the AAC frame boundary
+nearest its picture's start (so within 512 samples of it, never accumulating).
+Only the few packets around each join are encoded at stitch time, from the
+joined PCM (see :func:`splice_spans`), because a packet decodes to the overlap
+of two frames and frames from two encoders do not overlap cleanly.
+
 ffmpeg's ``acrossfade`` is not used: in the bundled ffmpeg 7.0 its output
 changes from run to run and can shift blocks of the first input.
 """
@@ -22,10 +31,12 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shotlist.media import PacketSpan
 from shotlist.stitch_plan import AUDIO_RATE, CutPlan
 
 if TYPE_CHECKING:
@@ -53,6 +64,12 @@ MIN_CHUNK_SECONDS = 20
 # Frames each chunk's encoder runs before and after the packets it contributes.
 _PREROLL_FRAMES = 2
 _POSTROLL_FRAMES = 4
+# Packets taken from a join's own encode on each side of a spliced join.
+JOIN_FRAMES = 2
+# The PCM of one join's encode: pre-roll, the packets kept, post-roll.
+JOIN_WINDOW_SAMPLES = (_PREROLL_FRAMES + 2 * JOIN_FRAMES + _POSTROLL_FRAMES) * AAC_FRAME
+# Shots shorter than this go through the whole-track encode: their join windows would meet.
+MIN_SPLICED_SAMPLES = JOIN_WINDOW_SAMPLES + 2 * AAC_FRAME
 
 
 def normalize_sound_args(clip: Path, start: float, has_audio: bool, samples: int, output: Path) -> list[str]:
@@ -305,3 +322,56 @@ def limit_args(source: Path, gain_db: float, samples: int, output: Path) -> list
         "-map", "[out]", "-c:a", "pcm_f32le", "-f", "wav", str(output),
         "-map", "[metered]", "-f", "null", "-",
     ]  # fmt: skip
+
+
+def pcm_encode_args(pcm: Path, output: Path) -> list[str]:
+    """Encode raw PCM (:data:`PCM_FORMAT`) to AAC in an M4A, as :func:`encode_args` encodes the cut."""
+    return [
+        *PCM_FORMAT, "-i", str(pcm),
+        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
+        "-f", "mp4", str(output),
+    ]  # fmt: skip
+
+
+def splice_starts(picture_starts: Sequence[int]) -> list[int]:
+    """Where each shot's sound starts in a spliced track: the AAC frame boundary nearest its picture."""
+    return [(start + AAC_FRAME // 2) // AAC_FRAME * AAC_FRAME for start in picture_starts]
+
+
+def join_window_start(join: int) -> int:
+    """The cut sample where the PCM of the join window at cut sample ``join`` begins."""
+    return join - (_PREROLL_FRAMES + JOIN_FRAMES) * AAC_FRAME
+
+
+def end_window_start(end: int) -> int:
+    """The cut sample where the PCM of the window that ends the track at ``end`` begins."""
+    return join_window_start(end // AAC_FRAME * AAC_FRAME)
+
+
+def splice_spans(starts: Sequence[int], end: int, shots: Sequence[Path], joins: Path) -> list[PacketSpan]:
+    """The packets of a spliced track, in order: each shot's own, and each join's between them.
+
+    ``starts`` are from :func:`splice_starts` and ``end`` is the picture's end
+    (samples); ``shots`` are the shots' encodes (:func:`pcm_encode_args`),
+    ``joins`` one encode of every join window's PCM back to back
+    (``JOIN_WINDOW_SAMPLES`` each, the window into shot 1 first), then the end
+    window (from :func:`end_window_start` to ``end``), so the track ends with
+    the picture. Timestamps are the encoder's: the packet at ``pts`` decodes
+    samples ``pts .. pts + 1024`` and the first packet is the priming one at
+    -1024. Each window's encode runs on the same frame grid as the shots around
+    it and agrees with them on the frames at its edges, so the seams decode as
+    if one encoder had made the whole track.
+    """
+    margin = JOIN_FRAMES * AAC_FRAME
+    preroll = _PREROLL_FRAMES * AAC_FRAME
+    last_join = (len(starts) - 1) * JOIN_WINDOW_SAMPLES
+    ending = end_window_start(end) + preroll
+    spans = []
+    for index, (start, shot) in enumerate(zip(starts, shots, strict=True)):
+        if index:
+            kept = (index - 1) * JOIN_WINDOW_SAMPLES + preroll
+            spans.append(PacketSpan(joins, kept, kept + 2 * margin, shift=start - margin - kept))
+        until = ending if index == len(starts) - 1 else starts[index + 1] - margin
+        spans.append(PacketSpan(shot, margin if index else None, until - start, shift=start))
+    spans.append(PacketSpan(joins, last_join + preroll, None, shift=ending - last_join - preroll))
+    return spans

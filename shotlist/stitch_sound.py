@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,19 +21,27 @@ from shotlist.errors import FFmpegError, ShotlistError, StitchError
 from shotlist.events import Hook, StitchStep
 from shotlist.media import PacketSpan, ffmpeg_version, run_ffmpeg, run_ffmpeg_capture, splice_audio
 from shotlist.stitch_audio import (
+    EDGE_FADE_SECONDS,
+    JOIN_WINDOW_SAMPLES,
     LIMITED_TOLERANCE_LU,
+    MIN_SPLICED_SAMPLES,
     Loudness,
     encode_args,
     encode_chunks,
+    end_window_start,
+    join_window_start,
     leveling,
     limit_args,
     mix_args,
     normalize_sound_args,
     parse_ebur128,
+    pcm_encode_args,
     sound_window_args,
+    splice_spans,
+    splice_starts,
 )
 from shotlist.stitch_cache import Cache, Job, cache_key, cached, file_digest, staged, submit
-from shotlist.stitch_plan import CutPlan, ShotTiming
+from shotlist.stitch_plan import AUDIO_RATE, CutPlan, ShotTiming
 from shotlist.stitch_video import DIP_COLOURS
 
 if TYPE_CHECKING:
@@ -72,9 +81,14 @@ def start_sound(
     normalizing = submit(pool, _normalize_jobs(plan, sounds), hook)
     windows = _windows(plan, sounds, cache)
     pieces = _pieces(plan, sounds, windows)
-    track = _track_path(pieces, plan, settings, cache)
+    spliced = _splices(plan, settings)
+    track = _track_path(pieces, plan, settings, cache, spliced)
     if cached(track):
         return track, normalizing
+    if spliced:
+        hook(StitchStep("", "mixing audio"))
+        work = pool.submit(_build_spliced, plan, sounds, normalizing, scratch, track)
+        return track, [*normalizing, work]
     missing = [w for w in windows.values() if not cached(w.path)]
     for window in missing:
         hook(StitchStep(window.shot_id, "rendering sound transition"))
@@ -180,10 +194,110 @@ def _join(pieces: Sequence[_Piece], output: Path) -> None:
             out.write(data + bytes(size - len(data)))
 
 
+# -- hard cuts: the shots' own encodes spliced ---------------------------------------
+
+
+def _splices(plan: CutPlan, settings: CutSettings) -> bool:
+    """Whether the cut's sound is the shots' sound end to end, so their encodes can be spliced.
+
+    Music, a loudness target and the cut's fades change the sound across the
+    whole cut and transitions mix two shots; those need the whole-track encode.
+    """
+    whole_cut = settings.music is not None or settings.loudness is not None or plan.fade_in or plan.fade_out
+    return not whole_cut and all(
+        not t.transition_frames and not t.shot.mute and plan.samples(t.frames) >= MIN_SPLICED_SAMPLES
+        for t in plan.shots
+    )
+
+
+def _build_spliced(
+    plan: CutPlan, sounds: Sequence[Path], normalizing: Sequence[Future[None]], scratch: Path, track: Path
+) -> None:
+    """Splice the shots' own AAC (encoded once each, and cached) and their joins into ``track``."""
+    for future in normalizing:
+        future.result()
+    encodes = [sound.with_suffix(".m4a") for sound in sounds]
+    missing = [(s, e) for s, e in zip(sounds, encodes, strict=True) if not cached(e)]
+    with ThreadPoolExecutor(os.cpu_count() or 1) as encoders:
+        list(encoders.map(lambda pair: _encode_shot(*pair), missing))
+    starts = splice_starts([plan.samples(t.offset) for t in plan.shots])
+    end = plan.samples(plan.total_frames)
+    pcm, joins = scratch / "joins.pcm", scratch / "joins.m4a"
+    _write_join_windows(sounds, [plan.samples(t.frames) for t in plan.shots], starts, end, pcm)
+    run_ffmpeg(pcm_encode_args(pcm, joins), step="encoding the sound at the joins", error=StitchError)
+    _splice(splice_spans(starts, end, encodes, joins), track, "splicing the sound")
+
+
+def _encode_shot(sound: Path, encoded: Path) -> None:
+    building = staged(encoded)
+    _render(pcm_encode_args(sound, building), "encoding a shot's sound", building, encoded)
+
+
+def _write_join_windows(
+    sounds: Sequence[Path], lengths: Sequence[int], starts: Sequence[int], end: int, output: Path
+) -> None:
+    """Write the PCM around every join as the cut plays it, one window after another, then the end.
+
+    A shot's sound starts on the frame grid, up to 512 samples off its picture, so
+    the sound before a join (or the cut's end) can end early (silence fills the
+    gap) or run past it (it is cut there and faded out again, so it does not click).
+    """
+    with output.open("wb") as out:
+        for index in range(1, len(starts)):
+            join = starts[index]
+            lead = join - join_window_start(join)
+            out.write(_tail(sounds[index - 1], starts[index - 1], lengths[index - 1], join, lead))
+            head = _pcm(sounds[index], 0, JOIN_WINDOW_SAMPLES - lead).tobytes()
+            out.write(head + bytes(_BYTES_PER_SAMPLE * (JOIN_WINDOW_SAMPLES - lead) - len(head)))
+        out.write(_tail(sounds[-1], starts[-1], lengths[-1], end, end - end_window_start(end)))
+
+
+def _tail(sound: Path, start: int, length: int, until: int, samples: int) -> bytes:
+    """The last ``samples`` of the cut before ``until`` from a shot whose sound is at ``start``."""
+    first = until - samples - start
+    tail = _pcm(sound, first, min(until - start, length) - first)
+    if start + length > until:
+        _fade_out(tail)
+    return tail.tobytes() + bytes(_BYTES_PER_SAMPLE * samples - 2 * len(tail))
+
+
+def _pcm(path: Path, start: int, samples: int) -> array[int]:
+    """``samples`` of a shot's PCM from ``start``, interleaved s16 (fewer at the file's end)."""
+    data = array("h")
+    with path.open("rb") as source:
+        source.seek(start * _BYTES_PER_SAMPLE)
+        data.frombytes(source.read(samples * _BYTES_PER_SAMPLE))
+    return data
+
+
+def _fade_out(sound: array[int]) -> None:
+    """Fade the end of interleaved stereo ``sound`` to silence (it was cut short)."""
+    length = min(round(EDGE_FADE_SECONDS * AUDIO_RATE), len(sound) // 2)
+    end = len(sound) // 2
+    for step in range(length):
+        gain = (length - 1 - step) / length
+        at = 2 * (end - length + step)
+        sound[at] = round(sound[at] * gain)
+        sound[at + 1] = round(sound[at + 1] * gain)
+
+
+def _splice(spans: Sequence[PacketSpan], track: Path, step: str) -> None:
+    path = staged(track)
+    try:
+        splice_audio(spans, path, step=step)
+        os.replace(path, track)
+    except FFmpegError as exc:
+        raise StitchError(exc.step, exc.command, exc.stderr_tail) from exc
+    finally:
+        path.unlink(missing_ok=True)
+
+
 # -- mixing, levelling, encoding --------------------------------------------------
 
 
-def _track_path(pieces: Sequence[_Piece], plan: CutPlan, settings: CutSettings, cache: Cache) -> Path:
+def _track_path(
+    pieces: Sequence[_Piece], plan: CutPlan, settings: CutSettings, cache: Cache, spliced: bool
+) -> Path:
     """Where the encoded sound of this cut is kept: keyed by everything mixed into it."""
     try:
         music = file_digest(settings.music) if settings.music is not None else None
@@ -195,6 +309,7 @@ def _track_path(pieces: Sequence[_Piece], plan: CutPlan, settings: CutSettings, 
         mix=mix_args(Path("shots.pcm"), plan, settings, Path("mixed.wav"), measure=False),
         music=music,
         loudness=settings.loudness,
+        spliced=spliced and splice_starts([plan.samples(t.offset) for t in plan.shots]),
     )
     return cache.tracks / f"{key}.m4a"
 
@@ -263,14 +378,7 @@ def _encode(source: Path, level: str | None, samples: int, scratch: Path, track:
         PacketSpan(part, chunk.keep_from, chunk.keep_until, shift=chunk.start_sample)
         for part, chunk in zip(parts, chunks, strict=True)
     ]
-    path = staged(track)
-    try:
-        splice_audio(spans, path, step="encoding the audio")
-        os.replace(path, track)
-    except FFmpegError as exc:
-        raise StitchError(exc.step, exc.command, exc.stderr_tail) from exc
-    finally:
-        path.unlink(missing_ok=True)
+    _splice(spans, track, "encoding the audio")
 
 
 # -- running ffmpeg -------------------------------------------------------------------

@@ -562,3 +562,32 @@ def test_settings_refuse_unknown_names() -> None:
         settings(fit="zoom")
     with pytest.raises(ValueError, match="even"):
         settings(width=321)
+
+
+def test_hard_cuts_splice_the_shots_own_sound_in_sync_and_identical_twice(
+    media: Media, tmp_path: Path
+) -> None:
+    shots = [media.shot("red"), media.shot("blue"), media.shot("green"), media.shot("white")]
+
+    first = stitch_cut(shots, settings(), work_dir=tmp_path / "a", output=tmp_path / "a.mp4")
+    second = stitch_cut(shots, settings(), work_dir=tmp_path / "b", output=tmp_path / "b.mp4")
+
+    assert_in_sync(probe(first.output), 7.5)
+    assert len(decoded_sound(first.output)) == math.ceil(7.5 * 48_000 / 1024) * 1024
+    assert level(first.output, 4.2, 1.0) < -60  # green has no sound
+    assert level(first.output, 2.2, 1.5) > -30  # blue
+    assert first.output.read_bytes() == second.output.read_bytes()
+
+
+def test_spliced_sound_starts_each_shot_within_half_a_frame_and_tiles_the_packets() -> None:
+    pictures = [0, 96_000, 192_000, 264_000]
+    starts = stitch_audio.splice_starts(pictures)
+    spans = stitch_audio.splice_spans(starts, 360_000, [Path(f"s{i}") for i in range(4)], Path("j"))
+
+    assert all(abs(s - p) <= 512 and s % 1024 == 0 for s, p in zip(starts, pictures, strict=True))
+    # each span's packets as cut timestamps; together they cover the track once, in order
+    cut = [(s.start + s.shift if s.start is not None else -1024, s.end) for s in spans]
+    ends = [None if s.end is None else s.end + s.shift for s in spans]
+    assert cut[0][0] == -1024
+    assert ends[-1] is None
+    assert all(end == start for end, (start, _) in zip(ends[:-1], cut[1:], strict=True))
