@@ -27,12 +27,15 @@ was and raises :class:`~shotlist.errors.StitchError` naming the ffmpeg step.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -213,11 +216,11 @@ def stitch_cut(
     picture, a trim that leaves nothing, transitions longer than a shot).
     """
     hook(StitchStarted("", str(output)))
-    plan = plan_cut(shots, settings, [_probe_clip(shot) for shot in shots])
+    cache = Cache(work_dir)
+    plan = plan_cut(shots, settings, [_probe_clip(shot, cache) for shot in shots])
     for notice in plan.notices:
         hook(Notice("", notice))
     enc = Encoding(settings.width, settings.height, settings.fps)
-    cache = Cache(work_dir)
     cues = export.subtitle_cues(plan)
     with cache.scratch() as scratch, ThreadPoolExecutor(workers()) as pool:
         try:
@@ -256,14 +259,36 @@ def _render_picture(
 # -- probing -----------------------------------------------------------------
 
 
-def _probe_clip(shot: CutShot) -> MediaInfo:
-    try:
-        info = probe(Path(shot.clip))
-    except ShotlistError as exc:
-        raise ShotlistError(f"shot {shot.id!r}: {exc}") from exc
+def _probe_clip(shot: CutShot, cache: Cache) -> MediaInfo:
+    """What the clip holds. Clips are named by their content hash, so a probe is kept: a
+    restitch of 40 shots would otherwise spend most of its time opening them again."""
+    known = cache.probes / f"{shot.clip_sha256}.json"
+    info = _read_probe(known)
+    if info is None:
+        try:
+            info = probe(Path(shot.clip))
+        except ShotlistError as exc:
+            raise ShotlistError(f"shot {shot.id!r}: {exc}") from exc
+        _write_atomic(known, json.dumps(_probe_json(info)))
     if not info.has_video or not info.width or not info.height:
         raise ShotlistError(f"shot {shot.id!r}: {shot.clip} has no picture")
     return info
+
+
+def _probe_json(info: MediaInfo) -> dict[str, Any]:
+    fields = dataclasses.asdict(info)
+    fields["fps"] = None if info.fps is None else [info.fps.numerator, info.fps.denominator]
+    return fields
+
+
+def _read_probe(path: Path) -> MediaInfo | None:
+    try:
+        fields = json.loads(path.read_text())
+        if fields["fps"] is not None:
+            fields["fps"] = Fraction(*fields["fps"])
+        return MediaInfo(**fields)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # absent, or written by another version: probe again
 
 
 # -- normalizing ---------------------------------------------------------------

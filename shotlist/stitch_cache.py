@@ -37,7 +37,8 @@ class Cache:
         self.sounds = root / "sounds"  # normalized sound, raw PCM per clip
         self.windows = root / "windows"  # re-encoded picture windows and rendered sound windows
         self.tracks = root / "tracks"  # the encoded sound of whole cuts
-        for directory in (self.pictures, self.sounds, self.windows, self.tracks, root / "tmp"):
+        self.probes = root / "probes"  # what each clip holds, by its sha256 (JSON)
+        for directory in (self.pictures, self.sounds, self.windows, self.tracks, self.probes, root / "tmp"):
             directory.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -52,7 +53,7 @@ class Cache:
     def sweep(self) -> None:
         """Remove entries no stitch has used for a while, and leftovers of crashed runs."""
         now = time.time()
-        kept = (self.pictures, self.sounds, self.windows, self.tracks)
+        kept = (self.pictures, self.sounds, self.windows, self.tracks, self.probes)
         for folder, days in [*((f, SWEEP_DAYS) for f in kept), (self.root / "tmp", 1)]:
             for entry in folder.iterdir():
                 with suppress(OSError):  # gone already, or in use elsewhere

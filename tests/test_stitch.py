@@ -591,3 +591,25 @@ def test_spliced_sound_starts_each_shot_within_half_a_frame_and_tiles_the_packet
     assert cut[0][0] == -1024
     assert ends[-1] is None
     assert all(end == start for end, (start, _) in zip(ends[:-1], cut[1:], strict=True))
+
+
+def test_a_restitch_reads_each_clip_once_ever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clips are content-addressed, so what a probe learnt is kept by their hash."""
+    import shotlist.stitch as stitch_module
+
+    clip = tmp_path / "a.mp4"
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "testsrc2=s=320x180:r=12:d=1", "-f", "lavfi", "-i", "sine=d=1",
+         "-c:v", "libx264", "-c:a", "aac", "-shortest", str(clip)],
+        step="making a clip",
+    )  # fmt: skip
+    shot = CutShot("a", clip, hashlib.sha256(clip.read_bytes()).hexdigest())
+    settings = CutSettings(320, 180, 12, loudness=None)
+    probes: list[Path] = []
+    real_probe = stitch_module.probe
+    monkeypatch.setattr(stitch_module, "probe", lambda path: probes.append(path) or real_probe(path))
+    first = stitch_cut([shot], settings, work_dir=tmp_path / "work", output=tmp_path / "one.mp4")
+    second = stitch_cut([shot], settings, work_dir=tmp_path / "work", output=tmp_path / "two.mp4")
+    assert probes.count(clip) == 1
+    assert first.duration == second.duration == pytest.approx(1.0)
+    assert (tmp_path / "one.mp4").read_bytes() == (tmp_path / "two.mp4").read_bytes()
