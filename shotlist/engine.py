@@ -572,7 +572,6 @@ class _Run:
             self.hook(ShotCached(shot.id, str(clip.file)))
             self.results[shot.id] = _rendered(shot, clip, "cache")
 
-
     def _check_halted(self, request: ShotRequest) -> None:
         refusal = self.halted.get(request.provider)
         if refusal is not None:
