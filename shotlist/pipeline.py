@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,17 +54,50 @@ def plan(
         hint = suggest(provider, caps.PROVIDERS)
         extra = f'; did you mean "{hint}"?' if hint else f"; providers: {', '.join(caps.PROVIDERS)}"
         raise ConfigError(f'--provider: unknown provider "{provider}"{extra}')
+    environ = os.environ if env is None else env
     values = overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides))
     loaded = load_storyboard(file, overrides=values)
+    refuse_secrets(loaded.storyboard.model_dump(mode="json"), loaded.label, environ)
     result = build_plan(
         loaded,
         provider=provider,
         allow_outside=allow_outside,
-        lookup=_lookup(loaded.path, os.environ if env is None else env),
+        lookup=_lookup(loaded.path, environ),
         engine_salt=engine_salts(),
     )
     check_budget(result, budget)
     return result
+
+
+def refuse_secrets(document: Any, label: str, env: Mapping[str, str]) -> None:
+    """A storyboard holding the value of a provider's API key is refused (it would be committed,
+    hashed and sent as text); the message names the variable, never the value."""
+    keys = {
+        name: env[name]
+        for name in (caps.capabilities(p).api_key_env for p in caps.PROVIDERS)
+        if name and len(env.get(name, "")) >= 8
+    }
+    if not keys:
+        return
+    texts = list(_strings(document))
+    for name, value in keys.items():
+        if any(value in text for text in texts):
+            raise ConfigError(
+                f"{label}: the storyboard contains the value of {name}; API keys come from the "
+                "environment only. Remove it from the file (and from its history)"
+            )
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def check_budget(result: Plan, budget: float | None) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shotlist import pipeline
-from shotlist.errors import BudgetError, StoryboardError
+from shotlist.errors import BudgetError, ConfigError, StoryboardError
 from shotlist.model import FIT_MODES, TRANSITION_TYPES
 from shotlist.plan import derive_seed
 
@@ -235,3 +235,13 @@ def test_a_cut_output_outside_the_folder_is_refused_unless_allowed(project: Path
     with pytest.raises(StoryboardError, match=re.escape(f'cut.output: "{output}" is outside the storyboard')):
         pipeline.plan(project, env={})
     assert pipeline.plan(project, env={}, allow_outside=True).shots
+
+
+def test_a_storyboard_holding_an_api_key_value_is_refused_without_showing_it(project: Path) -> None:
+    key = "lf-live-0123456789abcdef"
+    project.write_text(FILM.replace("The sea at night", f"The sea at night {key}"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        pipeline.plan(project, env={"LUMENFALL_API_KEY": key})
+    assert "contains the value of LUMENFALL_API_KEY" in str(caught.value)
+    assert key not in str(caught.value)
+    assert pipeline.plan(project, env={"LUMENFALL_API_KEY": "another-key-value"}).shots
