@@ -22,7 +22,7 @@ from shotlist.errors import Problem, StoryboardError
 from shotlist.loader import LoadedStoryboard
 from shotlist.model import Camera, Shot
 from shotlist.providers import capabilities as caps
-from shotlist.request import CameraDirection, ShotRequest
+from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest
 
 Status = Literal["new", "changed", "cached"]
 BUILTIN_DEFAULTS: Mapping[str, Any] = {
@@ -351,26 +351,6 @@ def build_request(
     )
     request = _with_hash(request, salt)
     return request, tuple(notes), set(resolved.used_names)
-
-
-NAMED_FIELDS = frozenset(
-    {
-        "model",
-        "prompt",
-        "seed",
-        "duration",
-        "size",
-        "aspect_ratio",
-        "resolution",
-        "generate_audio",
-        "input_reference",
-        "image_url",
-        "video_url",
-        "input_video",
-        "audio_urls",
-        "n",
-    }
-)
 
 
 SECRET_NAMES = frozenset(

@@ -13,6 +13,28 @@ from typing import Any, Literal
 
 MediaKind = Literal["image", "video", "audio"]
 
+# Request fields the storyboard format names and providers set themselves from it;
+# a shot's ``params`` (passed through unchanged) may not replace any of them.
+NAMED_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "seed",
+        "duration",
+        "size",
+        "aspect_ratio",
+        "resolution",
+        "generate_audio",
+        "input_reference",
+        "image_url",
+        "video_url",
+        "video_urls",
+        "input_video",
+        "audio_urls",
+        "n",
+    }
+)
+
 
 @dataclass(frozen=True)
 class MediaRef:

@@ -57,7 +57,7 @@ from shotlist.providers.http import (
     json_object,
     same_origin,
 )
-from shotlist.request import MediaKind, MediaRef, ShotRequest
+from shotlist.request import NAMED_FIELDS, MediaKind, MediaRef, ShotRequest
 
 NAME = "lumenfall"
 DEFAULT_BASE_URL = "https://api.lumenfall.ai/v1"
@@ -101,26 +101,6 @@ STATES: Mapping[str, JobState] = {
     "canceled": JobState.CANCELLED,
     "expired": JobState.EXPIRED,
 }
-
-# Body fields this provider sets itself; ``params`` may not replace them.
-NAMED_FIELDS = frozenset(
-    {
-        "model",
-        "prompt",
-        "seed",
-        "duration",
-        "size",
-        "aspect_ratio",
-        "resolution",
-        "input_reference",
-        "video_url",
-        "video_urls",
-        "input_video",
-        "audio_urls",
-        "generate_audio",
-        "n",
-    }
-)
 
 MediaUri = Callable[[MediaRef], str]
 
