@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from shotlist.errors import ShotlistError
 from shotlist.request import ShotRequest
@@ -81,13 +81,14 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old bytes or the new, never a mix."""
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file that becomes ``path`` in one rename once the block ends (fsynced), or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
+            yield tmp
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
@@ -98,19 +99,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old bytes or the new, never a mix."""
+    with _atomic_file(path) as tmp:
+        tmp.write(data)
+
+
 def _atomic_copy(src: Path, dest: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp, src.open("rb") as source:
-            shutil.copyfileobj(source, tmp, _HASH_CHUNK)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(dest.parent)
+    with _atomic_file(dest) as tmp, src.open("rb") as source:
+        shutil.copyfileobj(source, tmp, _HASH_CHUNK)
 
 
 def _json_bytes(value: Any) -> bytes:
