@@ -212,7 +212,9 @@ def render(
         raise RenderError(report.failures, partial=RenderedCut(result, None, report.shots, report.submitted))
     cut = None
     if stitch and len(selected) == len(result.shots):
-        cut = stitch_plan(result, store, output=output, hook=hook).output
+        # The engine has just verified every clip: the cut need not hash them again.
+        verified = {shot.hash: (shot.file, shot.sha256) for shot in report.shots}
+        cut = stitch_plan(result, store, output=output, hook=hook, verified=verified).output
     elif stitch:
         cut = _stitch_if_complete(result, store, output, hook)
     return RenderedCut(result, cut, report.shots, report.submitted)
@@ -286,12 +288,28 @@ def cut_output(result: Plan, output: Path | None) -> Path:
     return folder / written if written else folder / "out" / f"{result.loaded.path.stem}.mp4"
 
 
-def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) -> CutResult:
-    """Build the cut of a fully rendered plan (cache entries verified)."""
+def stitch_plan(
+    result: Plan,
+    store: Store,
+    *,
+    output: Path | None,
+    hook: Hook,
+    verified: Mapping[str, tuple[Path, str]] | None = None,
+) -> CutResult:
+    """Build the cut of a fully rendered plan.
+
+    ``verified`` maps request hashes to clips (file, sha256) this process has just
+    checked (a render's report), so they are not hashed again; the rest are read
+    from the cache, verified.
+    """
     from shotlist.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
 
     board = result.loaded.storyboard
-    clips = {s.request.hash: store.get(s.request.hash) for s in result.shots}
+    clips: dict[str, tuple[Path, str] | None] = dict(verified or {})
+    for planned in result.shots:
+        if planned.request.hash not in clips:
+            cached = store.get(planned.request.hash)
+            clips[planned.request.hash] = (cached.file, cached.sha256) if cached else None
     missing = [s.request.id for s in result.shots if clips[s.request.hash] is None]
     if missing:
         raise NotRenderedError(missing, result.loaded.label)
@@ -305,8 +323,8 @@ def stitch_plan(result: Plan, store: Store, *, output: Path | None, hook: Hook) 
         shots.append(
             CutShot(
                 id=request.id,
-                clip=clip.file,
-                clip_sha256=clip.sha256,
+                clip=clip[0],
+                clip_sha256=clip[1],
                 trim_start=trim.start if trim else None,
                 trim_end=trim.end if trim else None,
                 transition=TransitionSpec(transition.type, transition.duration) if transition else None,
