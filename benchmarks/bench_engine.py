@@ -28,7 +28,7 @@ from provider_double import ProviderDouble, make_request, make_tiny_clip
 
 from shotlist.engine import RenderReport, Timing, render_shots
 from shotlist.request import ShotRequest
-from shotlist.store import Store
+from shotlist.store.cache import Store
 
 SHOTS = 40
 LATENCY = 2.0

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from shotlist.media import ffmpeg_version, run_ffmpeg
-from shotlist.providers.local import (
+from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg
+from shotlist.providers.local.engine import (
     AAC_BITRATE,
     BITEXACT,
     X264_CRF,

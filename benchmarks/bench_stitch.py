@@ -35,9 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from shotlist.cut.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
 from shotlist.events import Event, StitchStep
-from shotlist.media import probe, run_ffmpeg
-from shotlist.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
+from shotlist.media.ffmpeg import probe, run_ffmpeg
 
 SHOTS = 40
 SECONDS = 5.0

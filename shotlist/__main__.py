@@ -1,3 +1,3 @@
-from shotlist.cli import main
+from shotlist.cli.app import main
 
 main()

@@ -68,7 +68,7 @@ from shotlist.events import (
 )
 from shotlist.providers.base import JobState, JobStatus, Provider
 from shotlist.request import ShotRequest
-from shotlist.store import (
+from shotlist.store.cache import (
     CachedClip,
     ClipMeta,
     JobRecord,

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from shotlist.errors import BudgetError, ConfigError, FrozenError, RenderError
 from shotlist.events import Hook, Notice, ignore
-from shotlist.loader import load_storyboard, parse_var_overrides
 from shotlist.plan import Lookup, Plan, PlannedShot, build_plan
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
-from shotlist.store import Store, lock_path, read_lock, store_root, update_lock, write_lock
+from shotlist.store.cache import Store, lock_path, read_lock, store_root, update_lock, write_lock
+from shotlist.storyboard.loader import load_storyboard, parse_var_overrides
 from shotlist.suggest import suggest
 
 if TYPE_CHECKING:
-    from shotlist.stitch import CutResult
+    from shotlist.cut.stitch import CutResult
 
 
 class NotRenderedError(FrozenError):
@@ -110,10 +110,10 @@ def check_budget(result: Plan, budget: float | None) -> None:
 
 def engine_salts() -> dict[str, str]:
     """Text mixed into the hashes of local shots: their bytes depend on these versions."""
-    from shotlist.media import ffmpeg_version
+    from shotlist.media.ffmpeg import ffmpeg_version
 
     try:
-        from shotlist.providers.local import LOCAL_ENGINE_VERSION
+        from shotlist.providers.local.engine import LOCAL_ENGINE_VERSION
     except ImportError:  # pragma: no cover - the local engine is part of the package
         LOCAL_ENGINE_VERSION = "0"
     return {"local": f"engine {LOCAL_ENGINE_VERSION}; {ffmpeg_version()}"}
@@ -239,7 +239,7 @@ def provider_factory(store: Store, env: Mapping[str, str]) -> Any:
 
     def open_provider(name: str) -> Provider:
         if name == "local":
-            from shotlist.providers.local import LocalProvider
+            from shotlist.providers.local.engine import LocalProvider
 
             return LocalProvider(store.root / "local")
         if name == "lumenfall":
@@ -302,7 +302,7 @@ def stitch_plan(
     checked (a render's report), so they are not hashed again; the rest are read
     from the cache, verified.
     """
-    from shotlist.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
+    from shotlist.cut.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
 
     board = result.loaded.storyboard
     clips: dict[str, tuple[Path, str] | None] = dict(verified or {})

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shotlist import refs
-from shotlist.camera import append_camera
 from shotlist.errors import Problem, StoryboardError
-from shotlist.loader import LoadedStoryboard
-from shotlist.model import Camera, Shot
 from shotlist.providers import capabilities as caps
 from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest
+from shotlist.storyboard.camera import append_camera
+from shotlist.storyboard.loader import LoadedStoryboard
+from shotlist.storyboard.model import Camera, Shot
 
 Status = Literal["new", "changed", "cached"]
 BUILTIN_DEFAULTS: Mapping[str, Any] = {

@@ -40,7 +40,7 @@ def write_storyboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WriteSt
 def run_cli() -> RunCli:
     """``run_cli("validate", "film.yaml")`` runs the command line in-process; the result
     has ``exit_code``, ``stdout`` and ``stderr`` apart."""
-    from shotlist.cli import app
+    from shotlist.cli.app import app
 
     runner = CliRunner()
 

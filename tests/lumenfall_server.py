@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from shotlist.media import run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
 
 Route = Literal["submit", "poll", "download"]
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shotlist.errors import ProviderError
-from shotlist.media import run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.request import ShotRequest
 
@@ -277,7 +277,7 @@ class ProviderDouble:
 def main(argv: list[str] | None = None) -> int:
     """Render ``--shots`` shots with a file-backed double; print the report as JSON."""
     from shotlist.engine import Timing, render_shots
-    from shotlist.store import Store
+    from shotlist.store.cache import Store
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", type=Path, required=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from shotlist.media import MediaInfo, probe, run_ffmpeg
+from shotlist.media.ffmpeg import MediaInfo, probe, run_ffmpeg
 
 _SCRIPT = Path(sys.executable).with_name("shotlist")
 # The installed console script is what a user runs; ``-m`` only if it is missing.
@@ -200,7 +200,7 @@ def journal(store: Path) -> list[Path]:
 
 def lock_entries(lock: Path) -> dict[str, dict[str, Any]]:
     """Shot id -> lock entry, after checking the file parses as shotlist reads it."""
-    from shotlist.store import read_lock
+    from shotlist.store.cache import read_lock
 
     read_lock(lock)
     return {entry["id"]: entry for entry in json.loads(lock.read_bytes())["shots"]}
@@ -208,7 +208,7 @@ def lock_entries(lock: Path) -> dict[str, dict[str, Any]]:
 
 def assert_lock_matches_cache(lock: Path, store: Path, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The lock names every shot, in order, and each entry's sha256 is its cached clip's."""
-    from shotlist.store import file_sha256
+    from shotlist.store.cache import file_sha256
 
     entries = lock_entries(lock)
     assert list(entries) == ids

@@ -39,7 +39,7 @@ from shotlist.events import (
 )
 from shotlist.providers.base import JobState
 from shotlist.request import ShotRequest
-from shotlist.store import (
+from shotlist.store.cache import (
     Store,
     file_sha256,
     idempotency_key,
@@ -539,7 +539,7 @@ async def test_killed_after_storing_before_closing_the_journal_uses_the_cache(
 ) -> None:
     await render(shots("a"), store, double)
     request = make_request("a")
-    from shotlist.store import mark_submitted, new_job_record
+    from shotlist.store.cache import mark_submitted, new_job_record
 
     store.journal_put(mark_submitted(new_job_record(request), "job-0001"))
     report = await render(shots("a"), store, double)

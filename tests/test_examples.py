@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shotlist import pipeline
-from shotlist.loader import load_storyboard
+from shotlist.storyboard.loader import load_storyboard
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"

@@ -11,8 +11,8 @@ import pytest
 
 from shotlist import pipeline
 from shotlist.errors import BudgetError, ConfigError, StoryboardError
-from shotlist.model import FIT_MODES, TRANSITION_TYPES
 from shotlist.plan import derive_seed
+from shotlist.storyboard.model import FIT_MODES, TRANSITION_TYPES
 
 FILM = """\
 # yaml-language-server: $schema=../schemas/storyboard.schema.json
@@ -187,7 +187,7 @@ def test_params_may_not_override_a_named_field(project: Path) -> None:
 
 
 def test_every_transition_and_fit_of_the_format_is_one_the_stitcher_knows() -> None:
-    from shotlist import stitch
+    from shotlist.cut import stitch
 
     assert set(TRANSITION_TYPES) <= set(stitch.TRANSITION_TYPES)
     assert set(FIT_MODES) == set(stitch.FIT_MODES)

@@ -1,0 +1,536 @@
+"""The command line: a thin adapter over the library.
+
+Each command parses its arguments, calls the library once, shows its events
+and results with rich, and turns errors into one red line each and an exit
+code: 0 success, 1 a storyboard, provider or render error, 2 wrong usage.
+The one home of ``typer`` and ``rich``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from shotlist import __version__
+from shotlist.errors import ProviderError, RenderError, ShotlistError, StoryboardError
+
+app = typer.Typer(
+    name="shotlist",
+    help="Declarative shot-list renderer for AI video models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+FileArg = Annotated[Path, typer.Argument(help="The storyboard YAML file.", show_default=False)]
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="Set a template variable: KEY=VALUE (repeatable).")
+]
+AllowOutsideOpt = Annotated[
+    bool, typer.Option("--allow-outside", help="Allow references outside the storyboard's folder.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option("--budget", help="Refuse when the estimated cost exceeds USD.", min=0),
+]
+
+
+def report(error: ShotlistError) -> None:
+    """One red line per problem."""
+    if isinstance(error, StoryboardError):
+        lines = [str(p) for p in error.problems]
+    elif isinstance(error, RenderError):
+        lines = [failures_line(error)]
+    else:
+        lines = [str(error)]
+    for line in lines:
+        err.print(f"[red]error:[/] {escape(line)}")
+
+
+def failures_line(error: RenderError) -> str:
+    """The failed shots in one line; shots refused for the same reason (a wrong key, an empty
+    balance) share one mention of it instead of repeating it per shot."""
+    groups: dict[tuple[str, str], list[ProviderError]] = {}
+    for failure in error.failures:
+        groups.setdefault((failure.provider, failure.message), []).append(failure)
+    parts = []
+    for (provider, message), failures in groups.items():
+        if len(failures) == 1:
+            parts.append(str(failures[0]))
+        else:
+            shots = ", ".join(repr(f.shot_id) for f in failures)
+            parts.append(
+                f"shots {shots}, provider {provider}: {message}" if provider else f"shots {shots}: {message}"
+            )
+    n = len(error.failures)
+    return f"{n} shot{'s' if n != 1 else ''} failed: " + "; ".join(parts)
+
+
+def fail(error: ShotlistError) -> NoReturn:
+    """One red line per problem, exit code 1."""
+    report(error)
+    raise typer.Exit(1)
+
+
+def interrupted(hint: str) -> NoReturn:
+    """Ctrl-C: say so and what to do next, exit 130. Typer would exit silently (the handler in
+    ``main`` never sees the interrupt), leaving the user to guess what was kept."""
+    err.print(f"[red]interrupted:[/] {escape(hint)}")
+    raise typer.Exit(130)
+
+
+def warn(lines: list[str]) -> None:
+    for line in lines:
+        err.print(f"[yellow]warning:[/] {escape(line)}")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"shotlist {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Declarative shot-list renderer for AI video models."""
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Storyboard YAML files.", show_default=False)],
+    var: VarOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Check storyboards; exit 0 when all are valid, 1 with one line per problem when not."""
+    from shotlist import pipeline
+
+    failed = False
+    for file in files:
+        try:
+            result = pipeline.plan(file, overrides=var or [], allow_outside=allow_outside)
+        except ShotlistError as exc:
+            report(exc)
+            failed = True
+            continue
+        warn([str(w) for w in result.warnings])
+        n = len(result.shots)
+        out.print(f"[green]ok[/] {escape(str(file))}: {n} shot{'s' if n != 1 else ''}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    file: FileArg,
+    json_output: JsonOpt = False,
+    var: VarOpt = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Render every shot with this provider.")
+    ] = None,
+    budget: BudgetOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Show the exact request of every shot, what is new, changed or cached, and the cost."""
+    from shotlist import pipeline
+
+    try:
+        result = pipeline.plan(
+            file, overrides=var or [], provider=provider, allow_outside=allow_outside, budget=budget
+        )
+    except ShotlistError as exc:
+        fail(exc)
+    if json_output:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return
+    warn([str(w) for w in result.warnings])
+    show_plan(result)
+
+
+def show_plan(result: Any) -> None:
+    rows = [
+        (
+            r.id,
+            shot.status,
+            f"{r.provider}/{r.model}",
+            f"{r.duration:g}s",
+            str(r.seed),
+            r.size,
+            str(len(r.media)),
+            f"${shot.estimated_cost_usd:.2f}",
+            r.prompt,
+        )
+        for shot in result.shots
+        for r in [shot.request]
+    ]
+    headers = ("shot", "status", "provider/model", "dur", "seed", "size", "refs", "cost", "prompt")
+    table = Table(title=result.title, title_justify="left", box=None, pad_edge=False)
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers[:-1])]
+    for header, width in zip(headers, widths, strict=False):
+        # Every column but the prompt keeps its full width; the prompt takes what is left.
+        table.add_column(
+            header,
+            justify="right" if header in ("dur", "seed", "cost") else "left",
+            no_wrap=True,
+            min_width=width,
+        )
+    room = out.width - sum(widths) - 2 * len(widths)
+    if room >= 16:
+        table.add_column("prompt", no_wrap=True, overflow="ellipsis", max_width=room)
+    colours = {"new": "cyan", "changed": "yellow", "cached": "green"}
+    for row in rows:
+        cells = [escape(cell) for cell in row[: len(table.columns)]]
+        cells[1] = f"[{colours[row[1]]}]{row[1]}[/]"
+        table.add_row(*cells)
+    out.print(table)
+    show_requests(result)
+    counts = {s: sum(1 for x in result.shots if x.status == s) for s in ("new", "changed", "cached")}
+    seconds = sum(x.request.duration for x in result.shots)
+    out.print(
+        f"{len(result.shots)} shots, {seconds:g}s of video: "
+        f"{counts['new']} new, {counts['changed']} changed, {counts['cached']} cached; "
+        f"estimated cost [bold]${result.total_estimated_cost_usd:.2f}[/]"
+    )
+
+
+def show_requests(result: Any) -> None:
+    """Each shot's prompt exactly as the provider receives it, its media in order, its notes."""
+    width = max(len(shot.request.id) for shot in result.shots)
+    for shot in result.shots:
+        r = shot.request
+        out.print(f"\n[bold]{escape(r.id.ljust(width))}[/]  {escape(r.prompt)}")
+        for i, media in enumerate(r.media):
+            where = str(media.path) if media.path else media.url
+            out.print(
+                f"{'':{width}}  [dim]{media.kind} {i + 1}:[/] {escape(media.name)} ({escape(str(where))})"
+            )
+        for note in shot.notes:
+            out.print(f"{'':{width}}  [yellow]note:[/] {escape(note)}")
+
+
+@app.command()
+def render(
+    file: FileArg,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the cut here.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Render every shot with this provider.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Shots in flight per provider.")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Render just this shot (repeatable).")
+    ] = None,
+    var: VarOpt = None,
+    budget: BudgetOpt = None,
+    frozen: Annotated[
+        bool, typer.Option("--frozen", help="Submit nothing; fail if a shot is missing.")
+    ] = False,
+    no_stitch: Annotated[
+        bool, typer.Option("--no-stitch", help="Render shots; do not build the cut.")
+    ] = False,
+    json_output: JsonOpt = False,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Render what is missing or changed, record the lock, and stitch the cut."""
+    from shotlist import pipeline
+    from shotlist.cli.display import Display
+
+    with Display(err, quiet=False) as display:
+        try:
+            result = pipeline.render(
+                file,
+                overrides=var or [],
+                provider=provider,
+                concurrency=concurrency,
+                only=only or [],
+                budget=budget,
+                frozen=frozen,
+                stitch=not no_stitch,
+                output=output,
+                allow_outside=allow_outside,
+                hook=display.hook,
+            )
+        except ShotlistError as exc:
+            display.close()
+            if json_output and isinstance(exc, RenderError) and exc.partial is not None:
+                # Scripts still learn which shots finished and were kept.
+                kept = {**exc.partial.to_json(), "failed": [f.shot_id for f in exc.failures]}  # type: ignore[attr-defined]
+                sys.stdout.write(json.dumps(kept, indent=2, ensure_ascii=False) + "\n")
+            fail(exc)
+        except KeyboardInterrupt:
+            display.close()
+            interrupted("run the same command again to resume: jobs already submitted are not paid for twice")
+    if json_output:
+        sys.stdout.write(json.dumps({**result.to_json(), "failed": []}, indent=2, ensure_ascii=False) + "\n")
+        return
+    generated = sum(1 for s in result.shots if s.source == "generated")
+    n = len(result.shots)
+    summary = f"{n} shot{'s' if n != 1 else ''}: {generated} rendered, {n - generated} from the cache"
+    out.print(summary + (f"; cut: {escape(str(result.output))}" if result.output else ""))
+
+
+@app.command()
+def watch(
+    file: FileArg,
+    port: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="[PORT]",
+            help="Port of --serve: default 8765 (or SHOTLIST_PREVIEW_PORT); 0 picks a free one.",
+            show_default=False,
+            min=0,
+            max=65535,
+        ),
+    ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Serve a live preview page on 127.0.0.1:PORT.")
+    ] = False,
+    var: VarOpt = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget", help="Spend at most USD in this session, estimated (or SHOTLIST_BUDGET).", min=0
+        ),
+    ] = None,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Render changed shots with the local engine, for free.")
+    ] = False,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Render every shot with this provider.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the cut here.")] = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Re-render what changed on every save: re-plan, render changed shots, restitch. Ctrl-C stops."""
+    import asyncio
+
+    from shotlist.watch import session as watching
+
+    if port is not None and not serve:
+        raise typer.BadParameter("a port is for the preview page: add --serve", param_hint="PORT")
+    try:
+        options = watching.WatchOptions.resolve(
+            budget=budget,
+            overrides=var or [],
+            provider=provider,
+            preview=preview,
+            allow_outside=allow_outside,
+            output=output,
+            page_assets=serve,
+        )
+        asyncio.run(watch_session(file, options, watching.preview_port(port) if serve else None))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how watching ends
+    except ShotlistError as exc:
+        fail(exc)
+    err.print("stopped")
+
+
+async def watch_session(file: Path, options: Any, port: int | None) -> None:
+    """The watch loop with its display, and the preview page when ``port`` is given.
+    SIGTERM stops it as Ctrl-C does: the running cycle is cancelled and waited for."""
+    import asyncio
+    import contextlib
+    import signal
+
+    from shotlist.watch import session as watching
+    from shotlist.watch.server import PreviewServer
+
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on this platform's loop
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    view = WatchView(err)
+    with contextlib.ExitStack() as stack:
+        hooks = [view.hook]
+        if port is not None:
+            server = stack.enter_context(PreviewServer(port))
+            hooks.append(server.hook)
+            out.print(f"preview: {server.url}")
+
+        def hook(event: Any) -> None:
+            for each in hooks:
+                each(event)
+
+        async with contextlib.aclosing(watching.watch(file, options, hook=hook, stop_event=stop)) as cycles:
+            async for cycle in cycles:
+                view.summary(cycle)
+
+
+class WatchView:
+    """Watch mode on the console: each cycle's render display, then one line saying what it did."""
+
+    def __init__(self, console: Console) -> None:
+        from shotlist.cli.display import Display
+        from shotlist.watch import session as watching
+
+        self.console = console
+        self.display: Display | None = None
+        # What the preview page shows; the summary line says it here.
+        self.page_only = (
+            watching.CyclePlanned,
+            watching.ThumbnailReady,
+            watching.CutReady,
+            watching.BudgetRefused,
+        )
+
+    def hook(self, event: Any) -> None:
+        import time
+
+        from shotlist.cli.display import Display
+        from shotlist.events import ShotCached
+        from shotlist.watch import session as watching
+
+        if isinstance(event, watching.WatchStarted):
+            others = len(event.watching) - 1
+            more = f" and {others} file{'s' if others != 1 else ''} it uses" if others > 0 else ""
+            self.console.print(f"watching {escape(event.file)}{more}; Ctrl-C stops")
+        elif isinstance(event, watching.CycleStarted):
+            if event.changes:
+                names = ", ".join(Path(p).name for p in event.changes)
+                self.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] changed: {escape(names)}")
+            self.display = Display(self.console).__enter__()
+        elif isinstance(event, watching.CycleFinished):
+            self.close()
+        elif self.display is not None and not isinstance(event, self.page_only):
+            if isinstance(event, ShotCached) and not self.console.is_terminal:
+                return  # every unchanged shot, every cycle: the summary counts them
+            self.display.hook(event)
+
+    def close(self) -> None:
+        if self.display is not None:
+            self.display.close()
+            self.display = None
+
+    def summary(self, cycle: Any) -> None:
+        money = ""
+        if cycle.budget_usd is not None:
+            money = f"; spent ${cycle.spent_usd:.2f} of ${cycle.budget_usd:.2f}"
+        elif cycle.spent_usd:
+            money = f"; spent ${cycle.spent_usd:.2f}"
+        took = f" ({cycle.seconds:.1f} s)"
+        if cycle.ok:
+            rendered = len(cycle.rendered)
+            names = f" ({escape(', '.join(cycle.rendered))})" if rendered else ""
+            cached = len(cycle.shots) - rendered
+            what = "cut ready" if cycle.outcome == "built" else "cut unchanged"
+            self.console.print(
+                f"[green]{what}[/] {escape(str(cycle.cut))}: {rendered} rendered{names}, "
+                f"{cached} from the cache{money}{took}"
+            )
+            return
+        for line in cycle.errors:
+            self.console.print(f"[red]error:[/] {escape(line)}")
+        kept = f"keeping the last good cut: {escape(str(cycle.cut))}" if cycle.cut else "no cut yet"
+        self.console.print(f"[yellow]{kept}[/]{money}; watching for the next save")
+
+
+@app.command("stitch")
+def stitch_command(
+    file: FileArg,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the cut here.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="The provider the shots were rendered with.")
+    ] = None,
+    var: VarOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Rebuild the cut from rendered shots only; submits nothing."""
+    from shotlist import pipeline
+    from shotlist.cli.display import Display
+
+    with Display(err, quiet=False) as display:
+        try:
+            cut = pipeline.stitch(
+                file,
+                overrides=var or [],
+                provider=provider,
+                output=output,
+                allow_outside=allow_outside,
+                hook=display.hook,
+            )
+        except ShotlistError as exc:
+            display.close()
+            fail(exc)
+        except KeyboardInterrupt:
+            display.close()
+            interrupted("run the same command again to build the cut")
+    out.print(f"cut: {escape(str(cut))}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the storyboard JSON Schema."""
+    from shotlist.storyboard.model import storyboard_schema
+
+    sys.stdout.write(json.dumps(storyboard_schema(), indent=2) + "\n")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder of the new project.")] = Path("."),
+) -> None:
+    """Scaffold a storyboard project: a commented storyboard, refs/, and a .gitignore."""
+    from shotlist.storyboard import scaffold
+
+    try:
+        created = scaffold.init_project(directory)
+    except ShotlistError as exc:
+        fail(exc)
+    for path in created:
+        out.print(f"created {escape(str(path))}")
+    out.print(f"next: shotlist render {escape(str(directory / scaffold.STORYBOARD_NAME))}")
+
+
+@app.command()
+def providers(json_output: JsonOpt = False) -> None:
+    """List providers, their models, limits, prices and the settings they need."""
+    from shotlist import pipeline
+
+    rows = pipeline.provider_rows()
+    if json_output:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for row in rows:
+        if row["key_env"]:
+            state = "[green]set[/]" if row["key_set"] else "[yellow]not set[/]"
+            setting = f"{row['key_env']}: {state}; base URL from {row['base_url_env']}"
+            setting += f" (default {row['default_base_url']})"
+        else:
+            setting = "no key needed"
+        if not row["renders"]:
+            setting += "; [dim]plan and price only, rendering not available yet[/]"
+        out.print(f"[bold]{row['provider']}[/]  {setting}")
+        for model in row["models"]:
+            aliases = f" (also {', '.join(model['aliases'])})" if model["aliases"] else ""
+            price = f"${model['price_per_second_usd']:.2f}/s"
+            out.print(
+                f"  {escape(model['name'])}{escape(aliases)}: {model['durations']}; {model['references']}"
+            )
+            ratios, tiers = " ".join(model["aspect_ratios"]), " ".join(model["resolutions"])
+            seeds = "honoured" if model["seeds"] else "ignored"
+            out.print(f"    ratios {ratios}; resolutions {tiers}; seeds {seeds}; {price}")
+
+
+def main() -> None:
+    """Entry point of the ``shotlist`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,377 @@
+"""ffmpeg arguments and decisions for the sound of a cut. Pure: runs nothing.
+
+Sound never goes through a copy join. Lossy audio codecs work in frames (1024
+samples for AAC) that do not line up with video frames, and every AAC stream
+starts with encoder priming; copy-joining AAC clips adds ~35 ms of sound per
+join and the picture drifts out of sync. So the sound is built like this:
+
+1. each clip's sound is normalized to raw PCM of exactly its picture's length,
+   with a few milliseconds of fade at its edges so a hard join does not click;
+2. each transition's sound is rendered apart, like the picture's windows;
+3. the shots' sound is assembled from those pieces by sample offsets (exact,
+   and cheap), then one filter graph adds the music bed, ducking, the cut's
+   fades and the loudness meter;
+4. the result is levelled and encoded to AAC once, in chunks on every core.
+
+Hard cuts with nothing over the whole cut (no transitions, music, loudness
+target, cut fades or muted shots) skip steps 3 and 4: each shot's sound is
+encoded to AAC once, on its own frame grid, and cached beside its PCM; the cut's
+track is those packets spliced, each shot starting on the AAC frame boundary
+nearest its picture's start (so within 512 samples of it, never accumulating).
+Only the few packets around each join are encoded at stitch time, from the
+joined PCM (see :func:`splice_spans`), because a packet decodes to the overlap
+of two frames and frames from two encoders do not overlap cleanly.
+
+ffmpeg's ``acrossfade`` is not used: in the bundled ffmpeg 7.0 its output
+changes from run to run and can shift blocks of the first input.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shotlist.cut.timeline import AUDIO_RATE, CutPlan
+from shotlist.media.ffmpeg import PacketSpan
+
+if TYPE_CHECKING:
+    from shotlist.cut.stitch import CutSettings
+
+# How normalized sound is stored: raw 48 kHz stereo s16, read back with these options.
+PCM_FORMAT = ("-f", "s16le", "-ar", str(AUDIO_RATE), "-ch_layout", "stereo")
+# Edge fades on every clip's sound: long enough to remove the click of a hard
+# join, short enough to be inaudible as a fade.
+EDGE_FADE_SECONDS = 0.01
+# Aim below the -1 dBTP ceiling: AAC encoding adds a few tenths of a dB of overshoot.
+TRUE_PEAK_TARGET = -1.5
+# Ducking: the music drops while the shots' own sound rises above about -36 dBFS,
+# by about 10 dB under speech at -24 dBFS.
+_DUCK = "threshold=0.015:ratio=10:attack=20:release=400"
+_FRAMES = "asetnsamples=n=1024:p=0"
+# The limiter's ceiling, applied at 4x oversampling so it bounds the true peak.
+_LIMIT_DBFS = -2.0
+# How close a limited mix must land to the loudness target before another pass.
+LIMITED_TOLERANCE_LU = 0.5
+# AAC codes sound in frames of this many samples.
+AAC_FRAME = 1024
+# Sound shorter than two of these is encoded in one piece.
+MIN_CHUNK_SECONDS = 20
+# Frames each chunk's encoder runs before and after the packets it contributes.
+_PREROLL_FRAMES = 2
+_POSTROLL_FRAMES = 4
+# Packets taken from a join's own encode on each side of a spliced join.
+JOIN_FRAMES = 2
+# The PCM of one join's encode: pre-roll, the packets kept, post-roll.
+JOIN_WINDOW_SAMPLES = (_PREROLL_FRAMES + 2 * JOIN_FRAMES + _POSTROLL_FRAMES) * AAC_FRAME
+# Shots shorter than this go through the whole-track encode: their join windows would meet.
+MIN_SPLICED_SAMPLES = JOIN_WINDOW_SAMPLES + 2 * AAC_FRAME
+
+
+def normalize_sound_args(clip: Path, start: float, has_audio: bool, samples: int, output: Path) -> list[str]:
+    """Normalize a clip's sound into raw PCM (:data:`PCM_FORMAT`), exactly ``samples`` long.
+
+    Starts ``start`` seconds in (the trim), pads or cuts to the picture's length
+    and fades the edges over a few milliseconds so a hard join does not click.
+    A clip without sound gets silence.
+    """
+    fade = min(round(EDGE_FADE_SECONDS * AUDIO_RATE), samples // 2)
+    if has_audio:
+        seek = ["-ss", f"{start:.6f}"] if start else []
+        inputs = [*seek, "-i", str(clip)]
+        # first_pts=0 pads the start when a clip's sound begins after its picture.
+        source = (
+            f"[0:a]aresample={AUDIO_RATE}:async=1:first_pts=0,"
+            "aformat=sample_fmts=s16:channel_layouts=stereo,apad"
+        )
+    else:
+        inputs, source = [], f"anullsrc=r={AUDIO_RATE}:cl=stereo"
+    fades = f"afade=t=in:ns={fade},afade=t=out:ss={samples - fade}:ns={fade}" if fade else "anull"
+    graph = f"{source},atrim=end_sample={samples},{fades},aformat=sample_fmts=s16[a]"
+    return [
+        *inputs, "-filter_complex", graph,
+        "-map", "[a]", "-c:a", "pcm_s16le", "-f", "s16le", str(output),
+    ]  # fmt: skip
+
+
+def sound_window_args(
+    tail: Path | None, tail_start: int, head: Path | None, samples: int, dip: bool, output: Path
+) -> list[str]:
+    """Render the sound of a transition: ``samples`` of one shot's end into the next's start.
+
+    ``tail`` is the earlier shot's PCM, whose overlap starts at ``tail_start``;
+    ``head`` is the later shot's PCM; ``None`` stands for a muted shot. A
+    crossfade keeps the power constant; a dip fades out over the first half and
+    in over the rest, silent at the midpoint like the picture is black.
+    """
+    inputs: list[str] = []
+
+    def source(path: Path | None, start: int) -> str:
+        if path is None:
+            return f"anullsrc=r={AUDIO_RATE}:cl=stereo,atrim=end_sample={samples}"
+        index = inputs.count("-i")
+        inputs.extend([*PCM_FORMAT, "-i", str(path)])
+        return f"[{index}:a]atrim=start_sample={start}:end_sample={start + samples},asetpts=PTS-STARTPTS"
+
+    half = samples // 2
+    if dip:
+        fade_out = f"afade=t=out:curve=tri:ns={half}"
+        fade_in = f"afade=t=in:curve=tri:ss={half}:ns={samples - half}"
+    else:
+        fade_out = f"afade=t=out:curve=qsin:ns={samples}"
+        fade_in = f"afade=t=in:curve=qsin:ns={samples}"
+    graph = (
+        f"{source(tail, tail_start)},{fade_out}[a];{source(head, 0)},{fade_in}[b];"
+        "[a][b]amix=inputs=2:duration=longest:normalize=0,aformat=sample_fmts=s16[out]"
+    )
+    return [
+        *inputs, "-filter_complex", graph,
+        "-map", "[out]", "-c:a", "pcm_s16le", "-f", "s16le", str(output),
+    ]  # fmt: skip
+
+
+def mix_args(
+    shots_sound: Path, plan: CutPlan, settings: CutSettings, output: Path, *, measure: bool
+) -> list[str]:
+    """Mix the cut's sound into a float WAV at ``output``.
+
+    ``shots_sound`` is the shots' sound already joined (raw PCM, see
+    :data:`PCM_FORMAT`); this adds the music bed, ducking and the cut's fades.
+    With ``measure`` the graph also runs ffmpeg's EBU R128 meter over the result
+    (see :func:`parse_ebur128`).
+    """
+    total = plan.samples(plan.total_frames)
+    inputs = [*PCM_FORMAT, "-i", str(shots_sound)]
+    # Rounding at odd frame rates can leave the join a sample off; pin it to the picture.
+    graph = [f"[0:a]apad=whole_len={total},atrim=end_sample={total}[shots]"]
+    last = "[shots]"
+    if settings.music is not None:
+        inputs += ["-i", str(settings.music)]
+        graph.append(_music_chain(1, settings, total))
+        last = "[mixed]"
+    graph.append(f"{last}{_cut_fades(plan)}[out]")
+    outputs = ["-map", "[out]", "-c:a", "pcm_f32le", "-f", "wav", str(output)]
+    if measure:
+        graph[-1] = f"{last}{_cut_fades(plan)},asplit=2[out][meter]"
+        graph.append("[meter]ebur128=peak=true:framelog=quiet[metered]")
+        outputs += ["-map", "[metered]", "-f", "null", "-"]
+    return [*inputs, "-filter_complex", ";".join(graph), *outputs]
+
+
+def _music_chain(input_index: int, settings: CutSettings, total: int) -> str:
+    music = (
+        f"[{input_index}:a]aresample={AUDIO_RATE},"
+        "aformat=sample_fmts=fltp:channel_layouts=stereo,"
+        f"volume={settings.music_volume_db:.2f}dB,apad,atrim=end_sample={total}[music]"
+    )
+    if not settings.duck:
+        return f"{music};[shots][music]amix=inputs=2:duration=first:normalize=0[mixed]"
+    return (
+        # sidechaincompress follows how its inputs are framed; fixed frames make it reproducible.
+        f"{music};[shots]asplit=2[dry][key];[music]{_FRAMES}[mf];[key]{_FRAMES}[kf];"
+        f"[mf][kf]sidechaincompress={_DUCK}[ducked];"
+        "[dry][ducked]amix=inputs=2:duration=first:normalize=0[mixed]"
+    )
+
+
+def _cut_fades(plan: CutPlan) -> str:
+    fades = ["anull"]
+    if plan.fade_in:
+        fades.append(f"afade=t=in:ns={plan.samples(plan.fade_in)}")
+    if plan.fade_out:
+        length = plan.samples(plan.fade_out)
+        fades.append(f"afade=t=out:ss={plan.samples(plan.total_frames) - length}:ns={length}")
+    return ",".join(fades)
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """An EBU R128 measurement: integrated loudness (LUFS), its gate, range (LU), true peak."""
+
+    integrated: float
+    threshold: float
+    lra: float
+    true_peak: float
+
+
+_SUMMARY_FIELDS = {
+    "integrated": r"Integrated loudness:\s+I:\s+(\S+) LUFS",
+    "threshold": r"Integrated loudness:\s+I:\s+\S+ LUFS\s+Threshold:\s+(\S+) LUFS",
+    "lra": r"Loudness range:\s+LRA:\s+(\S+) LU",
+    "true_peak": r"True peak:\s+Peak:\s+(\S+) dBFS",
+}
+
+
+def parse_ebur128(stderr: str) -> Loudness:
+    """Read the summary ebur128 prints at the end of a run. Raises ``ValueError`` without one."""
+    at = stderr.rfind("Summary:")
+    if at < 0:
+        raise ValueError("ebur128 printed no summary")
+    summary = stderr[at:]
+    values = {}
+    for name, pattern in _SUMMARY_FIELDS.items():
+        found = re.search(pattern, summary)
+        if not found:
+            raise ValueError(f"no {name} in the ebur128 summary")
+        values[name] = float(found.group(1))
+    return Loudness(**values)
+
+
+def encode_args(source: Path, audio_filter: str | None, chunk: EncodeChunk, output: Path) -> list[str]:
+    """Encode one chunk of the cut's sound to AAC, in an M4A; ``media.splice_audio`` joins the chunks.
+
+    The "fast" coder: at 192 kb/s it sounds as good as the default "twoloop"
+    (which is tuned for low bitrates) and costs about a third of the time on
+    broadband sound such as speech, ambience and music.
+    """
+    trim = f"atrim=start_sample={chunk.start_sample}"
+    if chunk.end_sample is not None:
+        trim += f":end_sample={chunk.end_sample}"
+    chain = ",".join(f for f in (trim, "asetpts=PTS-STARTPTS", audio_filter) if f)
+    return [
+        "-i", str(source), "-af", chain,
+        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
+        "-f", "mp4", str(output),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EncodeChunk:
+    """A stretch of the cut's sound encoded by its own encoder, in parallel with the others.
+
+    An AAC packet decodes to the overlap of two frames, so a chunk's encoder
+    starts a few frames early on the same 1024-sample grid as one encoder over
+    the whole sound would use; its first packets are dropped and the rest line
+    up with the previous chunk's last packet as if one encoder had made both.
+    Positions are samples of the cut; ``keep_from``/``keep_until`` are packet
+    timestamps in the chunk's own timeline (``None``: open end).
+    """
+
+    start_sample: int
+    end_sample: int | None
+    keep_from: int | None
+    keep_until: int | None
+
+
+def encode_chunks(samples: int, count: int) -> list[EncodeChunk]:
+    """Split ``samples`` of sound into at most ``count`` chunks of at least MIN_CHUNK_SECONDS."""
+    packets = samples // AAC_FRAME + 2  # the priming packet, whole frames, the last partial one
+    count = max(1, min(count, samples // (MIN_CHUNK_SECONDS * AUDIO_RATE)))
+    bounds = [0, *(round(i * packets / count) for i in range(1, count)), None]
+    chunks = []
+    for first, end in itertools.pairwise(bounds):
+        assert first is not None
+        start = max(0, (first - 1 - _PREROLL_FRAMES) * AAC_FRAME) if first else 0
+        stop = None if end is None else (end + _POSTROLL_FRAMES) * AAC_FRAME
+        chunks.append(
+            EncodeChunk(
+                start_sample=start,
+                end_sample=None if stop is None or stop >= samples else stop,
+                keep_from=(first - 1) * AAC_FRAME - start if first else None,
+                keep_until=None if end is None else (end - 1) * AAC_FRAME - start,
+            )
+        )
+    return chunks
+
+
+@dataclass(frozen=True)
+class Leveling:
+    """How the second loudness pass reaches the target: a gain, limited or not."""
+
+    gain_db: float
+    limit: bool
+
+    def filter(self) -> str:
+        return f"volume={self.gain_db:.2f}dB"
+
+
+def leveling(measured: Loudness, target: float) -> Leveling | None:
+    """Decide the second loudness pass from the first pass's measurement.
+
+    Where the gain keeps the true peak under the ceiling this is loudnorm's
+    linear mode, a plain gain. Otherwise the gain goes through a true-peak
+    limiter (see :func:`limit_args`); loudnorm's dynamic mode is not used because
+    it misses the integrated target by several LU on short or peaky programmes.
+    Silence is left alone.
+    """
+    if not math.isfinite(measured.integrated) or measured.integrated <= -70:
+        return None
+    gain = target - measured.integrated
+    return Leveling(gain, limit=measured.true_peak + gain > TRUE_PEAK_TARGET)
+
+
+def limit_args(source: Path, gain_db: float, samples: int, output: Path) -> list[str]:
+    """Apply ``gain_db`` through a true-peak limiter into ``output``, metering the result.
+
+    The limiter runs at 192 kHz so inter-sample peaks are caught; its lookahead
+    delay is compensated and the length pinned, so the sound stays in sync.
+    """
+    limit = 10 ** (_LIMIT_DBFS / 20)
+    graph = (
+        f"[0:a]volume={gain_db:.2f}dB,aresample=192000,"
+        f"alimiter=limit={limit:.4f}:attack=1:release=50:level=0:latency=1,"
+        f"aresample={AUDIO_RATE},apad=whole_len={samples},atrim=end_sample={samples},"
+        "asplit=2[out][meter];[meter]ebur128=peak=true:framelog=quiet[metered]"
+    )
+    return [
+        "-i", str(source), "-filter_complex", graph,
+        "-map", "[out]", "-c:a", "pcm_f32le", "-f", "wav", str(output),
+        "-map", "[metered]", "-f", "null", "-",
+    ]  # fmt: skip
+
+
+def pcm_encode_args(pcm: Path, output: Path) -> list[str]:
+    """Encode raw PCM (:data:`PCM_FORMAT`) to AAC in an M4A, as :func:`encode_args` encodes the cut."""
+    return [
+        *PCM_FORMAT, "-i", str(pcm),
+        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
+        "-f", "mp4", str(output),
+    ]  # fmt: skip
+
+
+def splice_starts(picture_starts: Sequence[int]) -> list[int]:
+    """Where each shot's sound starts in a spliced track: the AAC frame boundary nearest its picture."""
+    return [(start + AAC_FRAME // 2) // AAC_FRAME * AAC_FRAME for start in picture_starts]
+
+
+def join_window_start(join: int) -> int:
+    """The cut sample where the PCM of the join window at cut sample ``join`` begins."""
+    return join - (_PREROLL_FRAMES + JOIN_FRAMES) * AAC_FRAME
+
+
+def end_window_start(end: int) -> int:
+    """The cut sample where the PCM of the window that ends the track at ``end`` begins."""
+    return join_window_start(end // AAC_FRAME * AAC_FRAME)
+
+
+def splice_spans(starts: Sequence[int], end: int, shots: Sequence[Path], joins: Path) -> list[PacketSpan]:
+    """The packets of a spliced track, in order: each shot's own, and each join's between them.
+
+    ``starts`` are from :func:`splice_starts` and ``end`` is the picture's end
+    (samples); ``shots`` are the shots' encodes (:func:`pcm_encode_args`),
+    ``joins`` one encode of every join window's PCM back to back
+    (``JOIN_WINDOW_SAMPLES`` each, the window into shot 1 first), then the end
+    window (from :func:`end_window_start` to ``end``), so the track ends with
+    the picture. Timestamps are the encoder's: the packet at ``pts`` decodes
+    samples ``pts .. pts + 1024`` and the first packet is the priming one at
+    -1024. Each window's encode runs on the same frame grid as the shots around
+    it and agrees with them on the frames at its edges, so the seams decode as
+    if one encoder had made the whole track.
+    """
+    margin = JOIN_FRAMES * AAC_FRAME
+    preroll = _PREROLL_FRAMES * AAC_FRAME
+    last_join = (len(starts) - 1) * JOIN_WINDOW_SAMPLES
+    ending = end_window_start(end) + preroll
+    spans = []
+    for index, (start, shot) in enumerate(zip(starts, shots, strict=True)):
+        if index:
+            kept = (index - 1) * JOIN_WINDOW_SAMPLES + preroll
+            spans.append(PacketSpan(joins, kept, kept + 2 * margin, shift=start - margin - kept))
+        until = ending if index == len(starts) - 1 else starts[index + 1] - margin
+        spans.append(PacketSpan(shot, margin if index else None, until - start, shift=start))
+    spans.append(PacketSpan(joins, last_join + preroll, None, shift=ending - last_join - preroll))
+    return spans

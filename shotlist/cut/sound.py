@@ -1,0 +1,406 @@
+"""The sound track of a cut: normalized, joined, mixed, levelled and encoded, beside the picture.
+
+Effects live here; the ffmpeg arguments and decisions are in ``stitch_audio``
+(whose docstring explains the shape of the work). The result is an M4A in the
+cache, keyed by everything mixed into it, which the join copies next to the
+picture; a restitch that changes nothing audible reuses it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shotlist.cut.audio import (
+    EDGE_FADE_SECONDS,
+    JOIN_WINDOW_SAMPLES,
+    LIMITED_TOLERANCE_LU,
+    MIN_SPLICED_SAMPLES,
+    Loudness,
+    encode_args,
+    encode_chunks,
+    end_window_start,
+    join_window_start,
+    leveling,
+    limit_args,
+    mix_args,
+    normalize_sound_args,
+    parse_ebur128,
+    pcm_encode_args,
+    sound_window_args,
+    splice_spans,
+    splice_starts,
+)
+from shotlist.cut.cache import Cache, Job, cache_key, cached, file_digest, staged, submit
+from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
+from shotlist.cut.video import DIP_COLOURS
+from shotlist.errors import FFmpegError, ShotlistError, StitchError
+from shotlist.events import Hook, StitchStep
+from shotlist.media.ffmpeg import PacketSpan, ffmpeg_version, run_ffmpeg, run_ffmpeg_capture, splice_audio
+
+if TYPE_CHECKING:
+    from shotlist.cut.stitch import CutSettings
+
+_BYTES_PER_SAMPLE = 4  # s16 stereo
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A stretch of the joined shots' sound: ``samples`` from ``start`` of a PCM file."""
+
+    path: Path | None  # None: silence (a muted shot)
+    start: int
+    samples: int
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The sound of a transition, rendered apart."""
+
+    shot_id: str
+    path: Path
+    args: Callable[[Path], list[str]]
+
+
+def start_sound(
+    pool: ThreadPoolExecutor,
+    plan: CutPlan,
+    settings: CutSettings,
+    cache: Cache,
+    scratch: Path,
+    hook: Hook,
+) -> tuple[Path, list[Future[None]]]:
+    """Start building the cut's sound unless it is cached: its path, and the work to wait for."""
+    sounds = [_sound_path(t, plan.fps, cache) for t in plan.shots]
+    normalizing = submit(pool, _normalize_jobs(plan, sounds), hook)
+    windows = _windows(plan, sounds, cache)
+    pieces = _pieces(plan, sounds, windows)
+    spliced = _splices(plan, settings)
+    track = _track_path(pieces, plan, settings, cache, spliced)
+    if cached(track):
+        return track, normalizing
+    if spliced:
+        hook(StitchStep("", "mixing audio"))
+        work = pool.submit(_build_spliced, plan, sounds, normalizing, scratch, track)
+        return track, [*normalizing, work]
+    missing = [w for w in windows.values() if not cached(w.path)]
+    for window in missing:
+        hook(StitchStep(window.shot_id, "rendering sound transition"))
+    hook(StitchStep("", "mixing audio"))
+    work = pool.submit(_build, plan, settings, pieces, missing, normalizing, scratch, track)
+    return track, [*normalizing, work]
+
+
+# -- normalizing -----------------------------------------------------------------
+
+
+def _sound_path(timing: ShotTiming, fps: int, cache: Cache) -> Path:
+    key = cache_key(
+        "sound",
+        clip=timing.shot.clip_sha256,
+        fps=fps,
+        start=timing.start_frame,
+        frames=timing.frames,
+        ffmpeg=ffmpeg_version(),
+    )
+    return cache.sounds / f"{key}.pcm"
+
+
+def _normalize_jobs(plan: CutPlan, sounds: Sequence[Path]) -> list[Job]:
+    return [
+        Job(t.shot.id, "normalizing sound", _normalize_job(t, plan, path))
+        for t, path in zip(plan.shots, sounds, strict=True)
+        if not cached(path)
+    ]
+
+
+def _normalize_job(timing: ShotTiming, plan: CutPlan, path: Path) -> Callable[[], None]:
+    def job() -> None:
+        building = staged(path)
+        args = normalize_sound_args(
+            timing.shot.clip,
+            plan.seconds(timing.start_frame),
+            timing.source.has_audio,
+            plan.samples(timing.frames),
+            building,
+        )
+        _render(args, f"normalizing the sound of shot {timing.shot.id!r}", building, path)
+
+    return job
+
+
+# -- transitions and the joined sound ------------------------------------------------
+
+
+def _windows(plan: CutPlan, sounds: Sequence[Path], cache: Cache) -> dict[int, _Window]:
+    """The sound of each transition, by the index of the shot it leads into."""
+    windows = {}
+    for index, timing in enumerate(plan.shots):
+        if not index or not timing.transition_frames:
+            continue
+        before = plan.shots[index - 1]
+        tail = None if before.shot.mute else sounds[index - 1]
+        head = None if timing.shot.mute else sounds[index]
+        samples = plan.samples(timing.transition_frames)
+        tail_start = plan.samples(before.frames) - samples
+        dip = timing.transition in DIP_COLOURS
+        key = cache_key(
+            "sound-window",
+            tail=tail and tail.name,
+            head=head and head.name,
+            tail_start=tail_start,
+            samples=samples,
+            dip=dip,
+        )
+        windows[index] = _Window(
+            shot_id=timing.shot.id,
+            path=cache.windows / f"{key}.pcm",
+            args=functools.partial(sound_window_args, tail, tail_start, head, samples, dip),
+        )
+    return windows
+
+
+def _pieces(plan: CutPlan, sounds: Sequence[Path], windows: Mapping[int, _Window]) -> list[_Piece]:
+    """The shots' sound in order: each shot between its transitions, then each transition."""
+    overlaps = [plan.samples(t.transition_frames) for t in plan.shots[1:]] + [0]
+    pieces = []
+    for index, (timing, sound) in enumerate(zip(plan.shots, sounds, strict=True)):
+        if index in windows:
+            pieces.append(_Piece(windows[index].path, 0, plan.samples(timing.transition_frames)))
+        start = plan.samples(timing.transition_frames) if index else 0
+        end = plan.samples(timing.frames) - overlaps[index]
+        pieces.append(_Piece(None if timing.shot.mute else sound, start, end - start))
+    return pieces
+
+
+def _join(pieces: Sequence[_Piece], output: Path) -> None:
+    """Write the pieces one after another: sample-exact, and only a copy of bytes."""
+    with output.open("wb") as out:
+        for piece in pieces:
+            size = piece.samples * _BYTES_PER_SAMPLE
+            if piece.path is None:
+                out.write(bytes(size))
+                continue
+            with piece.path.open("rb") as source:
+                source.seek(piece.start * _BYTES_PER_SAMPLE)
+                data = source.read(size)
+            # A source a little short (rounding at odd frame rates) is padded with silence.
+            out.write(data + bytes(size - len(data)))
+
+
+# -- hard cuts: the shots' own encodes spliced ---------------------------------------
+
+
+def _splices(plan: CutPlan, settings: CutSettings) -> bool:
+    """Whether the cut's sound is the shots' sound end to end, so their encodes can be spliced.
+
+    Music, a loudness target and the cut's fades change the sound across the
+    whole cut and transitions mix two shots; those need the whole-track encode.
+    """
+    whole_cut = settings.music is not None or settings.loudness is not None or plan.fade_in or plan.fade_out
+    return not whole_cut and all(
+        not t.transition_frames and not t.shot.mute and plan.samples(t.frames) >= MIN_SPLICED_SAMPLES
+        for t in plan.shots
+    )
+
+
+def _build_spliced(
+    plan: CutPlan, sounds: Sequence[Path], normalizing: Sequence[Future[None]], scratch: Path, track: Path
+) -> None:
+    """Splice the shots' own AAC (encoded once each, and cached) and their joins into ``track``."""
+    for future in normalizing:
+        future.result()
+    encodes = [sound.with_suffix(".m4a") for sound in sounds]
+    missing = [(s, e) for s, e in zip(sounds, encodes, strict=True) if not cached(e)]
+    with ThreadPoolExecutor(os.cpu_count() or 1) as encoders:
+        list(encoders.map(lambda pair: _encode_shot(*pair), missing))
+    starts = splice_starts([plan.samples(t.offset) for t in plan.shots])
+    end = plan.samples(plan.total_frames)
+    pcm, joins = scratch / "joins.pcm", scratch / "joins.m4a"
+    _write_join_windows(sounds, [plan.samples(t.frames) for t in plan.shots], starts, end, pcm)
+    run_ffmpeg(pcm_encode_args(pcm, joins), step="encoding the sound at the joins", error=StitchError)
+    _splice(splice_spans(starts, end, encodes, joins), track, "splicing the sound")
+
+
+def _encode_shot(sound: Path, encoded: Path) -> None:
+    building = staged(encoded)
+    _render(pcm_encode_args(sound, building), "encoding a shot's sound", building, encoded)
+
+
+def _write_join_windows(
+    sounds: Sequence[Path], lengths: Sequence[int], starts: Sequence[int], end: int, output: Path
+) -> None:
+    """Write the PCM around every join as the cut plays it, one window after another, then the end.
+
+    A shot's sound starts on the frame grid, up to 512 samples off its picture, so
+    the sound before a join (or the cut's end) can end early (silence fills the
+    gap) or run past it (it is cut there and faded out again, so it does not click).
+    """
+    with output.open("wb") as out:
+        for index in range(1, len(starts)):
+            join = starts[index]
+            lead = join - join_window_start(join)
+            out.write(_tail(sounds[index - 1], starts[index - 1], lengths[index - 1], join, lead))
+            head = _pcm(sounds[index], 0, JOIN_WINDOW_SAMPLES - lead).tobytes()
+            out.write(head + bytes(_BYTES_PER_SAMPLE * (JOIN_WINDOW_SAMPLES - lead) - len(head)))
+        out.write(_tail(sounds[-1], starts[-1], lengths[-1], end, end - end_window_start(end)))
+
+
+def _tail(sound: Path, start: int, length: int, until: int, samples: int) -> bytes:
+    """The last ``samples`` of the cut before ``until`` from a shot whose sound is at ``start``."""
+    first = until - samples - start
+    tail = _pcm(sound, first, min(until - start, length) - first)
+    if start + length > until:
+        _fade_out(tail)
+    return tail.tobytes() + bytes(_BYTES_PER_SAMPLE * samples - 2 * len(tail))
+
+
+def _pcm(path: Path, start: int, samples: int) -> array[int]:
+    """``samples`` of a shot's PCM from ``start``, interleaved s16 (fewer at the file's end)."""
+    data = array("h")
+    with path.open("rb") as source:
+        source.seek(start * _BYTES_PER_SAMPLE)
+        data.frombytes(source.read(samples * _BYTES_PER_SAMPLE))
+    return data
+
+
+def _fade_out(sound: array[int]) -> None:
+    """Fade the end of interleaved stereo ``sound`` to silence (it was cut short)."""
+    length = min(round(EDGE_FADE_SECONDS * AUDIO_RATE), len(sound) // 2)
+    end = len(sound) // 2
+    for step in range(length):
+        gain = (length - 1 - step) / length
+        at = 2 * (end - length + step)
+        sound[at] = round(sound[at] * gain)
+        sound[at + 1] = round(sound[at + 1] * gain)
+
+
+def _splice(spans: Sequence[PacketSpan], track: Path, step: str) -> None:
+    path = staged(track)
+    try:
+        splice_audio(spans, path, step=step)
+        os.replace(path, track)
+    except FFmpegError as exc:
+        raise StitchError(exc.step, exc.command, exc.stderr_tail) from exc
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# -- mixing, levelling, encoding --------------------------------------------------
+
+
+def _track_path(
+    pieces: Sequence[_Piece], plan: CutPlan, settings: CutSettings, cache: Cache, spliced: bool
+) -> Path:
+    """Where the encoded sound of this cut is kept: keyed by everything mixed into it."""
+    try:
+        music = file_digest(settings.music) if settings.music is not None else None
+    except OSError as exc:
+        raise ShotlistError(f"music {settings.music}: {exc.strerror or exc}") from exc
+    key = cache_key(
+        "track",
+        pieces=[(p.path and p.path.name, p.start, p.samples) for p in pieces],
+        mix=mix_args(Path("shots.pcm"), plan, settings, Path("mixed.wav"), measure=False),
+        music=music,
+        loudness=settings.loudness,
+        spliced=spliced and splice_starts([plan.samples(t.offset) for t in plan.shots]),
+    )
+    return cache.tracks / f"{key}.m4a"
+
+
+def _build(
+    plan: CutPlan,
+    settings: CutSettings,
+    pieces: Sequence[_Piece],
+    windows: Sequence[_Window],
+    normalizing: Sequence[Future[None]],
+    scratch: Path,
+    track: Path,
+) -> None:
+    """Join, mix, level and encode the cut's sound into ``track``."""
+    for future in normalizing:
+        future.result()
+    with ThreadPoolExecutor(os.cpu_count() or 1) as renderers:
+        list(renderers.map(_render_window, windows))
+    joined = scratch / "shots.pcm"
+    _join(pieces, joined)
+    mixed = scratch / "mixed.wav"
+    target = settings.loudness
+    args = mix_args(joined, plan, settings, mixed, measure=target is not None)
+    measured = _run_metered(args, "mixing the audio", measure=target is not None)
+    decision = leveling(measured, target) if measured and target is not None else None
+    source, level = mixed, None
+    if decision is not None and target is not None and decision.limit:
+        source = _limit(mixed, decision.gain_db, target, plan, scratch)
+    elif decision is not None:
+        level = decision.filter()
+    _encode(source, level, plan.samples(plan.total_frames), scratch, track)
+
+
+def _render_window(window: _Window) -> None:
+    building = staged(window.path)
+    step = f"rendering the sound into shot {window.shot_id!r}"
+    _render(window.args(building), step, building, window.path)
+
+
+def _limit(mixed: Path, gain_db: float, target: float, plan: CutPlan, scratch: Path) -> Path:
+    """Raise the loudness through the limiter, correcting the gain for what limiting took."""
+    limited = scratch / "limited.wav"
+    samples = plan.samples(plan.total_frames)
+    for _attempt in range(3):
+        measured = _run_metered(
+            limit_args(mixed, gain_db, samples, limited), "limiting the audio", measure=True
+        )
+        if measured is None or abs(measured.integrated - target) <= LIMITED_TOLERANCE_LU:
+            break
+        gain_db += target - measured.integrated
+    return limited
+
+
+def _encode(source: Path, level: str | None, samples: int, scratch: Path, track: Path) -> None:
+    """Encode to AAC in chunks on every core, then splice their packets into ``track``."""
+    chunks = encode_chunks(samples, os.cpu_count() or 1)
+    parts = [scratch / f"sound{index}.m4a" for index in range(len(chunks))]
+
+    def encode(index: int) -> None:
+        args = encode_args(source, level, chunks[index], parts[index])
+        run_ffmpeg(args, step="encoding the audio", error=StitchError)
+
+    with ThreadPoolExecutor(len(chunks)) as encoders:
+        list(encoders.map(encode, range(len(chunks))))
+    spans = [
+        PacketSpan(part, chunk.keep_from, chunk.keep_until, shift=chunk.start_sample)
+        for part, chunk in zip(parts, chunks, strict=True)
+    ]
+    _splice(spans, track, "encoding the audio")
+
+
+# -- running ffmpeg -------------------------------------------------------------------
+
+
+def _render(args: list[str], step: str, building: Path, final: Path) -> None:
+    """Run ffmpeg writing ``building``, then move it into place at ``final``."""
+    try:
+        run_ffmpeg(args, step=step, error=StitchError)
+        os.replace(building, final)
+    finally:
+        building.unlink(missing_ok=True)
+
+
+def _run_metered(args: list[str], step: str, measure: bool) -> Loudness | None:
+    try:
+        stderr = run_ffmpeg_capture(args, step=step)
+    except FFmpegError as exc:
+        raise StitchError(exc.step, exc.command, exc.stderr_tail) from exc
+    if not measure:
+        return None
+    try:
+        return parse_ebur128(stderr)
+    except ValueError as exc:
+        raise StitchError(f"measuring loudness after {step}", args, stderr[-2000:]) from exc

@@ -1,0 +1,539 @@
+"""The cut: rendered shots in, one film out, with its subtitles and editor timeline.
+
+The pipeline, each step in its own place::
+
+    probe the clips ─► plan_cut: frames, windows, overlaps          stitch_plan (pure)
+    picture: normalize each clip ─► render its windows ─┐ in        this module, stitch_video
+    sound:   normalize, join, mix, level, encode ───────┘ parallel  stitch_sound, stitch_audio
+    join: picture pieces and sound copied ─► the cut                this module
+    subtitles and timeline ─► beside the cut                        export (pure)
+
+The picture is never re-encoded as a whole: normalized clips are split at IDR
+frames where transitions and fades begin, only those windows are re-encoded,
+and the concat demuxer joins every piece with ``-c copy``. The sound is built
+from sample-exact PCM and encoded once (``stitch_audio`` says why) while the
+picture work runs.
+
+``work_dir`` is a cache that outlives runs (``stitch_cache``): a clip's
+normalized picture is kept under the clip's sha256 and every setting that
+shapes it, its sound likewise, windows under the keys of their inputs, the
+encoded sound under everything mixed into it. Restitching after one shot
+changes re-normalizes that shot only and re-renders only the windows that
+touch it.
+
+The cut is written atomically: a failed stitch leaves the previous cut as it
+was and raises :class:`~shotlist.errors.StitchError` naming the ffmpeg step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from shotlist.cut import export
+from shotlist.cut.cache import (
+    Cache,
+    Job,
+    cache_key,
+    cached,
+    staged,
+    submit,
+    wait_all,
+    workers,
+)
+from shotlist.cut.sound import start_sound
+from shotlist.cut.timeline import CutPlan, ShotTiming, plan_cut
+from shotlist.cut.video import (
+    FIT_MODES,
+    XFADE_TRANSITIONS,
+    Encoding,
+    concat_list,
+    fade_args,
+    join_args,
+    normalize_picture_args,
+    piece_names,
+    transition_args,
+)
+from shotlist.errors import ShotlistError, StitchError
+from shotlist.events import Hook, Notice, StitchFinished, StitchStarted, StitchStep, ignore
+from shotlist.media.ffmpeg import MediaInfo, ffmpeg_version, probe, run_ffmpeg
+
+__all__ = [
+    "FIT_MODES",
+    "TRANSITION_TYPES",
+    "CutResult",
+    "CutSettings",
+    "CutShot",
+    "TransitionSpec",
+    "stitch_cut",
+]
+
+TRANSITION_TYPES: tuple[str, ...] = ("cut", *XFADE_TRANSITIONS)
+
+# The font bundled for burnt-in subtitles, so they render on machines without system fonts.
+_FONT_FILE = Path(__file__).resolve().parents[1] / "assets" / "fonts" / "DejaVuSans.ttf"
+_FONT_FAMILY = "DejaVu Sans"
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    """How the cut passes from the previous shot into this one.
+
+    ``type`` is one of :data:`TRANSITION_TYPES`; ``duration`` is the overlap in
+    seconds, which shortens the cut by as much. A ``cut`` (or a duration of 0)
+    has no overlap.
+    """
+
+    type: str
+    duration: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.type not in TRANSITION_TYPES:
+            raise ValueError(
+                f"unknown transition {self.type!r}; expected one of {', '.join(TRANSITION_TYPES)}"
+            )
+        if self.duration < 0:
+            raise ValueError(f"transition duration must be >= 0, not {self.duration}")
+
+
+@dataclass(frozen=True)
+class CutShot:
+    """One rendered shot as the cut uses it.
+
+    ``trim_start``/``trim_end`` are in/out points in seconds inside the clip
+    (``None``: its start/end). ``transition`` leads from the previous shot into
+    this one (``None``: the cut's default; ignored on the first shot). ``mute``
+    drops the shot's own sound. ``dialogue`` lines become subtitles over the
+    shot. ``metadata`` (prompt, seed, request hash, provider, model) goes into
+    the timeline export.
+    """
+
+    id: str
+    clip: Path
+    clip_sha256: str
+    trim_start: float | None = None
+    trim_end: float | None = None
+    transition: TransitionSpec | None = None
+    mute: bool = False
+    dialogue: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class CutSettings:
+    """The cut's format and finish.
+
+    ``fit`` is one of :data:`FIT_MODES` (see ``stitch_video``). ``loudness`` is
+    the integrated target in LUFS (``None``: leave levels alone); the true peak
+    is held at or under -1 dBTP. ``fade_in``/``fade_out`` fade picture and sound
+    from/to black at the cut's ends. ``music`` is laid under the whole cut at
+    ``music_volume_db`` relative to the shots' sound, lowered under it when
+    ``duck``. ``burn_subtitles`` draws the dialogue into the picture (which
+    re-encodes the whole picture).
+    """
+
+    width: int
+    height: int
+    fps: int
+    fit: str = "fit"
+    transition: TransitionSpec = TransitionSpec("cut")
+    loudness: float | None = -14.0
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    music: Path | None = None
+    music_volume_db: float = -12.0
+    duck: bool = True
+    burn_subtitles: bool = False
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
+            raise ValueError(f"cut size must be positive and even, not {self.width}x{self.height}")
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, not {self.fps}")
+        if self.fit not in FIT_MODES:
+            raise ValueError(f"unknown fit {self.fit!r}; expected one of {', '.join(FIT_MODES)}")
+        if self.fade_in < 0 or self.fade_out < 0:
+            raise ValueError("fade_in and fade_out must be >= 0")
+
+
+@dataclass(frozen=True)
+class CutResult:
+    """What a stitch wrote: the cut, its length in seconds, its SRT (if any dialogue), its OTIO."""
+
+    output: Path
+    duration: float
+    srt: Path | None
+    otio: Path
+
+
+@dataclass(frozen=True)
+class _Picture:
+    """A clip's picture in the cut's format: its pieces by name (head, body, tail)."""
+
+    key: str
+    folder: Path
+    pieces: Mapping[str, Path]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A re-encoded stretch of picture: a transition or one of the cut's fades."""
+
+    key: str
+    path: Path
+    shot_id: str
+    event: str  # the step as reported to the hook
+    step: str  # the step as named in an error
+    args: Callable[[Path], list[str]]  # ffmpeg arguments writing the window to a path
+
+
+def stitch_cut(
+    shots: Sequence[CutShot],
+    settings: CutSettings,
+    *,
+    work_dir: Path,
+    output: Path,
+    hook: Hook = ignore,
+) -> CutResult:
+    """Build the cut of ``shots`` at ``output``, with ``.srt`` and ``.otio`` beside it.
+
+    Reports its work to ``hook``: ``StitchStep`` events name the shot and the
+    step ("normalizing", "normalizing sound", "rendering transition", "rendering
+    sound transition", "rendering fade in", "rendering fade out", "mixing
+    audio", "joining") and are sent only for work done, not for what the cache
+    already held. Raises ``StitchError`` when an ffmpeg step fails and
+    ``ShotlistError`` when the shots cannot be laid out (a clip without
+    picture, a trim that leaves nothing, transitions longer than a shot).
+    """
+    hook(StitchStarted("", str(output)))
+    cache = Cache(work_dir)
+    plan = plan_cut(shots, settings, [_probe_clip(shot, cache) for shot in shots])
+    for notice in plan.notices:
+        hook(Notice("", notice))
+    enc = Encoding(settings.width, settings.height, settings.fps)
+    cues = export.subtitle_cues(plan)
+    with cache.scratch() as scratch, ThreadPoolExecutor(workers()) as pool:
+        try:
+            # The sound is mixed and encoded beside the picture work, not after it.
+            track, mixing = start_sound(pool, plan, settings, cache, scratch, hook)
+            pieces = _render_picture(pool, plan, settings.fit, enc, cache, hook)
+            video_list = scratch / "picture.ffconcat"
+            video_list.write_text(concat_list(pieces))
+            burn = _write_burn_srt(cues, scratch) if settings.burn_subtitles and cues else None
+            wait_all(mixing)
+            hook(StitchStep("", "joining"))
+            _join(video_list, track, output, enc, burn, scratch)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    cache.sweep()
+    srt = _write_subtitles(cues, output)
+    timeline = export.build_timeline(plan, name=output.stem, metadata=_timeline_info(settings))
+    otio_path = output.with_suffix(".otio")
+    _write_atomic(otio_path, export.timeline_json(timeline))
+    hook(StitchFinished("", str(output)))
+    return CutResult(output=output, duration=plan.duration, srt=srt, otio=otio_path)
+
+
+def _render_picture(
+    pool: ThreadPoolExecutor, plan: CutPlan, fit: str, enc: Encoding, cache: Cache, hook: Hook
+) -> list[Path]:
+    """Normalize the clips and render the windows; returns the pieces of the picture in order."""
+    pictures = [_picture_entry(t, fit, enc, cache) for t in plan.shots]
+    wait_all(submit(pool, _picture_jobs(plan, pictures, fit, enc), hook))
+    windows = _windows(plan, pictures, enc, cache)
+    wait_all(submit(pool, _window_jobs(windows.values()), hook))
+    return _picture_pieces(plan, pictures, windows)
+
+
+# -- probing -----------------------------------------------------------------
+
+
+def _probe_clip(shot: CutShot, cache: Cache) -> MediaInfo:
+    """What the clip holds. Clips are named by their content hash, so a probe is kept: a
+    restitch of 40 shots would otherwise spend most of its time opening them again."""
+    known = cache.probes / f"{shot.clip_sha256}.json"
+    info = _read_probe(known)
+    if info is None:
+        try:
+            info = probe(Path(shot.clip))
+        except ShotlistError as exc:
+            raise ShotlistError(f"shot {shot.id!r}: {exc}") from exc
+        _write_atomic(known, json.dumps(_probe_json(info)))
+    if not info.has_video or not info.width or not info.height:
+        raise ShotlistError(f"shot {shot.id!r}: {shot.clip} has no picture")
+    return info
+
+
+def _probe_json(info: MediaInfo) -> dict[str, Any]:
+    fields = dataclasses.asdict(info)
+    fields["fps"] = None if info.fps is None else [info.fps.numerator, info.fps.denominator]
+    return fields
+
+
+def _read_probe(path: Path) -> MediaInfo | None:
+    try:
+        fields = json.loads(path.read_text())
+        if fields["fps"] is not None:
+            fields["fps"] = Fraction(*fields["fps"])
+        return MediaInfo(**fields)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # absent, or written by another version: probe again
+
+
+# -- normalizing ---------------------------------------------------------------
+
+
+def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: Cache) -> _Picture:
+    key = cache_key(
+        "picture",
+        clip=timing.shot.clip_sha256,
+        encoding=enc.key(),
+        fit=fit,
+        start=timing.start_frame,
+        frames=timing.frames,
+        head=timing.head,
+        tail=timing.tail,
+        ffmpeg=ffmpeg_version(),
+    )
+    folder = cache.pictures / key
+    names = piece_names(timing.frames, timing.head, timing.tail)
+    return _Picture(key, folder, {name: folder / f"{name}.mp4" for name in names})
+
+
+def _picture_jobs(plan: CutPlan, pictures: Sequence[_Picture], fit: str, enc: Encoding) -> list[Job]:
+    return [
+        Job(t.shot.id, "normalizing", _picture_job(t, fit, enc, picture))
+        for t, picture in zip(plan.shots, pictures, strict=True)
+        if not cached(picture.folder, *picture.pieces.values())
+    ]
+
+
+def _picture_job(timing: ShotTiming, fit: str, enc: Encoding, picture: _Picture) -> Callable[[], None]:
+    def job() -> None:
+        building = staged(picture.folder)
+        building.mkdir()
+        try:
+            args = normalize_picture_args(
+                timing.shot.clip,
+                timing.start_frame / enc.fps,
+                fit,
+                timing.source_size,
+                timing.frames,
+                timing.head,
+                timing.tail,
+                enc,
+                building,
+            )
+            run_ffmpeg(args, step=f"normalizing shot {timing.shot.id!r}", error=StitchError)
+            for index, name in enumerate(picture.pieces):
+                (building / f"piece{index}.mp4").rename(building / f"{name}.mp4")
+            _check_pieces(timing, building, picture)
+            _publish(building, picture)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+
+    return job
+
+
+def _publish(building: Path, picture: _Picture) -> None:
+    if cached(picture.folder, *picture.pieces.values()):
+        return  # another stitch published the same entry first; theirs is as good
+    shutil.rmtree(picture.folder, ignore_errors=True)  # an entry that lost a piece
+    with suppress(OSError):  # lost a race to publish
+        os.replace(building, picture.folder)
+
+
+def _check_pieces(timing: ShotTiming, folder: Path, picture: _Picture) -> None:
+    """Make sure every piece has exactly its frames; a short piece would shift the cut."""
+    expected = {"head": timing.head, "body": timing.body, "tail": timing.tail}
+    for name in picture.pieces:
+        frames = probe(folder / f"{name}.mp4").frames
+        if frames != expected[name]:
+            raise StitchError(
+                f"normalizing shot {timing.shot.id!r}",
+                (),
+                f"the {name} has {frames} frames where {expected[name]} were expected",
+            )
+
+
+# -- windows -----------------------------------------------------------------
+
+
+def _windows(
+    plan: CutPlan, pictures: Sequence[_Picture], enc: Encoding, cache: Cache
+) -> dict[tuple[int, str], _Window]:
+    """The re-encoded windows, by (shot index, "in"/"out")."""
+    windows: dict[tuple[int, str], _Window] = {}
+    first, last = plan.shots[0], len(plan.shots) - 1
+    if first.head:
+        windows[0, "in"] = _fade_window(first, pictures[0], "in", enc, cache)
+    for index in range(1, len(plan.shots)):
+        timing = plan.shots[index]
+        if timing.transition_frames:
+            windows[index, "in"] = _transition_window(
+                timing, pictures[index - 1], pictures[index], enc, cache
+            )
+    if plan.shots[last].tail:
+        windows[last, "out"] = _fade_window(plan.shots[last], pictures[last], "out", enc, cache)
+    return windows
+
+
+def _transition_window(
+    timing: ShotTiming, before: _Picture, after: _Picture, enc: Encoding, cache: Cache
+) -> _Window:
+    key = cache_key(
+        "transition",
+        tail=before.key,
+        head=after.key,
+        type=timing.transition,
+        frames=timing.transition_frames,
+        encoding=enc.key(),
+    )
+    tail, head = before.pieces["tail"], after.pieces["head"]
+    return _Window(
+        key=key,
+        path=cache.windows / f"{key}.mp4",
+        shot_id=timing.shot.id,
+        event="rendering transition",
+        step=f"rendering the {timing.transition} into shot {timing.shot.id!r}",
+        args=lambda out: transition_args(tail, head, timing.transition, timing.transition_frames, enc, out),
+    )
+
+
+def _fade_window(
+    timing: ShotTiming, picture: _Picture, direction: str, enc: Encoding, cache: Cache
+) -> _Window:
+    frames = timing.head if direction == "in" else timing.tail
+    piece = picture.pieces["head" if direction == "in" else "tail"]
+    key = cache_key("fade", piece=picture.key, direction=direction, frames=frames, encoding=enc.key())
+    return _Window(
+        key=key,
+        path=cache.windows / f"{key}.mp4",
+        shot_id=timing.shot.id,
+        event=f"rendering fade {direction}",
+        step=f"rendering the fade {direction} of shot {timing.shot.id!r}",
+        args=lambda out: fade_args(piece, direction, frames, enc, out),
+    )
+
+
+def _window_jobs(windows: Iterable[_Window]) -> list[Job]:
+    return [Job(w.shot_id, w.event, _window_job(w)) for w in windows if not cached(w.path)]
+
+
+def _window_job(window: _Window) -> Callable[[], None]:
+    def job() -> None:
+        building = staged(window.path)
+        try:
+            run_ffmpeg(window.args(building), step=window.step, error=StitchError)
+            os.replace(building, window.path)
+        finally:
+            building.unlink(missing_ok=True)
+
+    return job
+
+
+def _picture_pieces(
+    plan: CutPlan, pictures: Sequence[_Picture], windows: Mapping[tuple[int, str], _Window]
+) -> list[Path]:
+    """Every piece of the picture in order: windows where re-encoded, clip bodies between."""
+    pieces = []
+    for index, (timing, picture) in enumerate(zip(plan.shots, pictures, strict=True)):
+        if (index, "in") in windows:
+            pieces.append(windows[index, "in"].path)
+        if timing.body:
+            pieces.append(picture.pieces["body"])
+        if (index, "out") in windows:
+            pieces.append(windows[index, "out"].path)
+    return pieces
+
+
+# -- joining and writing -------------------------------------------------------
+
+
+def _join(
+    video_list: Path,
+    sound: Path,
+    output: Path,
+    enc: Encoding,
+    subtitles: Path | None,
+    scratch: Path,
+) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    building = staged(output)
+    fonts, font, env = None, None, None
+    if subtitles is not None and _FONT_FILE.is_file():
+        fonts, font = _FONT_FILE.parent, _FONT_FAMILY
+        env = {"FONTCONFIG_FILE": str(_fontconfig(scratch))}
+    try:
+        run_ffmpeg(
+            join_args(video_list, sound, building, enc, subtitles, fonts, font),
+            step="joining the cut",
+            error=StitchError,
+            env=env,
+        )
+        os.replace(building, output)
+    finally:
+        building.unlink(missing_ok=True)
+
+
+def _fontconfig(scratch: Path) -> Path:
+    """A fontconfig file that sees only the bundled font, so subtitles look alike everywhere."""
+    path = scratch / "fonts.conf"
+    folder = escape(str(_FONT_FILE.parent))
+    cache = escape(str(scratch / "fontconfig-cache"))
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+        f"<fontconfig><dir>{folder}</dir><cachedir>{cache}</cachedir></fontconfig>\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _write_burn_srt(cues: list[export.Cue], scratch: Path) -> Path:
+    path = scratch / "subtitles.srt"
+    path.write_text(export.srt_text(cues), encoding="utf-8")
+    return path
+
+
+def _write_subtitles(cues: list[export.Cue], output: Path) -> Path | None:
+    path = output.with_suffix(".srt")
+    if not cues:
+        # A subtitle file left from an earlier cut would be shown over this one.
+        path.unlink(missing_ok=True)
+        return None
+    _write_atomic(path, export.srt_text(cues))
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    building = staged(path)
+    try:
+        building.write_text(text, encoding="utf-8")
+        os.replace(building, path)
+    finally:
+        building.unlink(missing_ok=True)
+
+
+def _timeline_info(settings: CutSettings) -> dict[str, Any]:
+    return {
+        "size": [settings.width, settings.height],
+        "fps": settings.fps,
+        "fit": settings.fit,
+        "loudness": settings.loudness,
+        "fade_in": settings.fade_in,
+        "fade_out": settings.fade_out,
+        "music": str(settings.music) if settings.music else None,
+        "music_volume_db": settings.music_volume_db,
+        "duck": settings.duck,
+    }

@@ -1,0 +1,549 @@
+"""The ``local`` provider: a free, offline, deterministic previz engine built on ffmpeg.
+
+Each shot request becomes one ffmpeg run that draws a real animatic clip:
+
+- **picture**: the shot's reference video (looped or cut to length), else its
+  first reference image, else a procedural landscape painted from the seed
+  and the prompt (``local_scene``); moved as the camera directs by a
+  per-frame source window (``local_motion``);
+- **caption**: shot id, camera and prompt on the picture, dialogue as
+  subtitles (``local_caption``, rendered by libass with a bundled font);
+- **sound**: the audio reference, else seeded ambience when the request asks
+  for audio (``local_sound``), else no audio stream;
+- **format**: exactly ``round(duration * fps)`` frames at the requested
+  size, H.264 yuv420p + AAC 48 kHz stereo in MP4 with ``+faststart``.
+
+The same request gives the same bytes: every source is seeded, encoders run
+bit-exact with a fixed thread count, metadata is stripped, and libass sees
+only the bundled font. Bump ``LOCAL_ENGINE_VERSION`` with any change that
+alters output bytes: planning mixes it (and ``media.ffmpeg_version()``) into
+the hash of local shots, so old renders are not reused.
+
+``build_local_render`` is the pure part (request in, ffmpeg arguments and
+side files out); ``render_local`` and ``LocalProvider`` are the effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shotlist.errors import FFmpegError, ProviderError
+from shotlist.media.ffmpeg import decodes, run_ffmpeg, run_ffmpeg_async
+from shotlist.providers.base import JobState, JobStatus
+from shotlist.providers.local.caption import caption_script, fontconfig_file
+from shotlist.providers.local.motion import is_still, perspective_options
+from shotlist.providers.local.scene import render_plate, scene_for
+from shotlist.providers.local.sound import ambience_graph, reference_graph
+from shotlist.request import MediaRef, ShotRequest
+
+__all__ = [
+    "FONT_DIR",
+    "LOCAL_ENGINE_VERSION",
+    "LocalProvider",
+    "LocalRender",
+    "build_local_render",
+    "render_local",
+    "render_local_async",
+]
+
+LOCAL_ENGINE_VERSION = "1"
+PROVIDER = "local"
+FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
+
+# Encoder settings. x264's output depends on its thread count, so it is fixed
+# (not derived from the machine) to keep bytes identical everywhere.
+X264_PRESET = "veryfast"
+X264_CRF = 20
+X264_THREADS = 4
+AAC_BITRATE = "192k"
+
+# swscale's bitexact flag keeps its SIMD paths from changing pixels between CPUs.
+SWS_FLAGS = "bicubic+accurate_rnd+bitexact"
+BITEXACT = ("-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact")
+
+ASS_NAME = "caption.ass"
+FONTS_CONF_NAME = "fonts.conf"
+PLATE_NAME = "plate.rgb"
+
+
+@dataclass(frozen=True)
+class LocalRender:
+    """Everything one local render needs, decided before anything runs.
+
+    ``files`` are written into the work directory first (name, content);
+    ``env`` is added to ffmpeg's environment; ``args`` are ffmpeg's
+    arguments without the executable.
+    """
+
+    args: tuple[str, ...]
+    files: tuple[tuple[str, bytes], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    frames: int = 0
+    source: str = "procedural"  # "video", "image" or "procedural"
+
+
+def frame_count(request: ShotRequest) -> int:
+    """Frames in the clip: the duration rounded to whole frames (at least one)."""
+    return max(1, round(request.duration * request.fps))
+
+
+def _local(refs: tuple[MediaRef, ...]) -> MediaRef | None:
+    """The first reference that is a local file (the engine is offline: URLs are skipped)."""
+    return next((ref for ref in refs if ref.path is not None), None)
+
+
+def filter_value(text: str) -> str:
+    """``text`` escaped as a filter option value inside a filtergraph.
+
+    Two levels, as ffmpeg parses them: first the option string (``\\ ' :``),
+    then the graph (``\\ ' [ ] , ;``).
+    """
+    for specials in ("\\':", "\\'[],;"):
+        text = "".join("\\" + c if c in specials else c for c in text)
+    return text
+
+
+def _invalid(request: ShotRequest, message: str) -> ProviderError:
+    return ProviderError(message, provider=PROVIDER, shot_id=request.id, kind="invalid")
+
+
+def _check(request: ShotRequest) -> None:
+    if request.width <= 0 or request.height <= 0 or request.width % 2 or request.height % 2:
+        raise _invalid(request, f"size {request.size} must be positive and even (H.264 4:2:0)")
+    if request.fps <= 0 or request.duration <= 0:
+        raise _invalid(request, "duration and fps must be positive")
+
+
+def _cover(request: ShotRequest) -> str:
+    """Scale to fill the frame (cropping the overflow), converting to BT.709 4:2:0."""
+    w, h = request.width, request.height
+    return (
+        f"scale={w}:{h}:force_original_aspect_ratio=increase:flags={SWS_FLAGS}"
+        f":out_color_matrix=bt709:out_range=tv,crop={w}:{h},setsar=1,format=yuv420p"
+    )
+
+
+def _hold(frames: int, fps: int) -> str:
+    """Repeat a single picture for the whole shot (scaled once, not per frame)."""
+    return f"loop=loop={frames - 1}:size=1:start=0,setpts=N/({fps}*TB)"
+
+
+@dataclass(frozen=True)
+class _Picture:
+    """Where the frames come from, before the camera moves over them."""
+
+    kind: str  # "video", "image" or "procedural"
+    inputs: tuple[str, ...]
+    chain: str  # filters from input 0 to full-size 4:2:0 frames, one per output frame
+    files: tuple[tuple[str, bytes], ...] = ()
+    default_move: str | None = None  # procedural scenes move even when told nothing
+
+
+def _picture(request: ShotRequest, work_dir: Path, frames: int) -> _Picture:
+    """The shot's picture: its reference video, else its first image, else a painted scene."""
+    fps = request.fps
+    video, image = _local(request.videos), _local(request.images)
+    if video is not None and video.path is not None:
+        return _Picture(
+            kind="video",
+            inputs=("-stream_loop", "-1", "-i", f"file:{video.path}"),
+            chain=f"[0:v]fps={fps},{_cover(request)},trim=end_frame={frames},setpts=N/({fps}*TB)",
+        )
+    if image is not None and image.path is not None:
+        return _Picture(
+            kind="image",
+            # image2 without a pattern: a file named "100%.png" is one file, not a sequence.
+            inputs=("-f", "image2", "-pattern_type", "none", "-i", f"file:{image.path}"),
+            chain=f"[0:v]{_cover(request)},{_hold(frames, fps)}",
+        )
+    scene = scene_for(request.seed, request.source_prompt)
+    plate = work_dir / PLATE_NAME
+    # The plate is painted transposed (see local_scene): height x width as stored.
+    size = f"{request.height}x{request.width}"
+    inputs = (
+        "-f",
+        "rawvideo",
+        "-pixel_format",
+        "rgb24",
+        "-video_size",
+        size,
+        "-i",
+        f"file:{plate}",
+    )
+    return _Picture(
+        kind="procedural",
+        inputs=inputs,
+        chain=f"[0:v]transpose=0,{_cover(request)},{_hold(frames, fps)}",
+        files=((PLATE_NAME, render_plate(scene, request.width, request.height)),),
+        default_move=scene.default_move,
+    )
+
+
+def _motion(request: ShotRequest, frames: int, default_move: str | None) -> str:
+    if is_still(request.camera, default_move=default_move):
+        return ""
+    options = perspective_options(
+        request.camera,
+        request.width,
+        request.height,
+        frames,
+        request.fps,
+        request.seed,
+        default_move=default_move,
+    )
+    corners = ":".join(f"{key}='{value}'" for key, value in options.items())
+    return f",perspective={corners}:interpolation=linear:sense=source:eval=frame"
+
+
+def build_local_render(
+    request: ShotRequest, dest: Path, work_dir: Path, *, font_dir: Path = FONT_DIR
+) -> LocalRender:
+    """The ffmpeg run that renders ``request`` into ``dest`` (pure: nothing is touched).
+
+    Side files (the caption script, the font configuration, a procedural
+    plate) are named relative to ``work_dir``, where the caller writes them.
+    Raises ``ProviderError`` (kind ``invalid``) for a request the engine
+    cannot render.
+    """
+    _check(request)
+    frames = frame_count(request)
+    picture = _picture(request, work_dir, frames)
+    inputs, files = list(picture.inputs), list(picture.files)
+    video_chain = picture.chain + _motion(request, frames, picture.default_move)
+    env: list[tuple[str, str]] = []
+    script = caption_script(request)
+    if script is not None:
+        files.append((ASS_NAME, script.encode("utf-8")))
+        conf = fontconfig_file(str(font_dir), str(work_dir / "fontconfig-cache"))
+        files.append((FONTS_CONF_NAME, conf.encode("utf-8")))
+        env.append(("FONTCONFIG_FILE", str(work_dir / FONTS_CONF_NAME)))
+        ass, fonts = filter_value(str(work_dir / ASS_NAME)), filter_value(str(font_dir))
+        video_chain += f",ass=filename={ass}:fontsdir={fonts}"
+    graph = [video_chain + "[v]"]
+    audio_ref = _local(request.audios)
+    if audio_ref is not None and audio_ref.path is not None:
+        inputs += ["-stream_loop", "-1", "-i", f"file:{audio_ref.path}"]
+        graph.append(reference_graph("1:a", request.duration, "a"))
+    elif request.generate_audio:
+        graph.append(ambience_graph(request.seed, request.source_prompt, request.duration, "a"))
+    has_audio = len(graph) > 1
+    args = [
+        *inputs,
+        "-filter_complex", ";".join(graph),
+        "-map", "[v]",
+        *(["-map", "[a]"] if has_audio else []),
+        "-frames:v", str(frames),
+        "-r", str(request.fps),
+        "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF),
+        "-threads:v", str(X264_THREADS), "-pix_fmt", "yuv420p",
+        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+        "-color_range", "tv",
+        *(["-c:a", "aac", "-b:a", AAC_BITRATE, "-ar", "48000", "-ac", "2"] if has_audio else []),
+        *BITEXACT,
+        "-map_metadata", "-1", "-map_chapters", "-1",
+        "-movflags", "+faststart",
+        "-f", "mp4", f"file:{dest}",
+    ]  # fmt: skip
+    return LocalRender(
+        args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=picture.kind
+    )
+
+
+def _missing_reference(request: ShotRequest) -> ProviderError | None:
+    for ref in request.media:
+        if ref.path is not None and not ref.path.is_file():
+            return _invalid(request, f"reference {ref.name!r} not found: {ref.path}")
+    return None
+
+
+def _unreadable_reference(request: ShotRequest) -> ProviderError | None:
+    """The first reference ffmpeg cannot decode, named: its own error only says that
+    nothing was written."""
+    for ref in request.media:
+        if ref.path is not None and not decodes(ref.path):
+            return _invalid(request, f"reference {ref.name!r} is not a readable {ref.kind}: {ref.path}")
+    return None
+
+
+def _failed(request: ShotRequest, exc: FFmpegError) -> ProviderError:
+    unreadable = _unreadable_reference(request)  # only on failure: no probing on the happy path
+    if unreadable is not None:
+        return unreadable
+    detail = exc.stderr_tail.strip().splitlines()
+    last = detail[-1] if detail else "no output"
+    return ProviderError(
+        f"ffmpeg failed while rendering the local previz: {last}",
+        provider=PROVIDER,
+        shot_id=request.id,
+        kind="failed",
+    )
+
+
+@contextlib.contextmanager
+def _workspace(work_dir: Path | None) -> Iterator[Path]:
+    if work_dir is not None:
+        yield work_dir  # _prepare creates it
+        return
+    with tempfile.TemporaryDirectory(prefix="shotlist-local-") as tmp:
+        yield Path(tmp)
+
+
+def _prepare(request: ShotRequest, dest: Path, work_dir: Path) -> tuple[LocalRender, Path]:
+    """Check the references, build the run towards a temporary file and write its side files."""
+    missing = _missing_reference(request)
+    if missing is not None:
+        raise missing
+    # The temporary file sits beside dest so that os.replace is atomic.
+    part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    render = build_local_render(request, part, work_dir)
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for name, content in render.files:
+            (work_dir / name).write_bytes(content)
+    except OSError as exc:
+        raise ProviderError(
+            f"cannot write the render's files: {exc}", provider=PROVIDER, shot_id=request.id
+        ) from exc
+    return render, part
+
+
+def _publish(request: ShotRequest, part: Path, dest: Path) -> None:
+    try:
+        os.replace(part, dest)
+    except OSError as exc:
+        raise ProviderError(
+            f"cannot move the render into place: {exc}", provider=PROVIDER, shot_id=request.id
+        ) from exc
+
+
+def render_local(request: ShotRequest, dest: Path, *, work_dir: Path | None = None) -> None:
+    """Render ``request`` into ``dest``, atomically; ``work_dir`` holds side files.
+
+    Without ``work_dir`` a temporary directory is used and removed.
+    Raises ``ProviderError`` (provider ``local``, the shot's id) on failure.
+    """
+    with _workspace(work_dir) as wd:
+        render, part = _prepare(request, dest, wd)
+        try:
+            run_ffmpeg(render.args, step=f"rendering shot {request.id}", env=dict(render.env))
+            _publish(request, part, dest)
+        except FFmpegError as exc:
+            raise _failed(request, exc) from exc
+        finally:
+            part.unlink(missing_ok=True)
+
+
+async def render_local_async(
+    request: ShotRequest,
+    dest: Path,
+    *,
+    work_dir: Path,
+    on_progress: Callable[[float], None] | None = None,
+) -> None:
+    """``render_local`` for an event loop: cancelling the task kills ffmpeg.
+
+    ``on_progress`` receives the fraction of the clip written so far.
+    """
+
+    def progress(seconds: float) -> None:
+        if on_progress is not None:
+            on_progress(min(1.0, seconds / request.duration))
+
+    # Painting a procedural plate and writing files take a moment: off the loop.
+    prepare = asyncio.ensure_future(asyncio.to_thread(_prepare, request, dest, work_dir))
+    try:
+        render, part = await asyncio.shield(prepare)
+    except asyncio.CancelledError:
+        # A thread cannot be interrupted: let it finish, so that nothing writes
+        # into the work directory after the caller has removed it.
+        with contextlib.suppress(Exception):
+            await prepare
+        raise
+    try:
+        await run_ffmpeg_async(
+            render.args,
+            step=f"rendering shot {request.id}",
+            env=dict(render.env),
+            on_progress=progress,
+        )
+        _publish(request, part, dest)
+    except FFmpegError as exc:
+        raise _failed(request, exc) from exc
+    finally:
+        part.unlink(missing_ok=True)
+
+
+@dataclass
+class _Job:
+    request: ShotRequest
+    directory: Path
+    state: JobState = JobState.QUEUED
+    progress: float = 0.0
+    error: ProviderError | None = None
+    crash: BaseException | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def output(self) -> Path:
+        return self.directory / "clip.mp4"
+
+
+class LocalProvider:
+    """The local previz engine behind the Provider protocol.
+
+    Jobs live in this process only: renders run as ffmpeg subprocesses, at
+    most ``max_parallel`` at once (default: one per CPU), each in its own
+    directory under ``work_dir``. A job id this session does not know (after
+    a crash or restart) polls as ``expired``; resubmitting is free.
+    """
+
+    name = PROVIDER
+
+    def __init__(self, work_dir: Path, *, max_parallel: int | None = None) -> None:
+        if max_parallel is not None and max_parallel < 1:
+            raise ValueError("max_parallel must be at least 1")
+        self.work_dir = Path(work_dir)
+        self.max_parallel = max_parallel or os.cpu_count() or 1
+        self._slots = asyncio.Semaphore(self.max_parallel)
+        self._jobs: dict[str, _Job] = {}
+
+    @staticmethod
+    def job_id(request: ShotRequest, idempotency_key: str) -> str:
+        basis = request.hash or hashlib.sha256(idempotency_key.encode()).hexdigest()
+        return f"local-{basis[:16]}"
+
+    async def submit(self, request: ShotRequest, idempotency_key: str) -> str:
+        """Start rendering in the background; the same request while alive is the same job."""
+        job_id = self.job_id(request, idempotency_key)
+        known = self._jobs.get(job_id)
+        if known is not None and known.state not in (JobState.FAILED, JobState.CANCELLED):
+            return job_id
+        directory = self.work_dir / job_id
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+        job = _Job(request=request, directory=directory)
+        job.task = asyncio.create_task(self._run(job_id, job), name=f"shotlist-local-{job_id}")
+        self._jobs[job_id] = job
+        return job_id
+
+    async def _run(self, job_id: str, job: _Job) -> None:
+        def progress(fraction: float) -> None:
+            job.progress = fraction
+
+        async with self._slots:
+            job.state = JobState.RUNNING
+            try:
+                await render_local_async(
+                    job.request, job.output, work_dir=job.directory, on_progress=progress
+                )
+            except ProviderError as exc:
+                exc.job_id = job_id
+                job.error, job.state = exc, JobState.FAILED
+                return
+            except asyncio.CancelledError:
+                job.state = JobState.CANCELLED
+                raise
+            except Exception as exc:  # a bug: keep it for poll to re-raise, not the void
+                job.crash, job.state = exc, JobState.FAILED
+                return
+            job.progress, job.state = 1.0, JobState.SUCCEEDED
+
+    async def poll(self, request: ShotRequest, job_id: str) -> JobStatus:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return JobStatus(
+                JobState.EXPIRED,
+                error=ProviderError(
+                    "this local render is not running any more (the session ended); submit it again",
+                    provider=PROVIDER,
+                    shot_id=request.id,
+                    job_id=job_id,
+                    kind="expired",
+                    retryable=True,
+                ),
+            )
+        if job.crash is not None:
+            raise job.crash
+        if job.state is JobState.SUCCEEDED:
+            return JobStatus(JobState.SUCCEEDED, progress=1.0, result_url=job.output.as_uri(), cost_usd=0.0)
+        if job.state is JobState.FAILED:
+            return JobStatus(JobState.FAILED, error=job.error, cost_usd=0.0)
+        if job.state is JobState.QUEUED:
+            return JobStatus(JobState.QUEUED, progress=0.0)
+        return JobStatus(job.state, progress=job.progress)
+
+    async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
+        """Move the finished clip to ``dest`` (atomically) and forget the job."""
+        job = self._jobs.get(job_id)
+        if job is None or job.state is not JobState.SUCCEEDED:
+            raise ProviderError(
+                "no finished local render to fetch",
+                provider=PROVIDER,
+                shot_id=request.id,
+                job_id=job_id,
+                kind="expired",
+                retryable=True,
+            )
+        try:
+            await asyncio.to_thread(_move_into_place, job.output, Path(dest))
+        except OSError as exc:
+            raise ProviderError(
+                f"cannot store the rendered clip at {dest}: {exc}",
+                provider=PROVIDER,
+                shot_id=request.id,
+                job_id=job_id,
+                kind="download",
+            ) from exc
+        del self._jobs[job_id]
+        await asyncio.to_thread(shutil.rmtree, job.directory, True)
+
+    async def cancel(self, request: ShotRequest, job_id: str) -> None:
+        """Stop the render (ffmpeg is killed) and remove its files."""
+        job = self._jobs.pop(job_id, None)
+        if job is None:
+            return
+        await _stop(job)
+        await asyncio.to_thread(shutil.rmtree, job.directory, True)
+
+    async def aclose(self) -> None:
+        """Stop every render of this session and remove their files."""
+        jobs, self._jobs = list(self._jobs.values()), {}
+        for job in jobs:
+            await _stop(job)
+            await asyncio.to_thread(shutil.rmtree, job.directory, True)
+
+
+async def _stop(job: _Job) -> None:
+    task = job.task
+    if task is not None and not task.done():
+        task.cancel()
+        # Wait for ffmpeg to be reaped; our own cancellation still propagates.
+        await asyncio.wait([task])
+    if job.state not in (JobState.SUCCEEDED, JobState.FAILED):
+        job.state = JobState.CANCELLED
+
+
+def _move_into_place(source: Path, dest: Path) -> None:
+    """Move ``source`` to ``dest``: complete or not at all, across file systems too."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, dest)
+        return
+    except OSError:
+        pass  # another file system: copy beside dest, then rename
+    part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+    source.unlink(missing_ok=True)

@@ -1,1 +1,0 @@
-"""The preview page of ``shotlist watch --serve``: one offline HTML file and its small server."""

@@ -1,0 +1,494 @@
+"""The local previz engine: real clips, probed and looked at, and its provider lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from array import array
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import pytest
+
+from shotlist.errors import ProviderError
+from shotlist.media.ffmpeg import probe, run_ffmpeg
+from shotlist.providers.base import JobState, Provider
+from shotlist.providers.local.caption import ass_text, caption_script
+from shotlist.providers.local.engine import (
+    LOCAL_ENGINE_VERSION,
+    LocalProvider,
+    build_local_render,
+    filter_value,
+    frame_count,
+    render_local,
+)
+from shotlist.providers.local.motion import (
+    MOVES,
+    SPEED_AMOUNT,
+    camera_window,
+    corners,
+    coverage,
+    perspective_options,
+)
+from shotlist.providers.local.scene import render_plate, scene_for
+from shotlist.request import CameraDirection, MediaRef, ShotRequest
+
+W, H, FPS = 320, 180, 12
+PROMPT = 'The keeper says: "Not tonight, {friend}" \\N over the sea — café ☕, 100% sure'
+
+
+def shot(**changes: object) -> ShotRequest:
+    fields: dict[str, object] = {
+        "id": "look-left",
+        "provider": "local",
+        "model": "previz",
+        "prompt": PROMPT,
+        "source_prompt": PROMPT,
+        "duration": 1.5,
+        "seed": 1234,
+        "width": W,
+        "height": H,
+        "aspect_ratio": "16:9",
+        "resolution": "180p",
+        "fps": FPS,
+        "generate_audio": False,
+        "caption": False,
+    }
+    fields.update(changes)
+    return ShotRequest(**fields)  # type: ignore[arg-type]
+
+
+def ref(kind: str, path: Path) -> MediaRef:
+    return MediaRef(name=path.stem, kind=kind, sha256="0" * 64, path=path)  # type: ignore[arg-type]
+
+
+# --- tiny media, made once -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("local-media")
+    # A white square in the middle of a black picture: its centroid and area show motion.
+    marker = root / "marker.ppm"
+    size, side = (480, 270), 40
+    rows = []
+    for y in range(size[1]):
+        inside_y = abs(y - size[1] // 2) < side // 2
+        rows.append(
+            bytes(
+                255 if inside_y and abs(x - size[0] // 2) < side // 2 else 0
+                for x in range(size[0])
+                for _ in range(3)
+            )
+        )
+    marker.write_bytes(f"P6 {size[0]} {size[1]} 255\n".encode() + b"".join(rows))
+    video = root / "clip.mp4"
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "testsrc2=s=160x90:r=10:d=0.8", "-c:v", "libx264", str(video)],
+        step="making a test video",
+    )
+    tone = root / "tone.wav"
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=f=440:r=22050:d=0.4", str(tone)], step="making a tone")
+    broken = root / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not a picture")
+    return {"marker": marker, "video": video, "tone": tone, "broken": broken}
+
+
+# --- reading frames without numpy ------------------------------------------------------
+
+
+def gray_frames(path: Path) -> list[bytes]:
+    """Every frame as W*H gray bytes (line padding removed)."""
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            gray = frame.reformat(format="gray")
+            plane = gray.planes[0]
+            data = bytes(plane)
+            frames.append(
+                b"".join(
+                    data[y * plane.line_size : y * plane.line_size + gray.width] for y in range(gray.height)
+                )
+            )
+    return frames
+
+
+def blob(frame: bytes, width: int = W) -> tuple[float, float, int]:
+    """Centroid (x, y) and area of the bright pixels."""
+    xs = ys = n = 0
+    for i, value in enumerate(frame):
+        if value > 128:
+            xs += i % width
+            ys += i // width
+            n += 1
+    assert n, "the marker left the picture"
+    return xs / n, ys / n, n
+
+
+def motion(path: Path) -> tuple[float, float, float]:
+    """How the marker moved from the first to the last frame: dx, dy, area ratio."""
+    frames = gray_frames(path)
+    x0, y0, a0 = blob(frames[0])
+    x1, y1, a1 = blob(frames[-1])
+    return x1 - x0, y1 - y0, a1 / a0
+
+
+def differing_pixels(a: bytes, b: bytes) -> int:
+    return sum(1 for p, q in zip(a, b, strict=True) if abs(p - q) > 24)
+
+
+# --- the clip a user gets --------------------------------------------------------------
+
+
+def test_clip_has_the_requested_duration_size_fps_and_sound(tmp_path: Path) -> None:
+    dest = tmp_path / "out" / "shot.mp4"
+    request = shot(duration=1.75, generate_audio=True, caption=True)
+    render_local(request, dest)
+    info = probe(dest)
+    assert (info.width, info.height) == (W, H)
+    assert info.fps == FPS
+    assert (info.video_codec, info.pix_fmt) == ("h264", "yuv420p")
+    assert info.frames == frame_count(request) == 21
+    assert abs(info.duration - 1.75) <= 1 / FPS
+    assert (info.audio_codec, info.sample_rate, info.channels) == ("aac", 48000, 2)
+    assert info.audio_duration is not None
+    assert abs(info.audio_duration - 1.75) <= 1 / FPS
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["shot.mp4"]  # no leftovers
+
+
+def audio_samples(path: Path) -> array[float]:
+    """The first channel of the audio stream, as floats."""
+    samples: array[float] = array("f")
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            plane = frame.planes[0]  # planar float: one plane per channel
+            samples.frombytes(bytes(plane)[: frame.samples * 4])
+    return samples
+
+
+def test_ambience_is_audible_and_differs_per_shot(tmp_path: Path) -> None:
+    render_local(shot(generate_audio=True, seed=1), tmp_path / "one.mp4")
+    render_local(shot(generate_audio=True, seed=2), tmp_path / "two.mp4")
+    one, two = audio_samples(tmp_path / "one.mp4"), audio_samples(tmp_path / "two.mp4")
+    rms = (sum(x * x for x in one) / len(one)) ** 0.5
+    assert 0.01 < rms < 0.5  # a quiet bed, neither silence nor clipping
+    assert max(abs(x) for x in one) < 1.0
+    assert one[: len(two)] != two[: len(one)]
+
+
+def test_no_audio_stream_when_none_is_asked(tmp_path: Path) -> None:
+    render_local(shot(generate_audio=False), tmp_path / "mute.mp4")
+    assert not probe(tmp_path / "mute.mp4").has_audio
+
+
+def test_audio_reference_is_looped_to_the_shot(tmp_path: Path, media: dict[str, Path]) -> None:
+    request = shot(audios=(ref("audio", media["tone"]),), generate_audio=False)
+    render_local(request, tmp_path / "tone.mp4")
+    info = probe(tmp_path / "tone.mp4")
+    assert (info.sample_rate, info.channels) == (48000, 2)
+    assert info.audio_duration is not None
+    assert abs(info.audio_duration - 1.5) <= 1 / FPS
+
+
+def test_reference_video_is_looped_to_length(tmp_path: Path, media: dict[str, Path]) -> None:
+    request = shot(videos=(ref("video", media["video"]),), duration=2.0)
+    render_local(request, tmp_path / "v.mp4")
+    info = probe(tmp_path / "v.mp4")
+    assert (info.width, info.height, info.frames) == (W, H, 24)
+    frames = gray_frames(tmp_path / "v.mp4")
+    # testsrc2 animates: the clip moves rather than holding one picture.
+    assert differing_pixels(frames[0], frames[5]) > 200
+
+
+def test_pan_tilt_and_zoom_move_the_picture_differently(tmp_path: Path, media: dict[str, Path]) -> None:
+    def moved(move: str, speed: str = "medium") -> tuple[float, float, float]:
+        dest = tmp_path / f"{move}-{speed}.mp4"
+        camera = CameraDirection(move=move, speed=speed)
+        render_local(shot(images=(ref("image", media["marker"]),), camera=camera), dest)
+        return motion(dest)
+
+    pan_dx, pan_dy, pan_area = moved("pan_right")
+    tilt_dx, tilt_dy, tilt_area = moved("tilt_up")
+    zoom_dx, zoom_dy, zoom_area = moved("zoom_in")
+    # Panning right sweeps the picture to the left.
+    assert pan_dx < -20
+    assert abs(pan_dy) < 2
+    assert 0.9 < pan_area < 1.1
+    # Tilting up sweeps it down.
+    assert tilt_dy > 10
+    assert abs(tilt_dx) < 2
+    assert 0.9 < tilt_area < 1.1
+    # Zooming in grows it in place.
+    assert zoom_area > 1.5
+    assert abs(zoom_dx) < 2
+    assert abs(zoom_dy) < 2
+    # Speeds differ visibly.
+    slow_dx, _, _ = moved("pan_right", "slow")
+    fast_dx, _, _ = moved("pan_right", "fast")
+    assert abs(slow_dx) < 0.75 * abs(pan_dx)
+    assert abs(fast_dx) > 1.4 * abs(pan_dx)
+
+
+def test_static_image_holds_still(tmp_path: Path, media: dict[str, Path]) -> None:
+    render_local(shot(images=(ref("image", media["marker"]),)), tmp_path / "s.mp4")
+    dx, dy, area = motion(tmp_path / "s.mp4")
+    assert (abs(dx), abs(dy)) < (0.5, 0.5)
+    assert 0.95 < area < 1.05
+
+
+def test_same_request_gives_the_same_bytes(tmp_path: Path) -> None:
+    request = shot(
+        generate_audio=True,
+        caption=True,
+        dialogue=("Not tonight.", "Not ever."),
+        camera=CameraDirection(move="handheld", angle="dutch"),
+    )
+    first, second = tmp_path / "a" / "one.mp4", tmp_path / "b" / "two.mp4"
+    render_local(request, first, work_dir=tmp_path / "work-a")
+    render_local(request, second, work_dir=tmp_path / "work-b")
+    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+
+
+def test_different_seeds_give_different_scenes(tmp_path: Path) -> None:
+    render_local(shot(seed=1), tmp_path / "one.mp4")
+    render_local(shot(seed=2), tmp_path / "two.mp4")
+    one, two = gray_frames(tmp_path / "one.mp4"), gray_frames(tmp_path / "two.mp4")
+    assert differing_pixels(one[0], two[0]) > W * H // 10
+
+
+def test_procedural_scene_moves(tmp_path: Path) -> None:
+    render_local(shot(), tmp_path / "p.mp4")
+    frames = gray_frames(tmp_path / "p.mp4")
+    assert differing_pixels(frames[0], frames[-1]) > 100
+
+
+def test_caption_changes_the_picture(tmp_path: Path) -> None:
+    render_local(shot(caption=False), tmp_path / "plain.mp4")
+    render_local(shot(caption=True), tmp_path / "captioned.mp4")
+    plain, captioned = gray_frames(tmp_path / "plain.mp4"), gray_frames(tmp_path / "captioned.mp4")
+    top = W * H // 5  # the caption sits at the top
+    assert differing_pixels(plain[0][:top], captioned[0][:top]) > 300
+    assert differing_pixels(plain[0][-top:], captioned[0][-top:]) < 50
+
+
+def test_dialogue_shows_at_the_bottom(tmp_path: Path) -> None:
+    render_local(shot(), tmp_path / "plain.mp4")
+    render_local(shot(dialogue=("Not tonight.",)), tmp_path / "spoken.mp4")
+    plain, spoken = gray_frames(tmp_path / "plain.mp4"), gray_frames(tmp_path / "spoken.mp4")
+    bottom = W * H // 5
+    assert differing_pixels(plain[0][-bottom:], spoken[0][-bottom:]) > 150
+
+
+def test_awkward_paths_are_escaped_for_ffmpeg(tmp_path: Path, media: dict[str, Path]) -> None:
+    odd = tmp_path / "it's [a], b; c: 100% d"
+    odd.mkdir()
+    image = odd / "still 100%.ppm"
+    image.write_bytes(media["marker"].read_bytes())
+    request = shot(caption=True, images=(ref("image", image),))
+    render_local(request, odd / "out, 1.mp4", work_dir=odd / "work: 'x'")
+    assert probe(odd / "out, 1.mp4").frames == frame_count(request)
+
+
+# --- failures ---------------------------------------------------------------------------
+
+
+def test_missing_reference_is_an_invalid_request(tmp_path: Path) -> None:
+    request = shot(images=(ref("image", tmp_path / "gone.png"),))
+    with pytest.raises(ProviderError) as caught:
+        render_local(request, tmp_path / "x.mp4")
+    assert (caught.value.kind, caught.value.shot_id, caught.value.provider) == (
+        "invalid",
+        "look-left",
+        "local",
+    )
+    assert "gone.png" in str(caught.value)
+
+
+def test_unreadable_reference_fails_cleanly(tmp_path: Path, media: dict[str, Path]) -> None:
+    request = shot(images=(ref("image", media["broken"]),))
+    with pytest.raises(ProviderError) as caught:
+        render_local(request, tmp_path / "x.mp4")
+    assert caught.value.kind == "invalid"
+    assert not caught.value.retryable
+    assert str(caught.value) == (
+        f"shot 'look-left', provider local: reference 'broken' is not a readable image: {media['broken']}"
+    )
+    assert list(tmp_path.iterdir()) == []  # neither the clip nor a partial file
+
+
+def test_odd_size_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ProviderError, match="must be positive and even"):
+        build_local_render(shot(width=321), tmp_path / "x.mp4", tmp_path)
+
+
+# --- pure parts -------------------------------------------------------------------------
+
+
+def test_build_decides_everything_without_touching_disk(tmp_path: Path) -> None:
+    request = shot(caption=True, generate_audio=True)
+    render = build_local_render(request, tmp_path / "x.mp4", tmp_path / "work")
+    assert not (tmp_path / "work").exists()
+    assert render.source == "procedural"
+    assert render.frames == 18
+    assert {name for name, _ in render.files} == {"caption.ass", "fonts.conf", "plate.rgb"}
+    assert dict(render.env)["FONTCONFIG_FILE"] == str(tmp_path / "work" / "fonts.conf")
+    args = list(render.args)
+    assert args[args.index("-frames:v") + 1] == "18"
+    assert args[-1] == f"file:{tmp_path / 'x.mp4'}"
+    assert build_local_render(request, tmp_path / "x.mp4", tmp_path / "work") == render
+
+
+def test_url_references_fall_back_to_the_procedural_scene(tmp_path: Path) -> None:
+    online = MediaRef("web", "image", "0" * 64, url="https://example.com/a.png")
+    render = build_local_render(shot(images=(online,)), tmp_path / "x.mp4", tmp_path)
+    assert render.source == "procedural"
+
+
+def test_engine_version_is_a_string() -> None:
+    assert LOCAL_ENGINE_VERSION == "1"
+
+
+def test_filter_values_survive_both_levels_of_ffmpeg_escaping() -> None:
+    assert filter_value("/a/b.ass") == "/a/b.ass"
+    assert filter_value("it's:x") == "it\\\\\\'s\\\\:x"
+    assert filter_value("a,b[c];d") == "a\\,b\\[c\\]\\;d"
+
+
+def test_caption_text_cannot_inject_ass_overrides() -> None:
+    assert ass_text("{\\b1}bold") == "\\{\\\u200bb1\\}bold"
+    assert ass_text("line\\Nbreak\nnext\tline") == "line\\\u200bNbreak next line"
+    script = caption_script(shot(caption=True, source_prompt="x " * 500))
+    assert script is not None
+    assert "…" in script
+    assert caption_script(shot(caption=False)) is None
+
+
+@pytest.mark.parametrize("speed", sorted(SPEED_AMOUNT))
+@pytest.mark.parametrize("angle", [None, "low", "high", "overhead", "dutch"])
+def test_every_move_keeps_the_window_inside_the_picture(speed: str, angle: str | None) -> None:
+    frames = 30
+    for move in MOVES:
+        path = camera_window(CameraDirection(move, speed, None, angle), frames, FPS, seed=7)
+        cs = corners(path, W, H)
+        m = coverage(cs, W, H, frames)
+        for k in range(frames):
+            for c in cs:
+                x = c.cx.value(k) + c.dx.value(k) / m
+                y = c.cy.value(k) + c.dy.value(k) / m
+                assert -1e-6 <= x <= W + 1e-6, (move, k)
+                assert -1e-6 <= y <= H + 1e-6, (move, k)
+
+
+def test_moves_compile_to_ffmpeg_expressions() -> None:
+    options = perspective_options(CameraDirection("dolly_in"), W, H, 18, FPS, 1)
+    assert sorted(options) == ["x0", "x1", "x2", "x3", "y0", "y1", "y2", "y3"]
+    assert all(":" not in value and "'" not in value for value in options.values())
+    assert options["x0"].startswith("st(0,clip((in-1)/17,0,1)")
+
+
+def test_scene_follows_the_prompt_and_the_seed() -> None:
+    night = scene_for(1, "a neon city street at night")
+    assert (night.time, night.terrain) == ("night", "city")
+    assert scene_for(1, "a beach at dusk").terrain == "sea"
+    assert render_plate(scene_for(5, "x"), 64, 36) == render_plate(scene_for(5, "x"), 64, 36)
+    assert render_plate(scene_for(5, "x"), 64, 36) != render_plate(scene_for(6, "x"), 64, 36)
+    assert len(render_plate(night, 64, 36)) == 64 * 36 * 3
+
+
+# --- the provider -----------------------------------------------------------------------
+
+
+async def wait_terminal(provider: LocalProvider, request: ShotRequest, job_id: str) -> JobState:
+    for _ in range(600):
+        status = await provider.poll(request, job_id)
+        if status.state.terminal:
+            return status.state
+        await asyncio.sleep(0.02)
+    raise AssertionError("the local render did not finish")
+
+
+def ffmpeg_running_in(directory: Path) -> bool:
+    """Whether any process has ``directory`` on its command line (Linux /proc)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(directory).encode() in cmdline:
+            return True
+    return False
+
+
+async def test_provider_renders_through_submit_poll_fetch(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path / "work", max_parallel=2)
+    assert isinstance(provider, Provider)
+    request = replace(shot(generate_audio=True), hash="ab" * 32)
+    job_id = await provider.submit(request, "key-1")
+    assert job_id == "local-" + "ab" * 8
+    assert await provider.submit(request, "key-1") == job_id  # same job while it lives
+    assert await wait_terminal(provider, request, job_id) is JobState.SUCCEEDED
+    status = await provider.poll(request, job_id)
+    assert (status.progress, status.cost_usd) == (1.0, 0.0)
+    dest = tmp_path / "cache" / "clip.mp4"
+    await provider.fetch(request, job_id, status, dest)
+    assert probe(dest).frames == frame_count(request)
+    assert (await provider.poll(request, job_id)).state is JobState.EXPIRED
+    await provider.aclose()
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+async def test_provider_reports_a_failed_render(tmp_path: Path, media: dict[str, Path]) -> None:
+    provider = LocalProvider(tmp_path / "work")
+    request = shot(images=(ref("image", media["broken"]),))
+    job_id = await provider.submit(request, "key")
+    assert await wait_terminal(provider, request, job_id) is JobState.FAILED
+    status = await provider.poll(request, job_id)
+    assert status.error is not None
+    assert status.error.job_id == job_id
+    await provider.aclose()
+
+
+async def test_unknown_job_is_expired_so_the_engine_resubmits(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path / "work")
+    status = await provider.poll(shot(), "local-0123456789abcdef")
+    assert status.state is JobState.EXPIRED
+    assert status.error is not None
+    assert status.error.retryable
+
+
+async def test_cancel_kills_ffmpeg_and_queued_jobs_wait(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path / "work", max_parallel=1)
+    long_shot = shot(duration=600.0, id="long")
+    first = await provider.submit(replace(long_shot, hash="1" * 64), "a")
+    second = await provider.submit(replace(long_shot, hash="2" * 64, seed=9), "b")
+    for _ in range(500):
+        status = await provider.poll(long_shot, first)
+        if status.progress:  # ffmpeg reports how far it got
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the render never reported progress")
+    assert status.state is JobState.RUNNING
+    assert status.progress is not None
+    assert 0 < status.progress < 1
+    assert ffmpeg_running_in(tmp_path / "work" / first)
+    assert (await provider.poll(long_shot, second)).state is JobState.QUEUED
+    await provider.cancel(long_shot, first)
+    assert not ffmpeg_running_in(tmp_path / "work" / first)
+    assert not (tmp_path / "work" / first).exists()
+    assert (await provider.poll(long_shot, first)).state is JobState.EXPIRED
+    await provider.aclose()  # stops the second, which had started in the freed slot
+    assert not ffmpeg_running_in(tmp_path / "work")
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+async def test_cancel_while_preparing_leaves_no_files(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path / "work")
+    request = shot(width=1280, height=720, caption=True)  # a plate worth painting
+    job_id = await provider.submit(request, "key")
+    await asyncio.sleep(0)  # the render has started preparing
+    await provider.cancel(request, job_id)
+    assert list((tmp_path / "work").iterdir()) == []
+    await provider.aclose()
