@@ -25,7 +25,7 @@ from shotlist.storyboard.loader import load_storyboard, parse_var_overrides
 from shotlist.suggest import suggest
 
 if TYPE_CHECKING:
-    from shotlist.cut.stitch import CutResult
+    from shotlist.cut.types import CutResult
 
 
 class NotRenderedError(FrozenError):
@@ -302,7 +302,8 @@ def stitch_plan(
     checked (a render's report), so they are not hashed again; the rest are read
     from the cache, verified.
     """
-    from shotlist.cut.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
+    from shotlist.cut.stitch import stitch_cut
+    from shotlist.cut.types import CutSettings, CutShot, TransitionSpec
 
     board = result.loaded.storyboard
     clips: dict[str, tuple[Path, str] | None] = dict(verified or {})

@@ -34,13 +34,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan
+from shotlist.cut.types import CutSettings
 from shotlist.media.ffmpeg import PacketSpan
-
-if TYPE_CHECKING:
-    from shotlist.cut.stitch import CutSettings
 
 # How normalized sound is stored: raw 48 kHz stereo s16, read back with these options.
 PCM_FORMAT = ("-f", "s16le", "-ar", str(AUDIO_RATE), "-ch_layout", "stereo")

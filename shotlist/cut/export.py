@@ -21,11 +21,10 @@ from typing import Any
 import opentimelineio as otio
 
 from shotlist.cut.timeline import CutPlan, ShotTiming
+from shotlist.cut.transitions import transition
+
 
 # The transitions an editor knows as a dissolve; the others are written as custom ones.
-_DISSOLVES = frozenset({"crossfade", "dissolve"})
-
-
 @dataclass(frozen=True)
 class Cue:
     """One subtitle: text shown from ``start`` to ``end`` (milliseconds into the cut)."""
@@ -142,7 +141,7 @@ def _transition(timing: ShotTiming, rate: int) -> otio.schema.Transition:
         name=kind,
         transition_type=(
             otio.schema.TransitionTypes.SMPTE_Dissolve
-            if kind in _DISSOLVES
+            if transition(kind).timeline == "dissolve"
             else otio.schema.TransitionTypes.Custom
         ),
         in_offset=_frames(frames // 2, rate),

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from shotlist.cut.audio import (
     EDGE_FADE_SECONDS,
@@ -39,13 +38,11 @@ from shotlist.cut.audio import (
 )
 from shotlist.cut.cache import Cache, Job, cache_key, cached, file_digest, staged, submit
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
-from shotlist.cut.video import DIP_COLOURS
+from shotlist.cut.transitions import DIP_COLOURS
+from shotlist.cut.types import CutSettings
 from shotlist.errors import FFmpegError, ShotlistError, StitchError
 from shotlist.events import Hook, StitchStep
 from shotlist.media.ffmpeg import PacketSpan, ffmpeg_version, run_ffmpeg, run_ffmpeg_capture, splice_audio
-
-if TYPE_CHECKING:
-    from shotlist.cut.stitch import CutSettings
 
 _BYTES_PER_SAMPLE = 4  # s16 stereo
 

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shotlist.cut.types import CutSettings, CutShot, TransitionSpec
 from shotlist.errors import ShotlistError
 
 if TYPE_CHECKING:
-    from shotlist.cut.stitch import CutSettings, CutShot, TransitionSpec
     from shotlist.media.ffmpeg import MediaInfo
 
 AUDIO_RATE = 48_000

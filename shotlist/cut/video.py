@@ -13,35 +13,17 @@ The picture is built so that almost all of it is joined without re-encoding:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# Transitions that ffmpeg's xfade draws under the same name.
-_XFADE_NATIVE = (
-    "wipeleft", "wiperight", "wipeup", "wipedown",
-    "slideleft", "slideright", "slideup", "slidedown",
-    "smoothleft", "smoothright", "smoothup", "smoothdown",
-    "circleopen", "circleclose", "dissolve", "pixelize", "radial", "zoomin",
-)  # fmt: skip
-
-# Transition names of the storyboard -> ffmpeg's xfade transitions. "cut" has no window.
-XFADE_TRANSITIONS: Mapping[str, str] = {
-    "crossfade": "fade",
-    "fade_black": "fadeblack",
-    "dip_white": "fadewhite",
-    **{name: name for name in _XFADE_NATIVE},
-}
-
-# Transitions that pass through a colour at their midpoint (the sound dips there too).
-DIP_COLOURS: Mapping[str, str] = {"fade_black": "black", "dip_white": "white"}
+from shotlist.cut.transitions import DIP_COLOURS, XFADE_TRANSITIONS
 
 # How a clip of another shape fills the frame (the four resize modes of editly):
 #   fit        scale inside, pad with a blurred, darkened cover-scaled copy of the picture
 #   letterbox  scale inside, pad with black bars
 #   fill       scale to cover, crop the overflow (centred)
 #   stretch    scale to exactly the frame, ignoring the aspect ratio
-FIT_MODES: tuple[str, ...] = ("fit", "fill", "letterbox", "stretch")
 
 # Colour conversion pinned to BT.709 limited range, so every piece carries the same tags.
 _SCALE_OPTIONS = "out_color_matrix=bt709:out_range=tv"
