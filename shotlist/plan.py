@@ -9,14 +9,13 @@ request hashed. Nothing is submitted and nothing is written.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from shotlist import refs
+from shotlist import files, refs
 from shotlist.errors import Problem, StoryboardError
 from shotlist.providers import capabilities as caps
 from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest
@@ -415,10 +414,7 @@ def canonical_request(request: ShotRequest, salt: str = "") -> dict[str, Any]:
 
 
 def request_hash(request: ShotRequest, salt: str = "") -> str:
-    text = json.dumps(
-        canonical_request(request, salt), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return files.json_hash(canonical_request(request, salt))
 
 
 def _with_hash(request: ShotRequest, salt: str) -> ShotRequest:

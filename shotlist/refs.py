@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from shotlist import files
 from shotlist.providers.capabilities import TokenStyle
 from shotlist.request import MediaKind, MediaRef
 from shotlist.suggest import suggest
@@ -138,11 +139,7 @@ def file_sha256(path: Path) -> str:
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     cached = _HASHES.get(key)
     if cached is None:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        cached = _HASHES[key] = digest.hexdigest()
+        cached = _HASHES[key] = files.sha256_file(path)
     return cached
 
 

@@ -208,7 +208,7 @@ def lock_entries(lock: Path) -> dict[str, dict[str, Any]]:
 
 def assert_lock_matches_cache(lock: Path, store: Path, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The lock names every shot, in order, and each entry's sha256 is its cached clip's."""
-    from shotlist.store.cache import file_sha256
+    from shotlist.files import sha256_file as file_sha256
 
     entries = lock_entries(lock)
     assert list(entries) == ids

@@ -37,11 +37,11 @@ from shotlist.events import (
     ShotRetrying,
     ShotSubmitted,
 )
+from shotlist.files import sha256_file as file_sha256
 from shotlist.providers.base import JobState
 from shotlist.request import ShotRequest
 from shotlist.store.cache import (
     Store,
-    file_sha256,
     idempotency_key,
     lock_path,
     read_lock,

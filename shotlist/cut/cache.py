@@ -8,19 +8,17 @@ unused for ``SWEEP_DAYS`` are removed after a stitch.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from shotlist import files
 from shotlist.events import Hook, StitchStep
 
 # Bump when normalization, windows or the sound track change what they write.
@@ -66,13 +64,7 @@ class Cache:
 
 def cache_key(kind: str, **parts: object) -> str:
     """A content key: the hash of ``kind`` and ``parts`` (which must be JSON data)."""
-    payload = json.dumps({"kind": kind, "v": CACHE_VERSION, **parts}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def staged(final: Path) -> Path:
-    """A fresh name beside ``final`` to build it under before renaming it into place."""
-    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
+    return files.json_hash({"kind": kind, "v": CACHE_VERSION, **parts})[:32]
 
 
 def cached(*paths: Path) -> bool:
@@ -82,11 +74,6 @@ def cached(*paths: Path) -> bool:
     for path in paths:
         os.utime(path)
     return True
-
-
-def file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)

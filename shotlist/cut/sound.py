@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from shotlist import files
 from shotlist.cut.audio import (
     EDGE_FADE_SECONDS,
     JOIN_WINDOW_SAMPLES,
@@ -36,7 +37,7 @@ from shotlist.cut.audio import (
     splice_spans,
     splice_starts,
 )
-from shotlist.cut.cache import Cache, Job, cache_key, cached, file_digest, staged, submit
+from shotlist.cut.cache import Cache, Job, cache_key, cached, submit
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
 from shotlist.cut.transitions import DIP_COLOURS
 from shotlist.cut.types import CutSettings
@@ -119,7 +120,7 @@ def _normalize_jobs(plan: CutPlan, sounds: Sequence[Path]) -> list[Job]:
 
 def _normalize_job(timing: ShotTiming, plan: CutPlan, path: Path) -> Callable[[], None]:
     def job() -> None:
-        building = staged(path)
+        building = files.staged(path)
         args = normalize_sound_args(
             timing.shot.clip,
             plan.seconds(timing.start_frame),
@@ -226,7 +227,7 @@ def _build_spliced(
 
 
 def _encode_shot(sound: Path, encoded: Path) -> None:
-    building = staged(encoded)
+    building = files.staged(encoded)
     _render(pcm_encode_args(sound, building), "encoding a shot's sound", building, encoded)
 
 
@@ -279,10 +280,10 @@ def _fade_out(sound: array[int]) -> None:
 
 
 def _splice(spans: Sequence[PacketSpan], track: Path, step: str) -> None:
-    path = staged(track)
+    path = files.staged(track)
     try:
         splice_audio(spans, path, step=step)
-        os.replace(path, track)
+        files.publish(path, track)
     except FFmpegError as exc:
         raise StitchError(exc.step, exc.command, exc.stderr_tail) from exc
     finally:
@@ -297,7 +298,7 @@ def _track_path(
 ) -> Path:
     """Where the encoded sound of this cut is kept: keyed by everything mixed into it."""
     try:
-        music = file_digest(settings.music) if settings.music is not None else None
+        music = files.sha256_file(settings.music) if settings.music is not None else None
     except OSError as exc:
         raise ShotlistError(f"music {settings.music}: {exc.strerror or exc}") from exc
     key = cache_key(
@@ -341,7 +342,7 @@ def _build(
 
 
 def _render_window(window: _Window) -> None:
-    building = staged(window.path)
+    building = files.staged(window.path)
     step = f"rendering the sound into shot {window.shot_id!r}"
     _render(window.args(building), step, building, window.path)
 
@@ -385,7 +386,7 @@ def _render(args: list[str], step: str, building: Path, final: Path) -> None:
     """Run ffmpeg writing ``building``, then move it into place at ``final``."""
     try:
         run_ffmpeg(args, step=step, error=StitchError)
-        os.replace(building, final)
+        files.publish(building, final)
     finally:
         building.unlink(missing_ok=True)
 

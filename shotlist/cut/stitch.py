@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,13 +39,13 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from shotlist import files
 from shotlist.cut import export
 from shotlist.cut.cache import (
     Cache,
     Job,
     cache_key,
     cached,
-    staged,
     submit,
     wait_all,
     workers,
@@ -147,7 +146,7 @@ def stitch_cut(
     srt = _write_subtitles(cues, output)
     timeline = export.build_timeline(plan, name=output.stem, metadata=_timeline_info(settings))
     otio_path = output.with_suffix(".otio")
-    _write_atomic(otio_path, export.timeline_json(timeline))
+    files.write_text(otio_path, export.timeline_json(timeline))
     hook(StitchFinished("", str(output)))
     return CutResult(output=output, duration=plan.duration, srt=srt, otio=otio_path)
 
@@ -176,7 +175,7 @@ def _probe_clip(shot: CutShot, cache: Cache) -> MediaInfo:
             info = probe(Path(shot.clip))
         except ShotlistError as exc:
             raise ShotlistError(f"shot {shot.id!r}: {exc}") from exc
-        _write_atomic(known, json.dumps(_probe_json(info)))
+        files.write_text(known, files.canonical_json(_probe_json(info)), durable=False)
     if not info.has_video or not info.width or not info.height:
         raise ShotlistError(f"shot {shot.id!r}: {shot.clip} has no picture")
     return info
@@ -228,7 +227,7 @@ def _picture_jobs(plan: CutPlan, pictures: Sequence[_Picture], fit: str, enc: En
 
 def _picture_job(timing: ShotTiming, fit: str, enc: Encoding, picture: _Picture) -> Callable[[], None]:
     def job() -> None:
-        building = staged(picture.folder)
+        building = files.staged(picture.folder)
         building.mkdir()
         try:
             args = normalize_picture_args(
@@ -258,7 +257,7 @@ def _publish(building: Path, picture: _Picture) -> None:
         return  # another stitch published the same entry first; theirs is as good
     shutil.rmtree(picture.folder, ignore_errors=True)  # an entry that lost a piece
     with suppress(OSError):  # lost a race to publish
-        os.replace(building, picture.folder)
+        files.publish(building, picture.folder)
 
 
 def _check_pieces(timing: ShotTiming, folder: Path, picture: _Picture) -> None:
@@ -340,10 +339,10 @@ def _window_jobs(windows: Iterable[_Window]) -> list[Job]:
 
 def _window_job(window: _Window) -> Callable[[], None]:
     def job() -> None:
-        building = staged(window.path)
+        building = files.staged(window.path)
         try:
             run_ffmpeg(window.args(building), step=window.step, error=StitchError)
-            os.replace(building, window.path)
+            files.publish(building, window.path)
         finally:
             building.unlink(missing_ok=True)
 
@@ -377,7 +376,7 @@ def _join(
     scratch: Path,
 ) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
-    building = staged(output)
+    building = files.staged(output)
     fonts, font, env = None, None, None
     if subtitles is not None and _FONT_FILE.is_file():
         fonts, font = _FONT_FILE.parent, _FONT_FAMILY
@@ -389,7 +388,7 @@ def _join(
             error=StitchError,
             env=env,
         )
-        os.replace(building, output)
+        files.publish(building, output, durable=True)
     finally:
         building.unlink(missing_ok=True)
 
@@ -419,17 +418,8 @@ def _write_subtitles(cues: list[export.Cue], output: Path) -> Path | None:
         # A subtitle file left from an earlier cut would be shown over this one.
         path.unlink(missing_ok=True)
         return None
-    _write_atomic(path, export.srt_text(cues))
+    files.write_text(path, export.srt_text(cues))
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    building = staged(path)
-    try:
-        building.write_text(text, encoding="utf-8")
-        os.replace(building, path)
-    finally:
-        building.unlink(missing_ok=True)
 
 
 def _timeline_info(settings: CutSettings) -> dict[str, Any]:

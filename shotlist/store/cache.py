@@ -22,24 +22,22 @@ render that changes nothing leaves it byte-identical.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from shotlist import files
 from shotlist.errors import ShotlistError
 from shotlist.request import ShotRequest
 
 STORE_DIRNAME = ".shotlist"
 CACHE_DIR_ENV = "SHOTLIST_CACHE_DIR"
 LOCK_VERSION = 1
-_HASH_CHUNK = 1 << 20
 
 
 def store_root(storyboard: Path, env: Mapping[str, str], cache_dir: Path | None = None) -> Path:
@@ -58,6 +56,10 @@ def lock_path(storyboard: Path) -> Path:
     return storyboard.with_suffix(".lock")
 
 
+def _json_bytes(value: Any) -> bytes:
+    return (files.canonical_json(value, pretty=True) + "\n").encode()
+
+
 def idempotency_key(request_hash: str, generation: int = 0) -> str:
     """The key a job for this request is submitted under; the same on every attempt.
 
@@ -66,60 +68,6 @@ def idempotency_key(request_hash: str, generation: int = 0) -> str:
     """
     key = f"shotlist-{request_hash[:32]}"
     return key if generation == 0 else f"{key}-{generation}"
-
-
-# ---------------------------------------------------------------- atomic files
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself must reach the disk, or a crash may forget it.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A file that becomes ``path`` in one rename once the block ends (fsynced), or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            yield tmp
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old bytes or the new, never a mix."""
-    with _atomic_file(path) as tmp:
-        tmp.write(data)
-
-
-def _atomic_copy(src: Path, dest: Path) -> None:
-    with _atomic_file(dest) as tmp, src.open("rb") as source:
-        shutil.copyfileobj(source, tmp, _HASH_CHUNK)
-
-
-def _json_bytes(value: Any) -> bytes:
-    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- records
@@ -239,7 +187,7 @@ class Store:
         if size != entry.size:
             self.discard(request_hash)
             return None, f"cached clip is truncated ({size} of {entry.size} bytes)"
-        if file_sha256(clip) != entry.sha256:
+        if files.sha256_file(clip) != entry.sha256:
             self.discard(request_hash)
             return None, "cached clip is corrupted (sha256 mismatch)"
         return entry, None
@@ -252,7 +200,7 @@ class Store:
         """
         clip = self.clip_path(request_hash)
         clip.parent.mkdir(parents=True, exist_ok=True)
-        sha256 = file_sha256(src)
+        sha256 = files.sha256_file(src)
         size = src.stat().st_size
         # The old sidecar goes first: until the new one is written, the entry reads as absent.
         self._sidecar_path(request_hash).unlink(missing_ok=True)
@@ -260,11 +208,11 @@ class Store:
             with src.open("rb") as f:
                 os.fsync(f.fileno())
             os.replace(src, clip)
-            _fsync_dir(clip.parent)
+            files.fsync_dir(clip.parent)
         else:
-            _atomic_copy(src, clip)
+            files.copy(src, clip)
         record = {"sha256": sha256, "size": size, **asdict(meta)}
-        atomic_write_bytes(self._sidecar_path(request_hash), _json_bytes(record))
+        files.write_bytes(self._sidecar_path(request_hash), _json_bytes(record))
         return CachedClip(request_hash, clip, sha256, size, meta.job_id, meta.provider, meta.cost_usd)
 
     def discard(self, request_hash: str) -> None:
@@ -321,13 +269,13 @@ class Store:
 
     def journal_put(self, record: JobRecord) -> None:
         """Record a job durably (fsynced) before anything depends on it."""
-        atomic_write_bytes(self._journal_path(record.hash), _json_bytes(asdict(record)))
+        files.write_bytes(self._journal_path(record.hash), _json_bytes(asdict(record)))
 
     def journal_remove(self, request_hash: str) -> None:
         path = self._journal_path(request_hash)
         if path.exists():
             path.unlink()
-            _fsync_dir(path.parent)
+            files.fsync_dir(path.parent)
 
     def journal_records(self) -> list[JobRecord]:
         """Every journalled job, ordered by request hash (for diagnostics)."""
@@ -346,7 +294,7 @@ class Store:
         ignore = self.root / ".gitignore"
         if not ignore.exists():
             # The cache ignores itself, so it is never committed even without `shotlist init`.
-            atomic_write_bytes(ignore, b"# written by shotlist: the cache is never committed\n*\n")
+            files.write_bytes(ignore, b"# written by shotlist: the cache is never committed\n*\n")
         with (self.root / "lock").open("a+b") as handle:
             try:
                 import fcntl
@@ -526,7 +474,7 @@ def write_lock(path: Path, lock: Lock) -> bool:
     with contextlib.suppress(OSError):
         if path.read_bytes() == data:
             return False
-    atomic_write_bytes(path, data)
+    files.write_bytes(path, data)
     return True
 
 

@@ -39,8 +39,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import json
 import os
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
@@ -50,7 +48,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from shotlist import pipeline
+from shotlist import files, pipeline
 from shotlist.errors import BudgetError, ConfigError, RenderError, ShotlistError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ShotSubmitted, ignore
 from shotlist.plan import Plan, estimate_cost
@@ -723,7 +721,7 @@ def cut_key(result: Plan, output: Path | None) -> str:
         "music": music,
         "output": str(pipeline.cut_output(result, output)),
     }
-    return hashlib.sha256(json.dumps(form, sort_keys=True, default=str).encode()).hexdigest()
+    return files.json_hash(form)
 
 
 def _declared(result: Plan) -> Mapping[str, Any]:
@@ -832,7 +830,7 @@ async def make_thumbnail(clip: Path, target: Path, *, at: float) -> None:
     from shotlist.media.ffmpeg import run_ffmpeg_async
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.stem}.{os.getpid()}.part.jpg")
+    part = files.staged(target)
     try:
         await run_ffmpeg_async(
             [
@@ -850,7 +848,7 @@ async def make_thumbnail(clip: Path, target: Path, *, at: float) -> None:
             ],
             step=f"making a thumbnail of {clip.name}",
         )
-        os.replace(part, target)
+        files.publish(part, target)
     finally:
         part.unlink(missing_ok=True)
 
@@ -864,15 +862,13 @@ def snapshot_cut(cut: Path, folder: Path) -> tuple[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     snapshot = folder / f"cut-{version}.mp4"
     if not snapshot.exists():
-        part = folder / f".cut-{version}.part"
-        part.unlink(missing_ok=True)
+        part = files.staged(snapshot)
         try:
             os.link(cut, part)
         except OSError:
-            import shutil
-
-            shutil.copyfile(cut, part)
-        os.replace(part, snapshot)
+            files.copy(cut, snapshot, durable=False)
+        else:
+            files.publish(part, snapshot)
     older = sorted(folder.glob("cut-*.mp4"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for stale in [p for p in older if p != snapshot][CUT_SNAPSHOTS_KEPT - 1 :]:
         stale.unlink(missing_ok=True)

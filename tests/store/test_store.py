@@ -11,12 +11,12 @@ import pytest
 from provider_double import make_request, make_tiny_clip
 
 from shotlist.errors import ShotlistError
+from shotlist.files import sha256_file as file_sha256
 from shotlist.store.cache import (
     ClipMeta,
     Lock,
     LockEntry,
     Store,
-    file_sha256,
     idempotency_key,
     lock_bytes,
     lock_path,

@@ -31,11 +31,11 @@ import hashlib
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shotlist import files
 from shotlist.errors import FFmpegError, ProviderError
 from shotlist.media.ffmpeg import decodes, run_ffmpeg, run_ffmpeg_async
 from shotlist.providers.base import JobState, JobStatus
@@ -302,8 +302,7 @@ def _prepare(request: ShotRequest, dest: Path, work_dir: Path) -> tuple[LocalRen
     missing = _missing_reference(request)
     if missing is not None:
         raise missing
-    # The temporary file sits beside dest so that os.replace is atomic.
-    part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    part = files.staged(dest)
     render = build_local_render(request, part, work_dir)
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -540,10 +539,5 @@ def _move_into_place(source: Path, dest: Path) -> None:
         return
     except OSError:
         pass  # another file system: copy beside dest, then rename
-    part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        shutil.copyfile(source, part)
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
+    files.copy(source, dest)
     source.unlink(missing_ok=True)

@@ -1,0 +1,107 @@
+"""Files: atomic writes, content hashes and canonical JSON, each done one way, here.
+
+Atomic writes build the new content under a temporary name beside the target (same
+folder, so the rename is atomic) and rename it over the target: a reader, or a crash,
+sees the old bytes or the new, never a mix. ``durable`` also flushes the file and its
+folder to the disk before returning; use it for what cannot be rebuilt (the lock, the
+journal, paid clips, the cut), skip it for caches a later run can remake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+CHUNK = 1 << 20
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a folder's entries: a rename reaches the disk only with its folder."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def staged(final: Path) -> Path:
+    """A fresh name beside ``final`` to build it under (ffmpeg or a folder), keeping its
+    suffix so tools that read the format from the name still can; ``publish`` renames it."""
+    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.part{final.suffix}")
+
+
+def publish(building: Path, final: Path, *, durable: bool = False) -> None:
+    """Rename a finished ``building`` (from ``staged``) over ``final``."""
+    if durable and building.is_file():
+        with building.open("rb+") as handle:
+            os.fsync(handle.fileno())
+    os.replace(building, final)
+    if durable:
+        fsync_dir(final.parent)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
+    """A file that becomes ``path`` in one rename once the block ends, or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No suffix of the target: folders listed by suffix (the journal) never see a half-written file.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            yield tmp
+            tmp.flush()
+            if durable:
+                os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_file(path, durable=durable) as tmp:
+        tmp.write(data)
+
+
+def write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+def copy(src: Path, dest: Path, *, durable: bool = True) -> None:
+    """Copy ``src`` to ``dest`` atomically."""
+    with atomic_file(dest, durable=durable) as tmp, src.open("rb") as source:
+        shutil.copyfileobj(source, tmp, CHUNK)
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, as hex."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def canonical_json(value: Any, *, pretty: bool = False) -> str:
+    """``value`` as JSON with sorted keys and UTF-8 text: equal data, equal text.
+
+    Compact for hashing; ``pretty`` (two-space indent, for files people read and diff)."""
+    if pretty:
+        return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def json_hash(value: Any) -> str:
+    """The sha256 (hex) of ``value``'s canonical JSON."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
