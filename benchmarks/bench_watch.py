@@ -27,7 +27,7 @@ from pathlib import Path
 
 from shotlist import pipeline
 from shotlist.events import Event, ShotDownloaded, ShotSubmitted, StitchFinished, StitchStarted
-from shotlist.watch.session import Cycle, CyclePlanned, CycleStarted, WatchOptions, watch
+from shotlist.watchmode.session import Cycle, CyclePlanned, CycleStarted, WatchOptions, watch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STORYBOARD = ROOT / "examples" / "lighthouse" / "lighthouse.yaml"

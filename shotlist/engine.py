@@ -67,6 +67,7 @@ from shotlist.events import (
     ignore,
 )
 from shotlist.providers.base import JobState, JobStatus, Provider
+from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.request import ShotRequest
 from shotlist.store.cache import (
     CachedClip,
@@ -84,7 +85,6 @@ Sleep = Callable[[float], Awaitable[None]]
 ProviderSource = Mapping[str, Provider] | Callable[[str], Provider]
 Concurrency = int | Mapping[str, int] | None
 
-LOCAL_PROVIDER = "local"
 PAID_CONCURRENCY = 4
 """Jobs in flight per paid provider by default: enough to overlap their queues,
 few enough to stay clear of typical rate limits."""

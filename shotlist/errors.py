@@ -6,10 +6,15 @@ caller recovers::
     ShotlistError
     ├── StoryboardError      the storyboard is wrong: fix the file (file, line, field)
     ├── ConfigError          the environment is wrong: a missing key, a bad setting
+    ├── ProjectError         the project folder cannot be set up as asked (init)
     ├── BudgetError          the plan costs more than --budget allows
     ├── ProviderError        a provider said no (shot id, job id, retryable or not)
     ├── RenderError          some shots failed; carries one ProviderError per shot
     ├── FrozenError          --frozen and some shots are not rendered yet
+    │   └── NotRenderedError ... for ``stitch``, which never submits
+    ├── StoreError           the cache, journal or lock cannot be used (busy, corrupt)
+    ├── MediaError           a media file cannot be read as media
+    ├── CutError             the rendered shots cannot make the cut asked for
     └── FFmpegError          ffmpeg failed (the command and its last stderr lines)
         └── StitchError      ... while building the cut (names the step)
 
@@ -59,7 +64,14 @@ class ConfigError(ShotlistError):
 
 
 class BudgetError(ShotlistError):
-    """The estimated cost exceeds the budget the user set."""
+    """The estimated cost exceeds the budget the user set; nothing was submitted.
+
+    ``needed_usd`` is what the work would cost, ``remaining_usd`` what the budget leaves."""
+
+    def __init__(self, message: str, *, needed_usd: float = 0.0, remaining_usd: float = 0.0) -> None:
+        self.needed_usd = needed_usd
+        self.remaining_usd = remaining_usd
+        super().__init__(message)
 
 
 class ProviderError(ShotlistError):
@@ -123,6 +135,36 @@ class FrozenError(ShotlistError):
             "--frozen: these shots are not rendered yet and nothing may be submitted: "
             + ", ".join(self.missing)
         )
+
+
+class NotRenderedError(FrozenError):
+    """The cut needs shots that are not rendered yet (``shotlist stitch`` submits nothing)."""
+
+    def __init__(self, missing: Sequence[str], storyboard: str) -> None:
+        super().__init__(missing)
+        # FrozenError's own message speaks of --frozen, which the user of stitch did not give.
+        self.args = (
+            f"these shots are not rendered yet: {', '.join(self.missing)}; "
+            f"render them with: shotlist render {storyboard}",
+        )
+
+
+class ProjectError(ShotlistError):
+    """``init`` cannot create the project: the storyboard exists, or the folder is not writable."""
+
+
+class StoreError(ShotlistError):
+    """The cache, the journal or the lock file cannot be used: another render holds the
+    cache, or a record is unreadable (the message says what to delete to start afresh)."""
+
+
+class MediaError(ShotlistError):
+    """A file is not readable media (probing failed)."""
+
+
+class CutError(ShotlistError):
+    """The rendered shots cannot make the cut asked for: no shots, a transition longer
+    than its shots, a clip without a picture, an unreadable music bed."""
 
 
 class FFmpegError(ShotlistError):

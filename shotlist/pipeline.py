@@ -1,59 +1,48 @@
-"""The library's front door: one call per command, each running the steps in order.
+"""The library's front door: the one path every command and watch mode take.
 
-    load -> expand -> plan -> render -> stitch -> export
+    load -> expand -> plan -> budget -> render -> lock -> stitch -> export
 
-Each function takes plain arguments, emits events to ``hook`` and returns a
-result or raises a ShotlistError; the CLI and the watch loop both call these.
+Each function takes plain arguments, emits events to ``hook`` and returns a result
+or raises a ShotlistError. ``arender`` is the path itself; ``render`` runs it for
+callers without an event loop; the CLI and watch mode both call these.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
-from shotlist.errors import BudgetError, ConfigError, FrozenError, RenderError
-from shotlist.events import Hook, Notice, ignore
-from shotlist.plan import Lookup, Plan, PlannedShot, build_plan
+from shotlist.cut.types import CutResult, CutSettings, CutShot, TransitionSpec
+from shotlist.engine import ProviderSource, RenderedShot, Timing, render_shots
+from shotlist.errors import BudgetError, ConfigError, NotRenderedError, RenderError
+from shotlist.events import Event, Hook, Notice, ignore
+from shotlist.planner import Lookup, Plan, PlannedShot, build_plan, cost_to_render
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
 from shotlist.store.cache import Store, lock_path, read_lock, store_root, update_lock, write_lock
 from shotlist.storyboard.loader import load_storyboard, parse_var_overrides
 from shotlist.suggest import suggest
 
-if TYPE_CHECKING:
-    from shotlist.cut.types import CutResult
-
-
-class NotRenderedError(FrozenError):
-    """The cut needs shots that are not rendered yet (``shotlist stitch`` submits nothing)."""
-
-    def __init__(self, missing: Sequence[str], storyboard: str) -> None:
-        super().__init__(missing)
-        # FrozenError's own message speaks of --frozen, which the user of stitch did not give.
-        self.args = (
-            f"these shots are not rendered yet: {', '.join(self.missing)}; "
-            f"render them with: shotlist render {storyboard}",
-        )
+T = TypeVar("T")
 
 
 def plan(
     file: Path,
     *,
-    overrides: Sequence[str] | Mapping[str, Any] = (),
+    overrides: Sequence[str] | Mapping[str, object] = (),
     provider: str | None = None,
     allow_outside: bool = False,
     budget: float | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Plan:
     """Load, expand and plan ``file``; check the budget. Submits nothing, writes nothing."""
-    if provider is not None and provider not in caps.PROVIDERS:
-        hint = suggest(provider, caps.PROVIDERS)
-        extra = f'; did you mean "{hint}"?' if hint else f"; providers: {', '.join(caps.PROVIDERS)}"
-        raise ConfigError(f'--provider: unknown provider "{provider}"{extra}')
+    check_provider_name(provider)
     environ = os.environ if env is None else env
     values = overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides))
     loaded = load_storyboard(file, overrides=values)
@@ -65,7 +54,7 @@ def plan(
         lookup=_lookup(loaded.path, environ),
         engine_salt=engine_salts(),
     )
-    check_budget(result, budget)
+    check_budget(cost_to_render(result.shots), budget)
     return result
 
 
@@ -100,12 +89,34 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(item)
 
 
-def check_budget(result: Plan, budget: float | None) -> None:
-    if budget is not None and result.total_estimated_cost_usd > budget + 1e-9:
+def check_provider_name(provider: str | None) -> None:
+    """``--provider`` names a known provider (one message, with a suggestion, wherever it is given)."""
+    if provider is not None and provider not in caps.PROVIDERS:
+        hint = suggest(provider, caps.PROVIDERS)
+        extra = f'; did you mean "{hint}"?' if hint else f"; providers: {', '.join(caps.PROVIDERS)}"
+        raise ConfigError(f'--provider: unknown provider "{provider}"{extra}')
+
+
+def check_budget(needed: float, budget: float | None, *, spent: float | None = None) -> None:
+    """The one budget check: ``needed`` (each distinct request once) must fit in ``budget``.
+
+    ``spent`` is what a watch session has already spent of the same budget."""
+    if budget is None or (spent or 0.0) + needed <= budget + 1e-9:
+        return
+    if spent is None:
         raise BudgetError(
-            f"estimated cost ${result.total_estimated_cost_usd:.2f} exceeds the budget of ${budget:.2f}; "
-            "nothing was submitted"
+            f"estimated cost ${needed:.2f} exceeds the budget of ${budget:.2f}; nothing was submitted",
+            needed_usd=needed,
+            remaining_usd=budget,
         )
+    remaining = max(0.0, budget - spent)
+    raise BudgetError(
+        f"rendering the changed shots would cost an estimated ${needed:.2f}, but only "
+        f"${remaining:.2f} of the session's ${budget:.2f} budget is left; nothing was "
+        "submitted (the last good cut stays; edit the storyboard or restart with a higher --budget)",
+        needed_usd=needed,
+        remaining_usd=remaining,
+    )
 
 
 def engine_salts() -> dict[str, str]:
@@ -116,7 +127,7 @@ def engine_salts() -> dict[str, str]:
         from shotlist.providers.local.engine import LOCAL_ENGINE_VERSION
     except ImportError:  # pragma: no cover - the local engine is part of the package
         LOCAL_ENGINE_VERSION = "0"
-    return {"local": f"engine {LOCAL_ENGINE_VERSION}; {ffmpeg_version()}"}
+    return {caps.LOCAL_PROVIDER: f"engine {LOCAL_ENGINE_VERSION}; {ffmpeg_version()}"}
 
 
 def _lookup(storyboard: Path, env: Mapping[str, str]) -> Lookup:
@@ -128,15 +139,15 @@ def _lookup(storyboard: Path, env: Mapping[str, str]) -> Lookup:
 
 @dataclass(frozen=True)
 class RenderedCut:
-    """What ``render`` did: the cut (None with ``--no-stitch`` or a partial ``--only``),
+    """What ``render`` did: the cut (None with ``stitch=False`` or a partial ``only``),
     every shot's clip and where it came from, and how many jobs were submitted."""
 
     plan: Plan
     output: Path | None
-    shots: tuple[Any, ...]
+    shots: tuple[RenderedShot, ...]
     submitted: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "output": str(self.output) if self.output else None,
             "shots": [
@@ -155,9 +166,9 @@ class RenderedCut:
 
 
 def render(
-    file: Path,
+    file: Path | Plan,
     *,
-    overrides: Sequence[str] | Mapping[str, Any] = (),
+    overrides: Sequence[str] | Mapping[str, object] = (),
     provider: str | None = None,
     concurrency: int | None = None,
     only: Sequence[str] = (),
@@ -168,56 +179,134 @@ def render(
     allow_outside: bool = False,
     hook: Hook = ignore,
     env: Mapping[str, str] | None = None,
-    providers: Any = None,
-    timing: Any = None,
+    providers: ProviderSource | None = None,
+    timing: Timing | None = None,
 ) -> RenderedCut:
-    """Plan, render what is missing, record the lock, and stitch the cut.
-
-    Budget and provider settings are checked before anything is submitted. A shot
-    that fails does not stop the others; the lock records every shot that finished,
-    then ``RenderError`` names the failures. ``providers`` and ``timing`` replace
-    the provider sessions and the engine's delays (tests).
-    """
-    from shotlist.engine import Timing, render_shots
-
-    environ = os.environ if env is None else env
-    result = plan(file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ)
-    selected = select_shots(result, only)
-    to_pay = sum(s.estimated_cost_usd for s in selected)
-    if budget is not None and to_pay > budget + 1e-9:
-        raise BudgetError(
-            f"estimated cost ${to_pay:.2f} exceeds the budget of ${budget:.2f}; nothing was submitted"
+    """``arender`` for callers without an event loop (it runs one). Inside a running loop
+    (a notebook, an async service), await ``arender`` instead."""
+    return asyncio.run(
+        arender(
+            file,
+            overrides=overrides,
+            provider=provider,
+            concurrency=concurrency,
+            only=only,
+            budget=budget,
+            frozen=frozen,
+            stitch=stitch,
+            output=output,
+            allow_outside=allow_outside,
+            hook=hook,
+            env=env,
+            providers=providers,
+            timing=timing,
         )
+    )
+
+
+async def arender(
+    file: Path | Plan,
+    *,
+    overrides: Sequence[str] | Mapping[str, object] = (),
+    provider: str | None = None,
+    concurrency: int | None = None,
+    only: Sequence[str] = (),
+    budget: float | None = None,
+    frozen: bool = False,
+    stitch: bool = True,
+    output: Path | None = None,
+    allow_outside: bool = False,
+    hook: Hook = ignore,
+    env: Mapping[str, str] | None = None,
+    providers: ProviderSource | None = None,
+    timing: Timing | None = None,
+    record_lock: bool = True,
+    spent: float | None = None,
+) -> RenderedCut:
+    """Plan, check the budget, render what is missing, record the lock, stitch: the one path.
+
+    ``file`` is the storyboard, or a ``Plan`` already made from it (``overrides``,
+    ``provider`` and ``allow_outside`` then went to ``plan``). The budget and the
+    providers' settings are checked before anything is submitted; each distinct request
+    is rendered and counted once. A shot that fails does not stop the others: the lock
+    records every shot that finished, then ``RenderError`` names the failures.
+    ``record_lock=False`` leaves the lock alone (watch's free previews); ``spent`` is a
+    watch session's spend so far against ``budget``. ``providers`` and ``timing`` replace
+    the provider sessions and the engine's delays (tests). Planning and stitching run in
+    a thread, so the event loop stays free.
+    """
+    environ = os.environ if env is None else env
+    if isinstance(file, Plan):
+        result = file
+    else:
+        result = await in_thread(
+            plan, file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ
+        )
+    selected = select_shots(result, only)
+    check_budget(cost_to_render(selected), budget, spent=spent)
     for warning in result.warnings:
         hook(Notice("", str(warning)))
     store = Store(store_root(result.loaded.path, environ))
-    requests = [s.request for s in selected]
-    report = asyncio.run(
-        render_shots(
-            requests,
-            store=store,
-            providers=providers or provider_factory(store, environ),
-            concurrency=concurrency,
-            hook=hook,
-            frozen=frozen,
-            timing=timing or Timing(),
-        )
+    report = await render_shots(
+        [s.request for s in selected],
+        store=store,
+        providers=providers or provider_factory(store, environ),
+        concurrency=concurrency,
+        hook=hook,
+        frozen=frozen,
+        timing=timing or Timing(),
     )
-    lock_file = lock_path(result.loaded.path)
-    previous = read_lock(lock_file)
-    lock = update_lock(previous, [s.request for s in result.shots], report.shots)
-    if lock.shots or lock_file.exists():  # no lock of nothing after a first render that all failed
-        write_lock(lock_file, lock)
+    if record_lock:
+        lock_file = lock_path(result.loaded.path)
+        lock = update_lock(read_lock(lock_file), [s.request for s in result.shots], report.shots)
+        if lock.shots or lock_file.exists():  # no lock of nothing after a first render that all failed
+            write_lock(lock_file, lock)
     if report.failures:
         raise RenderError(report.failures, partial=RenderedCut(result, None, report.shots, report.submitted))
     cut = None
     if stitch and len(selected) == len(result.shots):
         # The engine has just verified every clip: the cut need not hash them again.
         verified = {shot.hash: (shot.file, shot.sha256) for shot in report.shots}
-        cut = stitch_plan(result, store, output=output, hook=hook, verified=verified).output
+        cut = (await astitch_plan(result, store, output=output, hook=hook, verified=verified)).output
     elif stitch:
-        cut = _stitch_if_complete(result, store, output, hook)
+        if all(store.has(s.request.hash) for s in result.shots):
+            cut = (await astitch_plan(result, store, output=output, hook=hook)).output
+        else:
+            hook(Notice("", "--only: other shots are not rendered yet, so the cut was not rebuilt"))
     return RenderedCut(result, cut, report.shots, report.submitted)
+
+
+async def astitch_plan(
+    result: Plan,
+    store: Store,
+    *,
+    output: Path | None,
+    hook: Hook,
+    verified: Mapping[str, tuple[Path, str]] | None = None,
+) -> CutResult:
+    """``stitch_plan`` in a thread; its events reach ``hook`` on the event loop's thread."""
+    loop = asyncio.get_running_loop()
+
+    def from_thread(event: Event) -> None:
+        loop.call_soon_threadsafe(hook, event)
+
+    return await in_thread(stitch_plan, result, store, output=output, hook=from_thread, verified=verified)
+
+
+async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking work (planning, stitching) in a thread. Cancelling waits for the thread
+    to finish: its ffmpeg cannot be killed from here and must not outlive the caller."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(None, functools.partial(function, *args, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({future})
+        if not future.cancelled():
+            future.exception()  # retrieved; the cancellation is what matters now
+        raise
 
 
 def select_shots(result: Plan, only: Sequence[str]) -> list[PlannedShot]:
@@ -234,14 +323,14 @@ def select_shots(result: Plan, only: Sequence[str]) -> list[PlannedShot]:
     return [s for s in result.shots if s.request.id in wanted]
 
 
-def provider_factory(store: Store, env: Mapping[str, str]) -> Any:
+def provider_factory(store: Store, env: Mapping[str, str]) -> Callable[[str], Provider]:
     """Opens a session per provider the render needs; a missing key is a ConfigError then."""
 
     def open_provider(name: str) -> Provider:
-        if name == "local":
+        if name == caps.LOCAL_PROVIDER:
             from shotlist.providers.local.engine import LocalProvider
 
-            return LocalProvider(store.root / "local")
+            return LocalProvider(store.root / caps.LOCAL_PROVIDER)
         if name == "lumenfall":
             from shotlist.providers.lumenfall import LumenfallProvider
 
@@ -257,7 +346,7 @@ def provider_factory(store: Store, env: Mapping[str, str]) -> Any:
 def stitch(
     file: Path,
     *,
-    overrides: Sequence[str] | Mapping[str, Any] = (),
+    overrides: Sequence[str] | Mapping[str, object] = (),
     provider: str | None = None,
     output: Path | None = None,
     allow_outside: bool = False,
@@ -270,13 +359,6 @@ def stitch(
     result = plan(file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ)
     store = Store(store_root(result.loaded.path, environ))
     return stitch_plan(result, store, output=output, hook=hook).output
-
-
-def _stitch_if_complete(result: Plan, store: Store, output: Path | None, hook: Hook) -> Path | None:
-    if all(store.has(s.request.hash) for s in result.shots):
-        return stitch_plan(result, store, output=output, hook=hook).output
-    hook(Notice("", "--only: other shots are not rendered yet, so the cut was not rebuilt"))
-    return None
 
 
 def cut_output(result: Plan, output: Path | None) -> Path:
@@ -303,7 +385,6 @@ def stitch_plan(
     from the cache, verified.
     """
     from shotlist.cut.stitch import stitch_cut
-    from shotlist.cut.types import CutSettings, CutShot, TransitionSpec
 
     board = result.loaded.storyboard
     clips: dict[str, tuple[Path, str] | None] = dict(verified or {})
@@ -401,4 +482,4 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
 
 
 # Providers with a rendering session (the others are planned and priced only, for now).
-RENDERABLE = ("local", "lumenfall")
+RENDERABLE = (caps.LOCAL_PROVIDER, "lumenfall")

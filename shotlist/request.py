@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 MediaKind = Literal["image", "video", "audio"]
 
@@ -92,7 +92,7 @@ class ShotRequest:
     images: tuple[MediaRef, ...] = ()
     videos: tuple[MediaRef, ...] = ()
     audios: tuple[MediaRef, ...] = ()
-    params: tuple[tuple[str, Any], ...] = ()
+    params: tuple[tuple[str, object], ...] = ()
     caption: bool = True
     dialogue: tuple[str, ...] = ()
     hash: str = field(default="", compare=False)
@@ -102,7 +102,7 @@ class ShotRequest:
         return f"{self.width}x{self.height}"
 
     @property
-    def params_dict(self) -> dict[str, Any]:
+    def params_dict(self) -> dict[str, object]:
         return dict(self.params)
 
     @property

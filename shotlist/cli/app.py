@@ -320,7 +320,7 @@ def watch(
     """Re-render what changed on every save: re-plan, render changed shots, restitch. Ctrl-C stops."""
     import asyncio
 
-    from shotlist.watch import session as watching
+    from shotlist.watchmode import session as watching
 
     if port is not None and not serve:
         raise typer.BadParameter("a port is for the preview page: add --serve", param_hint="PORT")
@@ -349,8 +349,8 @@ async def watch_session(file: Path, options: Any, port: int | None) -> None:
     import contextlib
     import signal
 
-    from shotlist.watch import session as watching
-    from shotlist.watch.server import PreviewServer
+    from shotlist.watchmode import session as watching
+    from shotlist.watchmode.server import PreviewServer
 
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on this platform's loop
@@ -377,7 +377,7 @@ class WatchView:
 
     def __init__(self, console: Console) -> None:
         from shotlist.cli.display import Display
-        from shotlist.watch import session as watching
+        from shotlist.watchmode import session as watching
 
         self.console = console
         self.display: Display | None = None
@@ -394,7 +394,7 @@ class WatchView:
 
         from shotlist.cli.display import Display
         from shotlist.events import ShotCached
-        from shotlist.watch import session as watching
+        from shotlist.watchmode import session as watching
 
         if isinstance(event, watching.WatchStarted):
             others = len(event.watching) - 1

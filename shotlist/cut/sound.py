@@ -41,7 +41,7 @@ from shotlist.cut.cache import Cache, Job, cache_key, cached, submit
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
 from shotlist.cut.transitions import DIP_COLOURS
 from shotlist.cut.types import CutSettings
-from shotlist.errors import FFmpegError, ShotlistError, StitchError
+from shotlist.errors import CutError, FFmpegError, StitchError
 from shotlist.events import Hook, StitchStep
 from shotlist.media.ffmpeg import PacketSpan, ffmpeg_version, run_ffmpeg, run_ffmpeg_capture, splice_audio
 
@@ -300,7 +300,7 @@ def _track_path(
     try:
         music = files.sha256_file(settings.music) if settings.music is not None else None
     except OSError as exc:
-        raise ShotlistError(f"music {settings.music}: {exc.strerror or exc}") from exc
+        raise CutError(f"music {settings.music}: {exc.strerror or exc}") from exc
     key = cache_key(
         "track",
         pieces=[(p.path and p.path.name, p.start, p.samples) for p in pieces],

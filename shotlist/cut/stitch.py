@@ -63,7 +63,7 @@ from shotlist.cut.video import (
     piece_names,
     transition_args,
 )
-from shotlist.errors import ShotlistError, StitchError
+from shotlist.errors import CutError, MediaError, StitchError
 from shotlist.events import Hook, Notice, StitchFinished, StitchStarted, StitchStep, ignore
 from shotlist.media.ffmpeg import MediaInfo, ffmpeg_version, probe, run_ffmpeg
 
@@ -118,7 +118,7 @@ def stitch_cut(
     sound transition", "rendering fade in", "rendering fade out", "mixing
     audio", "joining") and are sent only for work done, not for what the cache
     already held. Raises ``StitchError`` when an ffmpeg step fails and
-    ``ShotlistError`` when the shots cannot be laid out (a clip without
+    ``CutError`` when the shots cannot be laid out (a clip without
     picture, a trim that leaves nothing, transitions longer than a shot).
     """
     hook(StitchStarted("", str(output)))
@@ -173,11 +173,11 @@ def _probe_clip(shot: CutShot, cache: Cache) -> MediaInfo:
     if info is None:
         try:
             info = probe(Path(shot.clip))
-        except ShotlistError as exc:
-            raise ShotlistError(f"shot {shot.id!r}: {exc}") from exc
+        except MediaError as exc:
+            raise CutError(f"shot {shot.id!r}: {exc}") from exc
         files.write_text(known, files.canonical_json(_probe_json(info)), durable=False)
     if not info.has_video or not info.width or not info.height:
-        raise ShotlistError(f"shot {shot.id!r}: {shot.clip} has no picture")
+        raise CutError(f"shot {shot.id!r}: {shot.clip} has no picture")
     return info
 
 

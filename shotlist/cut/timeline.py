@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shotlist.cut.types import CutSettings, CutShot, TransitionSpec
-from shotlist.errors import ShotlistError
+from shotlist.errors import CutError
 
 if TYPE_CHECKING:
     from shotlist.media.ffmpeg import MediaInfo
@@ -82,9 +82,9 @@ class CutPlan:
 
 
 def plan_cut(shots: Sequence[CutShot], settings: CutSettings, sources: Sequence[MediaInfo]) -> CutPlan:
-    """Lay the shots out in the cut. Raises ``ShotlistError`` when they cannot fit."""
+    """Lay the shots out in the cut. Raises ``CutError`` when they cannot fit."""
     if not shots:
-        raise ShotlistError("the cut has no shots")
+        raise CutError("the cut has no shots")
     fps = settings.fps
     notices: list[str] = []
     spans = [_visible_span(shot, source, fps, notices) for shot, source in zip(shots, sources, strict=True)]
@@ -144,7 +144,7 @@ def _visible_span(shot: CutShot, source: MediaInfo, fps: int, notices: list[str]
         )
         end = available
     if end <= start:
-        raise ShotlistError(
+        raise CutError(
             f"shot {shot.id!r}: the trim leaves nothing to show"
             f" (start {start / fps:.3f} s, end {end / fps:.3f} s, clip {length:.3f} s)"
         )
@@ -154,7 +154,7 @@ def _visible_span(shot: CutShot, source: MediaInfo, fps: int, notices: list[str]
 def _check_windows_fit(timing: ShotTiming, fps: int) -> None:
     if timing.head + timing.tail <= timing.frames:
         return
-    raise ShotlistError(
+    raise CutError(
         f"shot {timing.shot.id!r} shows {timing.frames / fps:.3f} s but the transitions and"
         f" fades at its edges need {timing.head / fps:.3f} s + {timing.tail / fps:.3f} s;"
         " shorten them or trim less"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from shotlist.errors import FFmpegError, ShotlistError
+from shotlist.errors import ConfigError, FFmpegError, MediaError
 
 STDERR_TAIL_LINES = 12
 
@@ -28,7 +28,7 @@ def ffmpeg_path() -> str:
     override = os.environ.get("SHOTLIST_FFMPEG")
     if override:
         if not Path(override).is_file():
-            raise ShotlistError(f"SHOTLIST_FFMPEG points to {override!r}, which is not a file")
+            raise ConfigError(f"SHOTLIST_FFMPEG points to {override!r}, which is not a file")
         return override
     import imageio_ffmpeg
 
@@ -161,14 +161,14 @@ class MediaInfo:
 
 
 def probe(path: Path) -> MediaInfo:
-    """Probe ``path`` with PyAV. Raises ``ShotlistError`` when it is not readable media."""
+    """Probe ``path`` with PyAV. Raises ``MediaError`` when it is not readable media."""
     import av
 
     try:
         with av.open(str(path)) as container:
             return _media_info(container)
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise ShotlistError(f"{path}: not readable media ({exc})") from exc
+        raise MediaError(f"{path}: not readable media ({exc})") from exc
 
 
 def _stream_seconds(stream: object) -> float | None:

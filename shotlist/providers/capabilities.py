@@ -127,8 +127,11 @@ class Capabilities:
 #   + videos (0-3) + audio (0-3)", "You cannot input audio alone".
 _FAST_TIERS = ("480p", "720p")  # fal's fast tier: "480p (faster/cheaper) or 720p"
 
+LOCAL_PROVIDER = "local"
+"""The free previz engine, the default provider: the one place that spells its name."""
+
 PREVIZ = ModelLimits(
-    provider="local",
+    provider=LOCAL_PROVIDER,
     name="previz",
     wire_id="previz",
     min_duration=1,
@@ -146,7 +149,7 @@ PREVIZ = ModelLimits(
 )
 
 LOCAL = Capabilities(
-    name="local",
+    name=LOCAL_PROVIDER,
     models=(PREVIZ,),
     default_model="previz",
     api_key_env=None,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from shotlist import files
-from shotlist.errors import ShotlistError
+from shotlist.errors import StoreError
 from shotlist.request import ShotRequest
 
 STORE_DIRNAME = ".shotlist"
@@ -263,7 +263,7 @@ class Store:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError) as exc:
-            raise ShotlistError(
+            raise StoreError(
                 f"{path}: unreadable journal record ({exc}); delete it to submit the shot again"
             ) from exc
 
@@ -304,7 +304,7 @@ class Store:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
-                raise ShotlistError(
+                raise StoreError(
                     f"another shotlist render is using {self.root}; wait for it to finish"
                 ) from exc
             try:
@@ -409,7 +409,7 @@ def read_lock(path: Path) -> Lock:
     try:
         return _parse_lock(json.loads(raw))
     except ValueError as exc:
-        raise ShotlistError(
+        raise StoreError(
             f"{path}: not a valid shotlist lock file ({exc}); "
             "fix it or delete it to record the next render afresh"
         ) from exc

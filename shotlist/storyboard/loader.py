@@ -48,7 +48,7 @@ class LoadedStoryboard:
     storyboard: Storyboard
     source: SourceMap
     shot_labels: tuple[str, ...]
-    vars: Mapping[str, Any]
+    vars: Mapping[str, object]
 
     @property
     def folder(self) -> Path:
@@ -89,7 +89,7 @@ def _scalar(text: str) -> Any:
     return value if isinstance(value, str | int | float | bool) else text
 
 
-def load_storyboard(path: Path, *, overrides: Mapping[str, Any] | None = None) -> LoadedStoryboard:
+def load_storyboard(path: Path, *, overrides: Mapping[str, object] | None = None) -> LoadedStoryboard:
     """Load, expand and validate the storyboard at ``path``. Raises StoryboardError."""
     label = str(path)
     document, source = load_yaml(read_text(path, label), label)

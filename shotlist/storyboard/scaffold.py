@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shotlist.errors import ShotlistError
+from shotlist.errors import ProjectError
 from shotlist.storyboard.model import storyboard_schema
 
 STORYBOARD_NAME = "storyboard.yaml"
@@ -67,7 +67,7 @@ def init_project(directory: Path) -> list[Path]:
     """Create the project files in ``directory``; refuse to overwrite a storyboard."""
     storyboard = directory / STORYBOARD_NAME
     if storyboard.exists():
-        raise ShotlistError(f"{storyboard} already exists; init does not overwrite it")
+        raise ProjectError(f"{storyboard} already exists; init does not overwrite it")
     try:
         (directory / "refs").mkdir(parents=True, exist_ok=True)
         created = [storyboard, directory / SCHEMA_NAME, directory / "refs"]
@@ -82,5 +82,5 @@ def init_project(directory: Path) -> list[Path]:
         keep = directory / "refs" / ".gitkeep"
         keep.touch()
     except OSError as exc:
-        raise ShotlistError(f"cannot create the project in {directory}: {exc.strerror}") from exc
+        raise ProjectError(f"cannot create the project in {directory}: {exc.strerror}") from exc
     return created

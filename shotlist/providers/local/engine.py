@@ -39,6 +39,7 @@ from shotlist import files
 from shotlist.errors import FFmpegError, ProviderError
 from shotlist.media.ffmpeg import decodes, run_ffmpeg, run_ffmpeg_async
 from shotlist.providers.base import JobState, JobStatus
+from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.providers.local.caption import caption_script, fontconfig_file
 from shotlist.providers.local.motion import is_still, perspective_options
 from shotlist.providers.local.scene import render_plate, scene_for
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 LOCAL_ENGINE_VERSION = "1"
-PROVIDER = "local"
+PROVIDER = LOCAL_PROVIDER
 FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 
 # Encoder settings. x264's output depends on its thread count, so it is fixed

@@ -11,7 +11,7 @@ import pytest
 
 from shotlist import pipeline
 from shotlist.errors import BudgetError, ConfigError, StoryboardError
-from shotlist.plan import derive_seed
+from shotlist.planner import derive_seed
 from shotlist.storyboard.model import FIT_MODES, TRANSITION_TYPES
 
 FILM = """\

@@ -31,7 +31,7 @@ session.
 
 The module never prints: it emits the engine's events and its own (``CycleStarted``,
 ``CycleFinished``...) to a hook; the CLI shows them and the preview page
-(``shotlist.watch.server``) turns them into what it displays.
+(``shotlist.watchmode.server``) turns them into what it displays.
 """
 
 from __future__ import annotations
@@ -49,15 +49,16 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from shotlist import files, pipeline
+from shotlist.engine import ProviderSource, Timing
 from shotlist.errors import BudgetError, ConfigError, RenderError, ShotlistError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ShotSubmitted, ignore
-from shotlist.plan import Plan, estimate_cost
-from shotlist.store.cache import Store, lock_path, read_lock, store_root, update_lock, write_lock
+from shotlist.planner import Plan, estimate_cost
+from shotlist.providers.capabilities import LOCAL_PROVIDER
+from shotlist.store.cache import Store, store_root
 from shotlist.storyboard.loader import parse_var_overrides
 
 T = TypeVar("T")
 
-LOCAL = "local"
 DEBOUNCE_ENV = "SHOTLIST_WATCH_DEBOUNCE_MS"
 BUDGET_ENV = "SHOTLIST_BUDGET"
 POLLING_ENV = "WATCHFILES_FORCE_POLLING"
@@ -115,7 +116,7 @@ class WatchOptions:
     """How a watch session plans, renders and watches. Build with ``resolve``, which reads
     the environment for what the caller leaves as None."""
 
-    overrides: Sequence[str] | Mapping[str, Any] = ()
+    overrides: Sequence[str] | Mapping[str, object] = ()
     provider: str | None = None
     preview: bool = False
     budget: float | None = None
@@ -158,13 +159,7 @@ class WatchOptions:
 
 
 def _known_provider(name: str | None) -> str | None:
-    if name is not None:
-        from shotlist.providers import capabilities as caps
-
-        try:
-            caps.capabilities(name)
-        except caps.UnknownName as exc:
-            raise ConfigError(f"--provider: {exc}") from None
+    pipeline.check_provider_name(name)
     return name
 
 
@@ -282,8 +277,8 @@ async def watch(
     hook: Hook = ignore,
     stop_event: asyncio.Event | None = None,
     env: Mapping[str, str] | None = None,
-    providers: Any = None,
-    timing: Any = None,
+    providers: ProviderSource | None = None,
+    timing: Timing | None = None,
 ) -> AsyncGenerator[Cycle, None]:
     """Build the cut once, then again after every change to what it is made of.
 
@@ -425,8 +420,8 @@ class _Session:
     options: WatchOptions
     hook: Hook
     env: Mapping[str, str]
-    providers: Any
-    timing: Any
+    providers: ProviderSource | None
+    timing: Timing | None
     number: int = 0
     spent_usd: float = 0.0
     paths: frozenset[Path] = frozenset()
@@ -513,7 +508,7 @@ class _Session:
         )
 
     async def _build(self, changes: tuple[Path, ...]) -> Cycle:
-        real, result = await in_thread(self._plan)
+        real, result = await pipeline.in_thread(self._plan)
         self.refresh_paths(result)
         self._notify_warnings(result)
         views = shot_views(result, previewed_ids(real, result))
@@ -528,15 +523,12 @@ class _Session:
                 self.options.budget,
             )
         )
-        self._guard_budget(result)
-        rendered = await self._render(result)
+        rendered, stitched = await self._render_and_stitch(result)
         if self.options.page_assets:
             await self._thumbnails(result)
-        outcome: Outcome = "unchanged"
-        key = cut_key(result, self.options.output)
-        if key != self.cut_key or self.cut is None or not self.cut.exists():
-            await self._stitch(result, key)
-            outcome = "built"
+            if stitched:
+                await self._announce_cut()
+        outcome: Outcome = "built" if stitched else "unchanged"
         return Cycle(
             number=self.number,
             changes=changes,
@@ -562,7 +554,7 @@ class _Session:
         real = plan_with(provider=options.provider)
         if not options.preview:
             return real, real
-        return real, preview_plan(real, plan_with(provider=LOCAL))
+        return real, preview_plan(real, plan_with(provider=LOCAL_PROVIDER))
 
     def _notify_warnings(self, result: Plan) -> None:
         warnings = frozenset(str(w) for w in result.warnings)
@@ -570,23 +562,9 @@ class _Session:
             self.hook(Notice("", warning))
         self.warnings = warnings
 
-    def _guard_budget(self, result: Plan) -> None:
-        budget = self.options.budget
-        needed = cost_to_render(result)
-        if budget is None or self.spent_usd + needed <= budget + 1e-9:
-            return
-        remaining = max(0.0, budget - self.spent_usd)
-        self.hook(BudgetRefused("", needed, remaining))
-        raise BudgetError(
-            f"rendering the changed shots would cost an estimated ${needed:.2f}, but only "
-            f"${remaining:.2f} of the session's ${budget:.2f} budget is left; nothing was "
-            "submitted (the last good cut stays; edit the storyboard or restart with a higher --budget)"
-        )
-
-    async def _render(self, result: Plan) -> tuple[str, ...]:
-        from shotlist.engine import render_shots
-
-        store = self.store
+    async def _render_and_stitch(self, result: Plan) -> tuple[tuple[str, ...], bool]:
+        """The pipeline's one path for this plan; returns the shots generated and whether
+        a new cut was stitched (an unchanged cut is not stitched again)."""
         submitted: list[str] = []
 
         def record(event: Event) -> None:
@@ -594,41 +572,38 @@ class _Session:
                 submitted.append(event.shot_id)
             self.hook(event)
 
-        requests = [s.request for s in result.shots]
+        key = cut_key(result, self.options.output)
+        restitch = key != self.cut_key or self.cut is None or not self.cut.exists()
         try:
-            report = await render_shots(
-                requests,
-                store=store,
-                providers=self.providers or pipeline.provider_factory(store, self.env),
+            rendered = await pipeline.arender(
+                result,
+                stitch=restitch,
+                output=self.options.output,
+                # Preview renders are drafts: the committed lock keeps the real renders.
+                record_lock=not self.options.preview,
+                budget=self.options.budget,
+                spent=self.spent_usd,
                 concurrency=self.options.concurrency,
                 hook=record,
+                env=self.env,
+                providers=self.providers,
                 timing=self.timing or watch_timing(),
             )
+        except BudgetError as exc:
+            self.hook(BudgetRefused("", exc.needed_usd, exc.remaining_usd))
+            raise
         finally:
-            by_id = {r.id: r for r in requests}
+            by_id = {s.request.id: s.request for s in result.shots}
             self.spent_usd += sum(estimate_cost(by_id[i]) for i in submitted)
-        if not self.options.preview:
-            # Preview renders are drafts: the committed lock keeps the real renders.
-            lock_file = lock_path(result.loaded.path)
-            write_lock(lock_file, update_lock(read_lock(lock_file), requests, report.shots))
-        if report.failures:
-            raise RenderError(report.failures)
-        return tuple(s.id for s in report.generated)
+        if rendered.output is not None:
+            self.cut, self.cut_key = rendered.output, key
+        return tuple(s.id for s in rendered.shots if s.source == "generated"), rendered.output is not None
 
-    async def _stitch(self, result: Plan, key: str) -> None:
-        loop = asyncio.get_running_loop()
-
-        def from_thread(event: Event) -> None:
-            loop.call_soon_threadsafe(self.hook, event)
-
-        store = self.store
-        cut = await in_thread(
-            pipeline.stitch_plan, result, store, output=self.options.output, hook=from_thread
-        )
-        self.cut, self.cut_key = Path(cut.output), key
-        if self.options.page_assets:
-            version, snapshot = await in_thread(snapshot_cut, self.cut, store.root / "preview")
-            self.hook(CutReady("", version, str(self.cut), str(snapshot)))
+    async def _announce_cut(self) -> None:
+        if self.cut is None:
+            return
+        version, snapshot = await pipeline.in_thread(snapshot_cut, self.cut, self.store.root / "preview")
+        self.hook(CutReady("", version, str(self.cut), str(snapshot)))
 
     async def _thumbnails(self, result: Plan) -> None:
         store = self.store
@@ -651,11 +626,9 @@ class _Session:
 # ---------------------------------------------------------------- decisions (pure)
 
 
-def watch_timing() -> Any:
+def watch_timing() -> Timing:
     """The engine's delays for watch mode: local renders take a second or two, so the
     first poll comes quickly (a paid job's polls back off to the usual cap)."""
-    from shotlist.engine import Timing
-
     return Timing(poll_initial=0.1, poll_min=0.05)
 
 
@@ -663,7 +636,7 @@ def preview_plan(real: Plan, local: Plan) -> Plan:
     """Each shot whose real render is cached keeps it; every other shot is previewed
     with the local engine, so a preview cut costs nothing."""
     shots = tuple(
-        mine if mine.status == "cached" or mine.request.provider == LOCAL else draft
+        mine if mine.status == "cached" or mine.request.provider == LOCAL_PROVIDER else draft
         for mine, draft in zip(real.shots, local.shots, strict=True)
     )
     return replace(real, shots=shots)
@@ -676,12 +649,6 @@ def previewed_ids(real: Plan, shown: Plan) -> frozenset[str]:
         for a, b in zip(real.shots, shown.shots, strict=True)
         if a.request.provider != b.request.provider
     )
-
-
-def cost_to_render(result: Plan) -> float:
-    """The estimated cost of the shots the plan has to render, each distinct request once."""
-    todo = {s.request.hash: s.request for s in result.shots if s.status != "cached"}
-    return sum(estimate_cost(r) for r in todo.values())
 
 
 def shot_views(result: Plan, previewed: frozenset[str] = frozenset()) -> tuple[ShotView, ...]:
@@ -807,22 +774,6 @@ def _media_path(folder: Path, written: str) -> Path | None:
 
 
 # ---------------------------------------------------------------- effects
-
-
-async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run blocking work in a thread. Cancelling waits for the thread to finish: its
-    ffmpeg cannot be killed from here and must not outlive the session."""
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(None, functools.partial(function, *args, **kwargs))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        while not future.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait({future})
-        if not future.cancelled():
-            future.exception()  # retrieved; the cancellation is what matters now
-        raise
 
 
 async def make_thumbnail(clip: Path, target: Path, *, at: float) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +25,7 @@ from shotlist.storyboard.model import Camera, Shot
 
 Status = Literal["new", "changed", "cached"]
 BUILTIN_DEFAULTS: Mapping[str, Any] = {
-    "provider": "local",
+    "provider": caps.LOCAL_PROVIDER,
     "duration": 5.0,
     "aspect_ratio": "16:9",
     "resolution": "720p",
@@ -66,8 +66,10 @@ class PlannedShot:
     estimated_cost_usd: float
     notes: tuple[str, ...] = ()
     mute: bool = False
+    same_as: str | None = None
+    """The id of an earlier shot with the identical request: rendered and paid once, for both."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         r = self.request
         return {
             "id": r.id,
@@ -93,6 +95,7 @@ class PlannedShot:
             ],
             "params": r.params_dict,
             "estimated_cost_usd": round(self.estimated_cost_usd, 4),
+            "same_request_as": self.same_as,
             "notes": list(self.notes),
         }
 
@@ -112,9 +115,9 @@ class Plan:
 
     @property
     def total_estimated_cost_usd(self) -> float:
-        return sum(s.estimated_cost_usd for s in self.shots)
+        return cost_to_render(self.shots)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "storyboard": self.loaded.label,
             "title": self.title,
@@ -163,6 +166,7 @@ def build_plan(
     ]
     warnings: list[Problem] = []
     planned: list[PlannedShot] = []
+    first_with: dict[str, str] = {}  # request hash -> id of the first shot with it
     used: set[str] = set()
     for index, shot in enumerate(board.shots):
         settings = merge_defaults(board.defaults, shot, provider)
@@ -181,8 +185,13 @@ def build_plan(
             continue
         used |= names
         status = lookup.status(request.id, request.hash)
-        cost = 0.0 if status == "cached" else estimate_cost(request)
-        planned.append(PlannedShot(shot, request, status, cost, notes, mute=settings.mute))
+        same_as = first_with.setdefault(request.hash, request.id)
+        same_as_other = same_as if same_as != request.id else None
+        # An identical request is one job: its price is counted on the first shot only.
+        cost = 0.0 if status == "cached" or same_as_other else estimate_cost(request)
+        planned.append(
+            PlannedShot(shot, request, status, cost, notes, mute=settings.mute, same_as=same_as_other)
+        )
         warnings += [loaded.problem(("shots", index), note) for note in notes]
     music, music_problems = resolve_music(loaded, declared, allow_outside)
     problems += music_problems + output_problems(loaded, allow_outside)
@@ -324,7 +333,7 @@ def build_request(
         angle=_value(settings.camera.angle),
     )
     prompt = refs.render_tokens(resolved, capability.token_style)
-    if settings.provider != "local":
+    if settings.provider != caps.LOCAL_PROVIDER:
         prompt = append_camera(prompt, camera)
     request = ShotRequest(
         id=shot.id,
@@ -395,7 +404,7 @@ def canonical_request(request: ShotRequest, salt: str = "") -> dict[str, Any]:
         "media": [[m.kind, m.sha256] for m in request.media],
         "params": dict(request.params),
     }
-    if request.provider == "local":
+    if request.provider == caps.LOCAL_PROVIDER:
         form.update(
             id=request.id if request.caption else "",
             source_prompt=request.source_prompt,
@@ -421,6 +430,12 @@ def _with_hash(request: ShotRequest, salt: str) -> ShotRequest:
     from dataclasses import replace
 
     return replace(request, hash=request_hash(request, salt))
+
+
+def cost_to_render(shots: Iterable[PlannedShot]) -> float:
+    """The estimated cost of rendering ``shots``: each distinct request not yet cached, once."""
+    todo = {s.request.hash: s.request for s in shots if s.status != "cached"}
+    return sum(estimate_cost(r) for r in todo.values())
 
 
 def estimate_cost(request: ShotRequest) -> float:

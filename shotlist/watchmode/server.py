@@ -46,7 +46,7 @@ from shotlist.events import (
     StitchStarted,
     StitchStep,
 )
-from shotlist.watch.session import (
+from shotlist.watchmode.session import (
     BudgetRefused,
     CutReady,
     CycleFinished,
@@ -513,4 +513,4 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | Literal["unsa
 
 def page_html() -> str:
     """The page, read from the package (it works offline: nothing is fetched from elsewhere)."""
-    return resources.files("shotlist.watch").joinpath("preview.html").read_text(encoding="utf-8")
+    return resources.files("shotlist.watchmode").joinpath("preview.html").read_text(encoding="utf-8")

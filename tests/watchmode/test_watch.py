@@ -1,6 +1,6 @@
 """Watch mode: real watch sessions on tiny storyboards, edited by another process.
 
-Every session here runs ``shotlist.watch.session.watch`` for real: watchfiles on a temporary
+Every session here runs ``shotlist.watchmode.session.watch`` for real: watchfiles on a temporary
 folder, the local engine (or a real Lumenfall test server) and ffmpeg. Storyboards are
 320x180 at 12 fps with 1 s shots, so a cycle takes about half a second. Edits are made
 by a separate Python process in each of the three ways editors save.
@@ -31,8 +31,8 @@ from shotlist.engine import Timing
 from shotlist.errors import ConfigError
 from shotlist.events import Event, ShotDownloaded, ShotSubmitted, StitchStarted
 from shotlist.media.ffmpeg import probe, run_ffmpeg
-from shotlist.watch.server import PreviewServer, byte_range
-from shotlist.watch.session import (
+from shotlist.watchmode.server import PreviewServer, byte_range
+from shotlist.watchmode.session import (
     BudgetRefused,
     CutReady,
     Cycle,
@@ -103,7 +103,7 @@ class Session:
     """A watch session running in the background; cycles arrive on a queue."""
 
     def __init__(self, file: Path, options: WatchOptions, also: Any = None, **kwargs: Any) -> None:
-        from shotlist.watch.session import watch
+        from shotlist.watchmode.session import watch
 
         self.stop = asyncio.Event()
         self.cycles: asyncio.Queue[Cycle] = asyncio.Queue()
@@ -604,7 +604,8 @@ def test_settings_no_edit_could_fix_fail_at_once(run_cli: Any, tmp_path: Path) -
     result = run_cli("watch", str(film), "--provider", "nope")
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: --provider: unknown provider 'nope': choose one of local, lumenfall, fal, ark, replicate\n"
+        # One message wherever --provider is given (render says the same).
+        'error: --provider: unknown provider "nope"; providers: local, lumenfall, fal, ark, replicate\n'
     )
     result = run_cli("watch", str(film), "--var", "x")
     assert result.exit_code == 1
@@ -736,8 +737,8 @@ async def test_a_served_session_publishes_thumbnails_and_each_cut(
 
 def test_the_page_state_follows_a_cycle() -> None:
     from shotlist.events import ShotFailed, ShotProgress
-    from shotlist.watch.server import PreviewState
-    from shotlist.watch.session import CycleFinished, CyclePlanned, ShotView
+    from shotlist.watchmode.server import PreviewState
+    from shotlist.watchmode.session import CycleFinished, CyclePlanned, ShotView
 
     def view(shot_id: str, status: str) -> ShotView:
         to_pay = 0.0 if status == "cached" else 0.5
