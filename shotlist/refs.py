@@ -60,10 +60,6 @@ class RefSpec:
     kind: MediaKind
     source: str
 
-    @property
-    def is_url(self) -> bool:
-        return _scheme(self.source) != ""
-
 
 # Kinds ---------------------------------------------------------------------------------------
 

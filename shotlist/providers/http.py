@@ -93,9 +93,6 @@ class CallContext:
     secrets: tuple[str, ...] = field(default=(), repr=False)
     key_env: str = ""  # the variable holding the key, named when the key is refused
 
-    def with_job(self, job_id: str) -> CallContext:
-        return CallContext(self.provider, self.shot_id, job_id, self.secrets, self.key_env)
-
     def error(
         self,
         message: str,

@@ -31,8 +31,6 @@ SIZE_PATTERN = r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$"
 ASPECT_PATTERN = r"^[1-9][0-9]?:[1-9][0-9]?$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
-StrictFloat = Annotated[float, Strict()]
-StrictInt = Annotated[int, Strict()]
 StrictBool = Annotated[bool, Strict()]
 StrictStr = Annotated[str, Strict()]
 Seconds = Annotated[float, Strict(), Field(ge=1, le=60)]
