@@ -562,6 +562,7 @@ async def test_interrupted_local_work_is_cancelled_and_started_afresh(store: Sto
     assert local.keys_seen[-1] == idempotency_key(requests[0].hash, 1)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_render_killed_and_run_again_submits_each_shot_once(
     tmp_path: Path, tiny_clip: Path, sig: signal.Signals

@@ -18,6 +18,9 @@ from shotlist.engine import Timing
 from shotlist.errors import BudgetError, RenderError
 from shotlist.watchmode.session import WatchOptions, watch
 
+# Whole renders, stitches, servers or subprocesses: outside the fast core (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 KEY = "sk-lf-pipeline-test-77aa"
 
 TWINS = """\

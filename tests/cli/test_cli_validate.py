@@ -165,6 +165,7 @@ SHOTLIST = [str(Path(sys.executable).with_name("shotlist"))]
 PYTHON_M = [sys.executable, "-m", "shotlist"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", [SHOTLIST, PYTHON_M], ids=["console-script", "python-m"])
 def test_validate_in_a_real_process(
     write_storyboard: WriteStoryboard, tmp_path: Path, command: list[str]

@@ -32,6 +32,9 @@ from render_helpers import (
     write,
 )
 
+# Whole renders, stitches, servers or subprocesses: outside the fast core (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 HARBOUR = """\
     version: 1
     title: Harbour

@@ -30,6 +30,9 @@ from shotlist.errors import ShotlistError, StitchError
 from shotlist.events import Event, StitchStep
 from shotlist.media.ffmpeg import MediaInfo, probe, run_ffmpeg, run_ffmpeg_capture
 
+# Whole renders, stitches, servers or subprocesses: outside the fast core (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 FPS = 24
 FRAME = 1 / FPS
 AUDIO_FRAME = 1024 / 48_000

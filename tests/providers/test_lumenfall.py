@@ -310,6 +310,7 @@ async def test_an_expired_download_url_is_refreshed_not_resubmitted(
     assert_mp4(tmp_path / "clip.mp4")
 
 
+@pytest.mark.e2e
 async def test_twelve_shots_under_every_fault_make_twelve_jobs(
     server: LumenfallServer, provider: LumenfallProvider, tmp_path: Path
 ) -> None:
@@ -712,6 +713,7 @@ def assert_key_on_no_disk(root: Path) -> None:
             assert KEY.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.e2e
 async def test_the_engine_renders_twelve_shots_under_faults_with_twelve_jobs(
     server: LumenfallServer, tmp_path: Path, engine: Any
 ) -> None:
@@ -776,6 +778,7 @@ async def test_a_cancelled_render_run_again_creates_no_new_jobs(
     assert len(server.submits) <= 6 + submitted_before
 
 
+@pytest.mark.e2e
 async def test_a_render_killed_by_sigkill_run_again_creates_no_new_jobs(
     server: LumenfallServer, tmp_path: Path, engine: Any
 ) -> None:

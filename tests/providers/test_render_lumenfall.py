@@ -36,6 +36,9 @@ from render_helpers import (
 
 from shotlist.media.ffmpeg import probe
 
+# Whole renders, stitches, servers or subprocesses: outside the fast core (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 KEY = "sk-lf-cli-3f9a27c1e8d04b56"
 IDS = [f"s{n:02d}" for n in range(12)]
 

@@ -131,6 +131,7 @@ def test_unreadable_record_discards_the_entry(store: Store, tiny_clip: Path) -> 
     assert store.check(HASH) == (None, "cache record is unreadable")
 
 
+@pytest.mark.e2e
 def test_has_answers_for_500_shots_in_well_under_a_second(store: Store, tiny_clip: Path) -> None:
     hashes = [f"{i:064x}" for i in range(500)]
     for h in hashes[:250]:

@@ -35,9 +35,12 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-pytestmark = pytest.mark.skipif(
-    chromium_path() is None, reason="chromium is not installed (CI installs Debian's chromium in .ci/run)"
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        chromium_path() is None, reason="chromium is not installed (CI installs Debian's chromium in .ci/run)"
+    ),
+]
 
 FLAGS = (
     "--headless",

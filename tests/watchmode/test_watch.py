@@ -43,6 +43,9 @@ from shotlist.watchmode.session import (
     written_paths,
 )
 
+# Whole renders, stitches, servers or subprocesses: outside the fast core (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 TINY = """\
     version: 1
     title: Tiny

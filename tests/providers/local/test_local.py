@@ -306,6 +306,7 @@ def test_missing_reference_is_an_invalid_request(tmp_path: Path) -> None:
     assert "gone.png" in str(caught.value)
 
 
+@pytest.mark.e2e
 def test_unreadable_reference_fails_cleanly(tmp_path: Path, media: dict[str, Path]) -> None:
     request = shot(images=(ref("image", media["broken"]),))
     with pytest.raises(ProviderError) as caught:
@@ -439,6 +440,7 @@ async def test_provider_renders_through_submit_poll_fetch(tmp_path: Path) -> Non
     assert list((tmp_path / "work").iterdir()) == []
 
 
+@pytest.mark.e2e
 async def test_provider_reports_a_failed_render(tmp_path: Path, media: dict[str, Path]) -> None:
     provider = LocalProvider(tmp_path / "work")
     request = shot(images=(ref("image", media["broken"]),))
@@ -458,6 +460,7 @@ async def test_unknown_job_is_expired_so_the_engine_resubmits(tmp_path: Path) ->
     assert status.error.retryable
 
 
+@pytest.mark.e2e
 async def test_cancel_kills_ffmpeg_and_queued_jobs_wait(tmp_path: Path) -> None:
     provider = LocalProvider(tmp_path / "work", max_parallel=1)
     long_shot = shot(duration=600.0, id="long")
