@@ -116,11 +116,31 @@ def validate(
     files: Annotated[list[Path], typer.Argument(help="Storyboard YAML files.", show_default=False)],
     var: VarOpt = None,
     allow_outside: AllowOutsideOpt = False,
+    only_storyboards: Annotated[
+        bool,
+        typer.Option(
+            "--only-storyboards",
+            help="Skip YAML that is neither a storyboard nor an include part, and check a part"
+            " through the storyboards that include it (what the pre-commit hook runs).",
+        ),
+    ] = False,
 ) -> None:
     """Check storyboards; exit 0 when all are valid, 1 with one line per problem when not."""
     from shotlist import pipeline
+    from shotlist.storyboard import discover, loader
 
     failed = False
+    if only_storyboards:
+        targets = discover.check_targets(files, top=Path.cwd())
+        files = list(targets.storyboards)
+        for part in targets.lone_parts:
+            try:
+                loader.check_part(part)
+            except ShotlistError as exc:
+                report(exc)
+                failed = True
+                continue
+            out.print(f"[green]ok[/] {escape(str(part))}: an include part no storyboard includes")
     for file in files:
         try:
             result = pipeline.plan(file, overrides=var or [], allow_outside=allow_outside)
@@ -474,11 +494,15 @@ def stitch_command(
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    part: Annotated[
+        bool, typer.Option("--part", help="Print the schema of an included file (a part) instead.")
+    ] = False,
+) -> None:
     """Print the storyboard JSON Schema."""
-    from shotlist.storyboard.model import storyboard_schema
+    from shotlist.storyboard.schema import part_schema, storyboard_schema
 
-    sys.stdout.write(json.dumps(storyboard_schema(), indent=2) + "\n")
+    sys.stdout.write(json.dumps(part_schema() if part else storyboard_schema(), indent=2) + "\n")
 
 
 @app.command()
