@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -491,6 +492,45 @@ def stitch_command(
             display.close()
             interrupted("run the same command again to build the cut")
     out.print(f"cut: {escape(str(cut))}")
+
+
+class ExportFormat(StrEnum):
+    otio = "otio"
+    otioz = "otioz"
+    edl = "edl"
+    fcp7xml = "fcp7xml"
+    fcpxml = "fcpxml"
+
+
+@app.command("export")
+def export_command(
+    file: FileArg,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="otio (relative to out/<name>.media), otioz (timeline and media in one file),"
+            " edl (CMX 3600), fcp7xml (Premiere, Resolve, FCP 7), fcpxml (Final Cut Pro X).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of beside the cut.")
+    ] = None,
+    var: VarOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Write the cut's timeline for an editor (after render or stitch)."""
+    from shotlist import pipeline
+
+    try:
+        written = pipeline.export(
+            file, fmt.value, output=output, overrides=var or [], allow_outside=allow_outside
+        )
+    except ShotlistError as exc:
+        fail(exc)
+    out.print(f"{fmt.value}: {escape(str(written))}")
 
 
 @app.command()

@@ -12,9 +12,9 @@ after), as editors model a dissolve.
 
 The timeline has three tracks: *Picture* (the shots and transitions), *Sound*
 (each shot's own sound on the same clips, a gap where a shot is muted) and,
-with a soundtrack, *Music* (the bed from the cut's start; its level and
-ducking are clip metadata, as no timeline construct holds them). The cut's
-fades are transitions from and to black at the ends of every track. What the
+with a soundtrack, *Music* (the bed from the cut's start; its level, ducking
+and fades are clip metadata, as no timeline construct holds them). The cut's
+fades are transitions from and to black at the ends of the picture and sound. What the
 editor formats read is written where their adapters look for it:
 ``metadata["fcp_xml"]`` carries each transition's FCP 7 effect (so a dip or a
 wipe stays one), the sequence format (frame size and rate) and each file's
@@ -173,7 +173,10 @@ def _shots_track(plan: CutPlan, settings: CutSettings, media: TimelineMedia, nam
     if plan.fade_in:
         track.append(_fade(FADE_IN, plan.fade_in, rate, picture))
     for index, timing in enumerate(plan.shots):
-        if index and timing.transition_frames:
+        # Sound fades into a muted shot's silence; editors read a transition beside a gap as
+        # shortening it, so there the sound track cuts (the gap keeps the shot's length).
+        muted = not picture and (timing.shot.mute or plan.shots[index - 1].shot.mute)
+        if index and timing.transition_frames and not muted:
             track.append(_transition(timing, rate, picture))
         following = plan.shots[index + 1].transition_frames if index + 1 < len(plan.shots) else 0
         clip = _clip(timing, rate, settings, media, handle_out=following - following // 2, picture=picture)
@@ -199,6 +202,9 @@ def _clip(
         _frames(timing.frames - handle_in - handle_out, rate),
     )
     info = {
+        # The role keeps a shot's sound clip apart from its picture clip: FCP 7 XML would
+        # otherwise write it as a reference to the picture's clipitem and its transitions.
+        "role": "picture" if picture else "sound",
         "id": shot.id,
         "clip_sha256": shot.clip_sha256,
         "mute": shot.mute,
@@ -232,8 +238,6 @@ def _music_track(plan: CutPlan, settings: CutSettings, media: TimelineMedia) -> 
     if media.music_seconds is not None:
         length = min(length, round(media.music_seconds * rate))
     available = round(media.music_seconds * rate) if media.music_seconds is not None else length
-    if plan.fade_in:
-        track.append(_fade(FADE_IN, plan.fade_in, rate, picture=False))
     track.append(
         otio.schema.Clip(
             name=settings.music.stem,
@@ -250,6 +254,10 @@ def _music_track(plan: CutPlan, settings: CutSettings, media: TimelineMedia) -> 
                     "volume_db": settings.music_volume_db,
                     "duck": settings.duck,
                     "loudness": settings.loudness,
+                    # The cut's fades lower the whole mix, the bed with it. Not transitions
+                    # here: FCP 7 XML cannot hold a lone clip between two (its reader fails).
+                    "fade_in": plan.seconds(plan.fade_in),
+                    "fade_out": plan.seconds(plan.fade_out),
                 }
             },
         )
@@ -257,8 +265,6 @@ def _music_track(plan: CutPlan, settings: CutSettings, media: TimelineMedia) -> 
     if length < plan.total_frames:
         track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(
             _frames(0, rate), _frames(plan.total_frames - length, rate))))  # fmt: skip
-    if plan.fade_out and length == plan.total_frames:
-        track.append(_fade(FADE_OUT, plan.fade_out, rate, picture=False))
     return track
 
 

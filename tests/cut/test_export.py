@@ -115,15 +115,16 @@ def test_clip_metadata_is_kept_under_shotlist() -> None:
 def test_the_sound_track_mirrors_the_picture_with_a_gap_where_a_shot_is_muted() -> None:
     cut = plan(
         shot("a"),
-        shot("b", mute=True, transition=TransitionSpec("crossfade", 0.5)),
-        shot("c"),
+        shot("b", transition=TransitionSpec("crossfade", 0.5)),
+        shot("c", mute=True, transition=TransitionSpec("crossfade", 0.5)),
         lengths=(2.0, 2.0, 2.0),
     )
 
     picture, sound = build_timeline(cut, SETTINGS, name="film").tracks
 
     assert (picture.kind, sound.kind) == (otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio)
-    assert [type(item).__name__ for item in sound] == ["Clip", "Transition", "Gap", "Clip"]
+    # the sound cuts into the muted shot's silence (see export's docstring)
+    assert [type(item).__name__ for item in sound] == ["Clip", "Transition", "Clip", "Gap"]
     assert sound.duration() == picture.duration()
     assert sound[1].metadata["fcp_xml"]["effect"]["effectid"] == "KGAudioTransCrossFade3dB"
 
@@ -135,11 +136,13 @@ def test_fades_are_transitions_from_and_to_black_at_the_ends_of_every_track() ->
     timeline = build_timeline(cut, music, name="film", media=TimelineMedia(music_seconds=10.0))
 
     assert [t.name for t in timeline.tracks] == ["Picture", "Sound", "Music"]
-    for track in timeline.tracks:
+    for track in timeline.tracks[:2]:
         first, last = track[0], track[-1]
         assert (first.name, first.in_offset.value, first.out_offset.value) == ("fade_in", 0, 12)
         assert (last.name, last.in_offset.value, last.out_offset.value) == ("fade_out", 24, 0)
-        assert track.duration().value == 72
+    assert {track.duration().value for track in timeline.tracks} == {72}
+    bed = timeline.tracks[2][0]
+    assert (bed.metadata["shotlist"]["fade_in"], bed.metadata["shotlist"]["fade_out"]) == (0.5, 1.0)
 
 
 def test_the_music_bed_carries_its_level_and_ducking() -> None:
@@ -149,7 +152,8 @@ def test_the_music_bed_carries_its_level_and_ducking() -> None:
     timeline = build_timeline(cut, settings, name="film", media=TimelineMedia(music_seconds=3.0))
     bed = timeline.tracks[2]
 
-    assert bed[0].metadata["shotlist"] == {"role": "music", "volume_db": -14.0, "duck": True, "loudness": -14.0}
+    expected = {"role": "music", "volume_db": -14.0, "duck": True, "loudness": -14.0}
+    assert bed[0].metadata["shotlist"] == {**expected, "fade_in": 0.0, "fade_out": 0.0}
     assert bed[0].media_reference.target_url == "file:///refs/theme.mp3"
     # three seconds of music under four of cut: the bed ends, silence follows
     assert [item.duration().value for item in bed] == [72, 24]
