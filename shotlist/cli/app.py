@@ -591,10 +591,21 @@ def providers(json_output: JsonOpt = False) -> None:
             out.print(f"    ratios {ratios}; resolutions {tiers}; seeds {seeds}; {price}")
 
 
+def serve_value_apart(argv: list[str]) -> list[str]:
+    """``watch FILE --serve=8080`` as ``watch FILE --serve 8080``: ``--serve`` is a flag and the
+    port its own argument, which click would refuse when written with "=". The port goes last,
+    where it can only be the PORT argument, whatever order the rest is in."""
+    if "watch" not in argv:
+        return argv
+    ports = [a.split("=", 1)[1] for a in argv if a.startswith("--serve=")]
+    rest = ["--serve" if a.startswith("--serve=") else a for a in argv]
+    return rest + ports
+
+
 def main() -> None:
     """Entry point of the ``shotlist`` console script."""
     try:
-        app()
+        app(args=serve_value_apart(sys.argv[1:]))
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         sys.exit(130)
