@@ -23,7 +23,7 @@ from urllib.parse import quote
 from shotlist import files
 from shotlist.cut.export import TimelineMedia
 from shotlist.cut.timeline import CutPlan
-from shotlist.errors import ShotlistError
+from shotlist.errors import CutError
 from shotlist.media.ffmpeg import probe
 
 MEDIA_SUFFIX = ".media"
@@ -78,7 +78,7 @@ def publish_media(plan: CutPlan, music: Path | None, output: Path) -> MediaFolde
         music_file, seconds = _publish_music(music, folder) if music is not None else (None, None)
         _remove_others(folder, [*clips.values(), *([music_file] if music_file else [])])
     except OSError as exc:
-        raise ShotlistError(f"cannot write the media folder {folder}: {exc.strerror or exc}") from exc
+        raise CutError(f"cannot write the media folder {folder}: {exc.strerror or exc}") from exc
     return MediaFolder(folder, clips, music_file, seconds)
 
 

@@ -31,7 +31,7 @@ from urllib.parse import quote, unquote, urlparse
 import opentimelineio as otio
 
 from shotlist import files
-from shotlist.errors import ShotlistError
+from shotlist.errors import ConfigError, CutError
 
 # Format name -> (file suffix, OTIO adapter).
 FORMATS: Mapping[str, tuple[str, str]] = {
@@ -45,18 +45,14 @@ NLE_EXTRA = "pip install 'shotlist[nle]'"
 _EVENT = re.compile(r"^(?P<edit>\d{3})  (?P<reel>.{8}) (?P<kind>V    ) (?P<type>C   |D \d{3})")
 
 
-class MissingExtra(ShotlistError):
-    """An optional dependency is not installed; the message says what to install."""
-
-
 def export_timeline(timeline_file: Path, fmt: str, dest: Path | None = None) -> Path:
     """Write the timeline at ``timeline_file`` as ``fmt`` to ``dest`` (default: beside it,
     with the format's suffix); returns the file written."""
     if fmt not in FORMATS:
-        raise ShotlistError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+        raise CutError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     suffix, adapter = FORMATS[fmt]
     if not timeline_file.is_file():
-        raise ShotlistError(f"no timeline at {timeline_file}; render or stitch the cut first")
+        raise CutError(f"no timeline at {timeline_file}; render or stitch the cut first")
     _require_adapter(adapter, fmt)
     timeline = otio.adapters.read_from_file(str(timeline_file))
     dest = dest or timeline_file.with_suffix(suffix)
@@ -78,19 +74,19 @@ def _converted(timeline: otio.schema.Timeline, fmt: str) -> str:
     OTIO's own errors and plain ValueErrors)."""
     rate = timeline.duration().rate
     if fmt == "edl" and not otio.opentime.RationalTime.is_valid_timecode_rate(rate):
-        raise ShotlistError(
+        raise CutError(
             f"an EDL counts in SMPTE timecode, which has no {rate:g} fps;"
             " use a standard cut.fps (24, 25, 30, 50, 60) or export fcp7xml"
         )
     try:
         return _WRITERS[fmt](timeline)
     except (otio.exceptions.OTIOError, ValueError) as exc:
-        raise ShotlistError(f"cannot write the timeline as {fmt}: {exc}") from exc
+        raise CutError(f"cannot write the timeline as {fmt}: {exc}") from exc
 
 
 def _require_adapter(adapter: str, fmt: str) -> None:
     if adapter not in otio.adapters.available_adapter_names():
-        raise MissingExtra(f"exporting {fmt} needs OpenTimelineIO's editor adapters: {NLE_EXTRA}")
+        raise ConfigError(f"exporting {fmt} needs OpenTimelineIO's editor adapters: {NLE_EXTRA}")
 
 
 # -- media references ------------------------------------------------------------------
