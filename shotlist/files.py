@@ -87,6 +87,21 @@ def copy(src: Path, dest: Path, *, durable: bool = True) -> None:
         shutil.copyfileobj(source, tmp, CHUNK)
 
 
+def link_or_copy(src: Path, dest: Path) -> None:
+    """Put ``src``'s bytes at ``dest`` atomically: a hard link where the file system allows
+    (no space, no time), a copy otherwise (another device, or no hard links there)."""
+    building = staged(dest)
+    try:
+        os.link(src, building)
+    except OSError:
+        copy(src, dest, durable=False)
+        return
+    try:
+        publish(building, dest)
+    finally:
+        building.unlink(missing_ok=True)
+
+
 def sha256_file(path: Path) -> str:
     """The sha256 of a file's bytes, as hex."""
     with path.open("rb") as handle:

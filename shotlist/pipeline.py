@@ -361,6 +361,22 @@ def stitch(
     return stitch_plan(result, store, output=output, hook=hook).output
 
 
+def export(
+    file: Path,
+    fmt: str,
+    *,
+    output: Path | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    allow_outside: bool = False,
+) -> Path:
+    """Write the timeline of ``file``'s cut as ``fmt`` (``otio``, ``otioz``, ``edl``, ``fcp7xml``,
+    ``fcpxml``) to ``output`` or beside the cut; returns the file written."""
+    from shotlist.cut.nle import export_timeline
+
+    result = plan(file, overrides=overrides, allow_outside=allow_outside)
+    return export_timeline(cut_output(result, None).with_suffix(".otio"), fmt, output)
+
+
 def cut_output(result: Plan, output: Path | None) -> Path:
     """``-o`` beats ``cut.output``, which beats ``out/<storyboard name>.mp4`` beside the storyboard."""
     if output is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -116,11 +117,31 @@ def validate(
     files: Annotated[list[Path], typer.Argument(help="Storyboard YAML files.", show_default=False)],
     var: VarOpt = None,
     allow_outside: AllowOutsideOpt = False,
+    only_storyboards: Annotated[
+        bool,
+        typer.Option(
+            "--only-storyboards",
+            help="Skip YAML that is neither a storyboard nor an include part, and check a part"
+            " through the storyboards that include it (what the pre-commit hook runs).",
+        ),
+    ] = False,
 ) -> None:
     """Check storyboards; exit 0 when all are valid, 1 with one line per problem when not."""
     from shotlist import pipeline
+    from shotlist.storyboard import discover, loader
 
     failed = False
+    if only_storyboards:
+        targets = discover.check_targets(files, top=Path.cwd())
+        files = list(targets.storyboards)
+        for part in targets.lone_parts:
+            try:
+                loader.check_part(part)
+            except ShotlistError as exc:
+                report(exc)
+                failed = True
+                continue
+            out.print(f"[green]ok[/] {escape(str(part))}: an include part no storyboard includes")
     for file in files:
         try:
             result = pipeline.plan(file, overrides=var or [], allow_outside=allow_outside)
@@ -473,12 +494,55 @@ def stitch_command(
     out.print(f"cut: {escape(str(cut))}")
 
 
-@app.command()
-def schema() -> None:
-    """Print the storyboard JSON Schema."""
-    from shotlist.storyboard.model import storyboard_schema
+class ExportFormat(StrEnum):
+    otio = "otio"
+    otioz = "otioz"
+    edl = "edl"
+    fcp7xml = "fcp7xml"
+    fcpxml = "fcpxml"
 
-    sys.stdout.write(json.dumps(storyboard_schema(), indent=2) + "\n")
+
+@app.command("export")
+def export_command(
+    file: FileArg,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="otio (relative to out/<name>.media), otioz (timeline and media in one file),"
+            " edl (CMX 3600), fcp7xml (Premiere, Resolve, FCP 7), fcpxml (Final Cut Pro X).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of beside the cut.")
+    ] = None,
+    var: VarOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Write the cut's timeline for an editor (after render or stitch)."""
+    from shotlist import pipeline
+
+    try:
+        written = pipeline.export(
+            file, fmt.value, output=output, overrides=var or [], allow_outside=allow_outside
+        )
+    except ShotlistError as exc:
+        fail(exc)
+    out.print(f"{fmt.value}: {escape(str(written))}")
+
+
+@app.command()
+def schema(
+    part: Annotated[
+        bool, typer.Option("--part", help="Print the schema of an included file (a part) instead.")
+    ] = False,
+) -> None:
+    """Print the storyboard JSON Schema."""
+    from shotlist.storyboard.schema import part_schema, storyboard_schema
+
+    sys.stdout.write(json.dumps(part_schema() if part else storyboard_schema(), indent=2) + "\n")
 
 
 @app.command()
@@ -527,10 +591,21 @@ def providers(json_output: JsonOpt = False) -> None:
             out.print(f"    ratios {ratios}; resolutions {tiers}; seeds {seeds}; {price}")
 
 
+def serve_value_apart(argv: list[str]) -> list[str]:
+    """``watch FILE --serve=8080`` as ``watch FILE --serve 8080``: ``--serve`` is a flag and the
+    port its own argument, which click would refuse when written with "=". The port goes last,
+    where it can only be the PORT argument, whatever order the rest is in."""
+    if "watch" not in argv:
+        return argv
+    ports = [a.split("=", 1)[1] for a in argv if a.startswith("--serve=")]
+    rest = ["--serve" if a.startswith("--serve=") else a for a in argv]
+    return rest + ports
+
+
 def main() -> None:
     """Entry point of the ``shotlist`` console script."""
     try:
-        app()
+        app(args=serve_value_apart(sys.argv[1:]))
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         sys.exit(130)

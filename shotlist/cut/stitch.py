@@ -7,6 +7,7 @@ The pipeline, each step in its own place::
     sound:   normalize, join, mix, level, encode ───────┘ parallel  stitch_sound, stitch_audio
     join: picture pieces and sound copied ─► the cut                this module
     subtitles and timeline ─► beside the cut                        export (pure)
+    the clips the timeline plays ─► out/<name>.media/               media_folder
 
 The picture is never re-encoded as a whole: normalized clips are split at IDR
 frames where transitions and fades begin, only those windows are re-encoded,
@@ -50,6 +51,7 @@ from shotlist.cut.cache import (
     wait_all,
     workers,
 )
+from shotlist.cut.media_folder import publish_media
 from shotlist.cut.sound import start_sound
 from shotlist.cut.timeline import CutPlan, ShotTiming, plan_cut
 from shotlist.cut.transitions import TRANSITION_TYPES
@@ -144,8 +146,10 @@ def stitch_cut(
             raise
     cache.sweep()
     srt = _write_subtitles(cues, output)
-    timeline = export.build_timeline(plan, name=output.stem, metadata=_timeline_info(settings))
     otio_path = output.with_suffix(".otio")
+    # The timeline plays copies of the clips beside it, so out/ can travel without the cache.
+    media = publish_media(plan, settings.music, output).timeline_media(otio_path)
+    timeline = export.build_timeline(plan, settings, name=output.stem, media=media)
     files.write_text(otio_path, export.timeline_json(timeline))
     hook(StitchFinished("", str(output)))
     return CutResult(output=output, duration=plan.duration, srt=srt, otio=otio_path)
@@ -420,17 +424,3 @@ def _write_subtitles(cues: list[export.Cue], output: Path) -> Path | None:
         return None
     files.write_text(path, export.srt_text(cues))
     return path
-
-
-def _timeline_info(settings: CutSettings) -> dict[str, Any]:
-    return {
-        "size": [settings.width, settings.height],
-        "fps": settings.fps,
-        "fit": settings.fit,
-        "loudness": settings.loudness,
-        "fade_in": settings.fade_in,
-        "fade_out": settings.fade_out,
-        "music": str(settings.music) if settings.music else None,
-        "music_volume_db": settings.music_volume_db,
-        "duck": settings.duck,
-    }

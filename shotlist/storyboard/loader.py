@@ -129,6 +129,22 @@ def load_storyboard(path: Path, *, overrides: Mapping[str, object] | None = None
     )
 
 
+def check_part(path: Path) -> None:
+    """An include part no storyboard includes, checked as far as it can be on its own: its
+    YAML, its fields and its templates (its shots may use templates it does not hold).
+    Raises StoryboardError."""
+    label = str(path)
+    folder = path.resolve().parent
+    problems: list[Problem] = []
+    holder = {"include": [path.name]}  # a stand-in for the storyboard that would include it
+    templates, _ = collect_parts(
+        holder, SourceMap(), folder / ".holder.yaml", folder, str(Path(label).parent / "_"), problems, ()
+    )
+    problems += validate_templates(templates)
+    if problems:
+        raise StoryboardError(_dedupe(problems))
+
+
 def _explained_elsewhere(found: list[Problem], expansion: list[Problem], *, dropped: bool) -> list[Problem]:
     """The models' complaints, less those an expansion problem already explains: a value
     whose template failed (it is still the raw text), and an empty shot list when every

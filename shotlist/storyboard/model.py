@@ -2,8 +2,8 @@
 
 These models describe a storyboard *after* templating: Jinja2 has run, ``use:``
 templates are merged and ``each:`` loops are unrolled (see template.py). The
-JSON Schema in ``schemas/storyboard.schema.json`` is generated from them, so
-every field carries a description.
+JSON Schemas in ``schemas/`` are generated from them (``schema.py`` adapts them
+to files as written), so every field carries a description.
 
 ``EXPECTED`` holds, per model field, the words an error message uses for what
 would be valid ("seconds as a number between 1 and 60"). It lives here, next
@@ -335,37 +335,3 @@ class Storyboard(Frozen):
     shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
     soundtrack: Soundtrack | None = Field(default=None, description="Music under the whole cut.")
     cut: Cut = Field(default=Cut(), description="How the shots are stitched into one film.")
-
-
-SCHEMA_ID = "https://shotlist.dev/schemas/storyboard.schema.json"
-_ENUM_DESCRIPTIONS = {
-    "Move": "A camera move.",
-    "Speed": "How fast the camera moves.",
-    "ShotSize": "A shot size (framing).",
-    "Angle": "A camera angle.",
-}
-
-
-def storyboard_schema() -> dict[str, Any]:
-    """The JSON Schema of a storyboard file, as committed in schemas/storyboard.schema.json."""
-    schema = Storyboard.model_json_schema()
-    _describe_properties(schema, Storyboard)
-    for name, definition in schema.get("$defs", {}).items():
-        definition.setdefault("description", _ENUM_DESCRIPTIONS.get(name, name))
-        model = globals().get(name)
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            _describe_properties(definition, model)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        **schema,
-        "title": "shotlist storyboard",
-    }
-
-
-def _describe_properties(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    """pydantic drops a field's description beside a bare $ref; put it back for editors."""
-    for name, prop in schema.get("properties", {}).items():
-        description = model.model_fields[name].description
-        if description and "description" not in prop:
-            prop["description"] = description

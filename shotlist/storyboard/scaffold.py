@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from shotlist.errors import ProjectError
-from shotlist.storyboard.model import storyboard_schema
+from shotlist.storyboard.schema import storyboard_schema
 
 STORYBOARD_NAME = "storyboard.yaml"
 SCHEMA_NAME = "storyboard.schema.json"

@@ -6,7 +6,9 @@ Routes::
     GET /state             what the page shows, as JSON
     GET /events            the same, pushed as server-sent events whenever it changes
     GET /cut/<v>.mp4       a snapshot of the cut, with Range support (players seek with it)
+    GET /cut/<v>.vtt       its subtitles as WebVTT (read from the cut's SRT when it was built)
     GET /thumb/<hash>.jpg  a shot's thumbnail, named by its request hash
+    GET /favicon.svg       the page's icon (also as /favicon.ico, which browsers ask for)
 
 The server knows only what the watch loop's events tell it (``PreviewState.apply``);
 it never plans, renders or reads a storyboard. The page writes user text (prompts,
@@ -18,6 +20,7 @@ per-response nonce forbids any other script; requests naming another host are re
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import re
 import secrets
@@ -61,7 +64,17 @@ KEEPALIVE_SECONDS = 15.0
 NOTICES_KEPT = 8
 CHUNK = 256 * 1024
 _CUT_PATH = re.compile(r"^/cut/([0-9a-f]{1,64})\.mp4$")
+_SUBTITLES_PATH = re.compile(r"^/cut/([0-9a-f]{1,64})\.vtt$")
+_SRT_TIME = re.compile(r"(\d{2}:\d{2}:\d{2}),(\d{3})")
+# A clapperboard: the page's icon, drawn inline so the page loads nothing from elsewhere.
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<rect x="3" y="12" width="26" height="17" rx="2" fill="#6cb6ff"/>'
+    '<path d="M3 6l25-4 1 6-25 4z" fill="#e6e8eb"/>'
+    '<path d="M8 5l4 5M15 4l4 5M22 3l4 5" stroke="#121417" stroke-width="2"/></svg>'
+)
 _THUMB_PATH = re.compile(r"^/thumb/([0-9a-f]{64})\.jpg$")
+_IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -88,6 +101,7 @@ class PreviewState:
         self.cut: dict[str, Any] | None = None
         self.thumbs: dict[str, Path] = {}
         self.cuts: dict[str, Path] = {}
+        self.subtitles: dict[str, str] = {}
 
     # -- writing (event loop)
 
@@ -103,6 +117,8 @@ class PreviewState:
             return True
         if isinstance(event, CycleStarted):
             self.cycle, self.phase, self.step = event.number, "planning", ""
+            # A new save is being tried: the last one's errors no longer describe it.
+            self.errors, self.error_kind = [], ""
             return True
         if isinstance(event, CyclePlanned):
             self._planned(event)
@@ -118,8 +134,12 @@ class PreviewState:
             return True
         if isinstance(event, CutReady):
             self.cuts = {event.version: Path(event.snapshot), **dict(list(self.cuts.items())[:3])}
+            vtt = subtitles_of(Path(event.file))
+            kept = {v: t for v, t in self.subtitles.items() if v in self.cuts}
+            self.subtitles = {**kept, event.version: vtt} if vtt is not None else kept
             self.cut = {
                 "url": f"/cut/{event.version}.mp4",
+                "subtitles": f"/cut/{event.version}.vtt" if vtt is not None else None,
                 "version": event.version,
                 "file": event.file,
                 "updated": time.strftime("%H:%M:%S"),
@@ -237,6 +257,34 @@ class PreviewState:
     def thumb_file(self, request_hash: str) -> Path | None:
         with self._changed:
             return self.thumbs.get(request_hash)
+
+    def subtitles_text(self, version: str) -> str | None:
+        with self._changed:
+            return self.subtitles.get(version)
+
+
+def subtitles_of(cut: Path) -> str | None:
+    """The cut's SRT (beside it) as WebVTT, read now: the next cut may replace the file."""
+    try:
+        srt = cut.with_suffix(".srt").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return webvtt(srt)
+
+
+def webvtt(srt: str) -> str:
+    """SRT cues as a WebVTT document: a header, a dot before the milliseconds, and the text
+    escaped (in WebVTT ``<`` starts a tag and ``&`` an entity; dialogue is plain text)."""
+    blocks = []
+    for block in srt.replace("\r\n", "\n").strip().split("\n\n"):
+        lines = block.split("\n")
+        timing = [i for i, line in enumerate(lines) if "-->" in line][:1]
+        if not timing:
+            continue
+        at = timing[0]
+        text = [html.escape(line, quote=False) for line in lines[at + 1 :]]
+        blocks.append("\n".join([*lines[:at], _SRT_TIME.sub(r"\1.\2", lines[at]), *text]))
+    return "WEBVTT\n\n" + "".join(block + "\n\n" for block in blocks)
 
 
 class PreviewServer:
@@ -371,6 +419,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._file(self.state.cut_file(match.group(1)), "video/mp4", head, immutable=True)
         elif match := _THUMB_PATH.match(path):
             self._file(self.state.thumb_file(match.group(1)), "image/jpeg", head, immutable=True)
+        elif match := _SUBTITLES_PATH.match(path):
+            self._subtitles(self.state.subtitles_text(match.group(1)), head)
+        elif path in ("/favicon.svg", "/favicon.ico"):
+            self._send(HTTPStatus.OK, "image/svg+xml", FAVICON.encode(), head, _IMMUTABLE)
         else:
             self._plain(HTTPStatus.NOT_FOUND, "not found")
 
@@ -396,6 +448,12 @@ class _Handler(BaseHTTPRequestHandler):
             head,
             {"Content-Security-Policy": policy, "Cache-Control": "no-store"},
         )
+
+    def _subtitles(self, vtt: str | None, head: bool) -> None:
+        if vtt is None:
+            self._plain(HTTPStatus.NOT_FOUND, "not found")
+            return
+        self._send(HTTPStatus.OK, "text/vtt; charset=utf-8", vtt.encode(), head, _IMMUTABLE)
 
     def _events(self) -> None:
         self.send_response(HTTPStatus.OK)

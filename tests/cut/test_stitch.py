@@ -528,7 +528,11 @@ def test_a_failed_step_leaves_the_previous_cut_and_names_the_step(media: Media, 
     assert "broken.m4a" in str(caught.value)
     assert caught.value.command
     assert good.output.read_bytes() == before
-    assert sorted(p.name for p in good.output.parent.iterdir()) == ["film.mp4", "film.otio"]
+    assert sorted(p.name for p in good.output.parent.iterdir()) == ["film.media", "film.mp4", "film.otio"]
+    assert sorted(p.name for p in (good.output.parent / "film.media").iterdir()) == [
+        "01-red.mp4",
+        "02-blue.mp4",
+    ]
 
 
 def test_transitions_longer_than_a_shot_are_refused(media: Media, stitch: Stitch) -> None:

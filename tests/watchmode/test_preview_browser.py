@@ -248,7 +248,8 @@ FILM = f"""\
         prompt: '{HOSTILE}'
       - id: b
         prompt: A blue boat in the harbour
-    cut: {{size: 320x180, fps: 12, loudness: null}}
+        dialogue: Hold on!
+    cut: {{size: 320x180, fps: 12, loudness: null, fade_in: 0.5}}
     """
 
 
@@ -260,11 +261,11 @@ def rename_over(path: Path, text: str) -> None:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """``shotlist watch film.yaml --serve 0`` running; yields the storyboard and the page's URL."""
+    """``shotlist watch film.yaml --serve=0`` running; yields the storyboard and the page's URL."""
     film = tmp_path / "film.yaml"
     film.write_text(textwrap.dedent(FILM), encoding="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shotlist", "watch", film.name, "--serve", "0"],
+        [sys.executable, "-m", "shotlist", "watch", film.name, "--serve=0"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -301,6 +302,19 @@ VIDEO = """(() => {
   const v = document.getElementById("cut");
   return {src: v.getAttribute("src"), ready: v.readyState, duration: v.duration};
 })()"""
+EXTRAS = """(async () => {
+  const v = document.getElementById("cut");
+  const poster = v.getAttribute("poster");
+  const image = new Image();
+  image.src = poster;
+  await image.decode();
+  const track = v.querySelector("track");
+  const cues = v.textTracks[0] && v.textTracks[0].cues;
+  const icon = document.querySelector('link[rel="icon"]').getAttribute("href");
+  return {poster, posterWidth: image.naturalWidth, track: track && track.getAttribute("src"),
+          cues: cues ? [...cues].map((c) => c.getCueAsHTML().textContent) : null,
+          icon: (await fetch(icon)).status, favicon: (await fetch("/favicon.ico")).status};
+})()"""
 
 
 def test_the_page_follows_edits_without_a_reload(served: tuple[Path, str]) -> None:
@@ -320,6 +334,19 @@ def test_the_page_follows_edits_without_a_reload(served: tuple[Path, str]) -> No
         assert a["markup"] == 0
         assert page.evaluate("window.pwned") is None
         assert first_video["duration"] == pytest.approx(2.0, abs=0.2)
+        # the cut fades in from black: the player shows a shot's frame until it plays
+        page.wait_for(
+            "(() => { const v = document.getElementById('cut'); const t = v.textTracks[0];"
+            " return t && t.cues && t.cues.length > 0; })()",
+            what="the subtitles",
+        )
+        extras = page.evaluate(EXTRAS)
+        assert extras["poster"].startswith("/thumb/")
+        assert extras["posterWidth"] > 0
+        assert extras["track"] == first_video["src"].replace(".mp4", ".vtt")
+        # the hostile prompt's quoted line is dialogue too: shown as its own text
+        assert extras["cues"] == ["window.pwned=1", "Hold on!"]
+        assert (extras["icon"], extras["favicon"]) == (200, 200)
         page.evaluate("window.sameDocument = true")
 
         rename_over(film, film.read_text().replace("A blue boat", "A red boat"))

@@ -27,15 +27,17 @@ import pytest
 from lumenfall_server import LumenfallServer
 
 from shotlist import pipeline
+from shotlist.cli.app import serve_value_apart
 from shotlist.engine import Timing
 from shotlist.errors import ConfigError
 from shotlist.events import Event, ShotDownloaded, ShotSubmitted, StitchStarted
 from shotlist.media.ffmpeg import probe, run_ffmpeg
-from shotlist.watchmode.server import PreviewServer, byte_range
+from shotlist.watchmode.server import PreviewServer, PreviewState, byte_range, webvtt
 from shotlist.watchmode.session import (
     BudgetRefused,
     CutReady,
     Cycle,
+    CycleFinished,
     CycleStarted,
     ThumbnailReady,
     WatchOptions,
@@ -660,6 +662,77 @@ def test_the_cut_is_served_with_byte_ranges(tmp_path: Path) -> None:
         assert get(server.port, "/cut/../../etc/passwd")[0] == 404
         state = json.loads(get(server.port, "/state")[2])
         assert state["cut"]["url"] == "/cut/abc.mp4"
+
+
+def test_the_cuts_subtitles_are_served_as_webvtt(tmp_path: Path) -> None:
+    snapshot = tmp_path / "cut-abc.mp4"
+    snapshot.write_bytes(b"mp4")
+    (tmp_path / "film.srt").write_text("1\n00:00:00,000 --> 00:00:01,500\nHold on!\n", encoding="utf-8")
+    with PreviewServer(0) as server:
+        server.hook(CutReady("", "abc", str(tmp_path / "film.mp4"), str(snapshot)))
+        # the next cut rewrites the SRT: the page keeps the subtitles of the cut it plays
+        (tmp_path / "film.srt").unlink()
+        status, headers, body = get(server.port, "/cut/abc.vtt")
+        state = json.loads(get(server.port, "/state")[2])
+
+    assert (status, headers["Content-Type"]) == (200, "text/vtt; charset=utf-8")
+    assert body.decode() == "WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.500\nHold on!\n\n"
+    assert state["cut"]["subtitles"] == "/cut/abc.vtt"
+
+
+def test_subtitle_text_is_escaped_for_webvtt() -> None:
+    srt = "1\n00:00:01,000 --> 00:00:02,000\n<b>Fish</b> & chips\n\n2\n00:01:00,000 --> 00:01:01,250\nBye.\n"
+
+    assert webvtt(srt) == (
+        "WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.000\n&lt;b&gt;Fish&lt;/b&gt; &amp; chips\n\n"
+        "2\n00:01:00.000 --> 00:01:01.250\nBye.\n\n"
+    )
+
+
+def test_a_cut_without_dialogue_has_no_subtitle_track(tmp_path: Path) -> None:
+    with PreviewServer(0) as server:
+        server.hook(CutReady("", "abc", str(tmp_path / "film.mp4"), str(tmp_path / "cut.mp4")))
+        assert get(server.port, "/cut/abc.vtt")[0] == 404
+        assert json.loads(get(server.port, "/state")[2])["cut"]["subtitles"] is None
+
+
+def test_a_new_cycle_clears_the_last_ones_errors() -> None:
+    state = PreviewState()
+    state.apply(CycleFinished("", Cycle(1, (), "invalid", errors=("film.yaml:3:1: bad",))))
+    assert state.errors == ["film.yaml:3:1: bad"]
+
+    state.apply(CycleStarted("", 2, ()))
+
+    assert (state.errors, state.error_kind, state.phase) == ([], "", "planning")
+
+
+def test_the_page_has_an_icon() -> None:
+    with PreviewServer(0) as server:
+        for path in ("/favicon.svg", "/favicon.ico"):
+            status, headers, body = get(server.port, path)
+            assert (status, headers["Content-Type"]) == (200, "image/svg+xml")
+            assert body.startswith(b"<svg ")
+
+
+def test_serve_takes_its_port_with_an_equals_sign_too(tmp_path: Path) -> None:
+    assert serve_value_apart(["watch", "film.yaml", "--serve=8080"]) == [
+        "watch",
+        "film.yaml",
+        "--serve",
+        "8080",
+    ]
+    assert serve_value_apart(["watch", "--serve=0", "film.yaml"]) == ["watch", "--serve", "film.yaml", "0"]
+    assert serve_value_apart(["render", "--serve=1"]) == ["render", "--serve=1"]
+    # the console script: parsed, then the missing file is the one error (not a usage error)
+    done = subprocess.run(
+        [sys.executable, "-m", "shotlist", "watch", "nope.yaml", "--serve=0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (1, "error: nope.yaml: file not found\n")
 
 
 def test_the_server_answers_only_to_its_own_host_names() -> None:
