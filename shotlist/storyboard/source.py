@@ -9,9 +9,10 @@ where they happen.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -20,7 +21,27 @@ from shotlist.errors import Problem, StoryboardError
 Path_ = tuple[str | int, ...]
 _PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 # libyaml's parser when PyYAML was built with it (several times faster); the same safe schema.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+def _yaml12_booleans(base: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    """``base`` reading booleans as YAML 1.2 does: only true/false, not yes/no/on/off.
+    Editors and JSON Schema tools read YAML 1.2, so ``validate`` must agree with them
+    (``generate_audio: yes`` is text to them, and so it is an error here too)."""
+    resolvers = {
+        first: [(tag, regexp) for tag, regexp in entries if tag != _BOOL]
+        for first, entries in base.yaml_implicit_resolvers.items()
+    }
+    loader = cast(
+        "type[yaml.SafeLoader]",
+        type(f"Yaml12{base.__name__}", (base,), {"yaml_implicit_resolvers": resolvers}),
+    )
+    loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return loader
+
+
+_PURE_LOADER = _yaml12_booleans(yaml.SafeLoader)
+_LOADER = _yaml12_booleans(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 MAX_NODES = 200_000  # aliases can multiply a small file into a huge one ("billion laughs")
 
 
@@ -112,9 +133,9 @@ def _compose(text: str) -> list[yaml.Node]:
     try:
         return list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.YAMLError:
-        if _LOADER is yaml.SafeLoader:
+        if _LOADER.__mro__[1] is yaml.SafeLoader:
             raise
-    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    return list(yaml.compose_all(text, Loader=_PURE_LOADER))
 
 
 def load_yaml(text: str, label: str) -> tuple[Any, SourceMap]:
@@ -282,3 +303,12 @@ def field_path(path: Path_) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def load_plain(text: str) -> Any:
+    """A YAML document as plain values, without positions or checks (for reading what a
+    possibly broken storyboard names). Raises ``ValueError`` for text that is not YAML."""
+    try:
+        return yaml.load(text, Loader=_LOADER)  # a safe loader: plain values only
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None

@@ -46,8 +46,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-
 from shotlist import files, pipeline
 from shotlist.engine import ProviderSource, Timing
 from shotlist.errors import BudgetError, ConfigError, RenderError, ShotlistError, StoryboardError
@@ -56,6 +54,7 @@ from shotlist.planner import Plan, estimate_cost
 from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.store.cache import Store, store_root
 from shotlist.storyboard.loader import parse_var_overrides
+from shotlist.storyboard.source import load_plain
 
 T = TypeVar("T")
 
@@ -736,8 +735,8 @@ def written_paths(file: Path) -> set[Path]:
 
 def _raw_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return load_plain(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
 
 
