@@ -37,7 +37,7 @@ from pathlib import Path
 
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan
 from shotlist.cut.types import CutSettings
-from shotlist.media.ffmpeg import PacketSpan
+from shotlist.media.probe import PacketSpan
 
 # How normalized sound is stored: raw 48 kHz stereo s16, read back with these options.
 PCM_FORMAT = ("-f", "s16le", "-ar", str(AUDIO_RATE), "-ch_layout", "stereo")

@@ -43,7 +43,8 @@ from shotlist.cut.transitions import DIP_COLOURS
 from shotlist.cut.types import CutSettings
 from shotlist.errors import CutError, FFmpegError, StitchError
 from shotlist.events import Hook, StitchStep
-from shotlist.media.ffmpeg import PacketSpan, ffmpeg_version, run_ffmpeg, run_ffmpeg_capture, splice_audio
+from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg, run_ffmpeg_capture
+from shotlist.media.probe import PacketSpan, splice_audio
 
 _BYTES_PER_SAMPLE = 4  # s16 stereo
 

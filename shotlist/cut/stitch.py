@@ -67,7 +67,8 @@ from shotlist.cut.video import (
 )
 from shotlist.errors import CutError, MediaError, StitchError
 from shotlist.events import Hook, Notice, StitchFinished, StitchStarted, StitchStep, ignore
-from shotlist.media.ffmpeg import MediaInfo, ffmpeg_version, probe, run_ffmpeg
+from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg
+from shotlist.media.probe import MediaInfo, probe
 
 __all__ = [
     "FIT_MODES",

@@ -37,7 +37,8 @@ from pathlib import Path
 
 from shotlist import files
 from shotlist.errors import FFmpegError, ProviderError
-from shotlist.media.ffmpeg import decodes, run_ffmpeg, run_ffmpeg_async
+from shotlist.media.ffmpeg import run_ffmpeg, run_ffmpeg_async
+from shotlist.media.probe import decodes
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.providers.local.caption import caption_script, fontconfig_file

@@ -13,7 +13,8 @@ import av
 import pytest
 
 from shotlist.errors import ProviderError
-from shotlist.media.ffmpeg import probe, run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
+from shotlist.media.probe import probe
 from shotlist.providers.base import JobState, Provider
 from shotlist.providers.local.caption import ass_text, caption_script
 from shotlist.providers.local.engine import (
