@@ -37,18 +37,18 @@ from pathlib import Path
 
 from shotlist import files
 from shotlist.errors import FFmpegError, ProviderError
+from shotlist.media import fonts
 from shotlist.media.ffmpeg import run_ffmpeg, run_ffmpeg_async
 from shotlist.media.probe import decodes
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import LOCAL_PROVIDER
-from shotlist.providers.local.caption import caption_script, fontconfig_file
+from shotlist.providers.local.caption import caption_script
 from shotlist.providers.local.motion import is_still, perspective_options
 from shotlist.providers.local.scene import render_plate, scene_for
 from shotlist.providers.local.sound import ambience_graph, reference_graph
 from shotlist.request import MediaRef, ShotRequest
 
 __all__ = [
-    "FONT_DIR",
     "LOCAL_ENGINE_VERSION",
     "LocalProvider",
     "LocalRender",
@@ -59,7 +59,6 @@ __all__ = [
 
 LOCAL_ENGINE_VERSION = "1"
 PROVIDER = LOCAL_PROVIDER
-FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 
 # Encoder settings. x264's output depends on its thread count, so it is fixed
 # (not derived from the machine) to keep bytes identical everywhere.
@@ -73,7 +72,6 @@ SWS_FLAGS = "bicubic+accurate_rnd+bitexact"
 BITEXACT = ("-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact")
 
 ASS_NAME = "caption.ass"
-FONTS_CONF_NAME = "fonts.conf"
 PLATE_NAME = "plate.rgb"
 
 
@@ -207,7 +205,7 @@ def _motion(request: ShotRequest, frames: int, default_move: str | None) -> str:
 
 
 def build_local_render(
-    request: ShotRequest, dest: Path, work_dir: Path, *, font_dir: Path = FONT_DIR
+    request: ShotRequest, dest: Path, work_dir: Path, *, font_dir: Path = fonts.FONT_DIR
 ) -> LocalRender:
     """The ffmpeg run that renders ``request`` into ``dest`` (pure: nothing is touched).
 
@@ -225,11 +223,11 @@ def build_local_render(
     script = caption_script(request)
     if script is not None:
         files.append((ASS_NAME, script.encode("utf-8")))
-        conf = fontconfig_file(str(font_dir), str(work_dir / "fontconfig-cache"))
-        files.append((FONTS_CONF_NAME, conf.encode("utf-8")))
-        env.append(("FONTCONFIG_FILE", str(work_dir / FONTS_CONF_NAME)))
-        ass, fonts = filter_value(str(work_dir / ASS_NAME)), filter_value(str(font_dir))
-        video_chain += f",ass=filename={ass}:fontsdir={fonts}"
+        conf = fonts.fontconfig_text(work_dir / "fontconfig-cache", font_dir)
+        files.append((fonts.FONTS_CONF_NAME, conf.encode("utf-8")))
+        env.extend(fonts.fontconfig_env(work_dir / fonts.FONTS_CONF_NAME).items())
+        ass, fonts_dir = filter_value(str(work_dir / ASS_NAME)), filter_value(str(font_dir))
+        video_chain += f",ass=filename={ass}:fontsdir={fonts_dir}"
     graph = [video_chain + "[v]"]
     audio_ref = _local(request.audios)
     if audio_ref is not None and audio_ref.path is not None:
