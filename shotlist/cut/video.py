@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shotlist.cut.transitions import DIP_COLOURS, XFADE_TRANSITIONS
+from shotlist.media.graph import filter_value
 
 # How a clip of another shape fills the frame (the four resize modes of editly):
 #   fit        scale inside, pad with a blurred, darkened cover-scaled copy of the picture
@@ -254,16 +255,9 @@ def subtitles_filter(srt: Path, fonts_dir: Path | None, font: str | None = None)
     ``fonts_dir`` adds fonts to the ones the system has (a fresh machine may have
     none); ``font`` names the family to draw with.
     """
-    options = [f"filename={_filter_value(str(srt))}"]
+    options = [f"filename={filter_value(str(srt))}"]
     if fonts_dir is not None:
-        options.append(f"fontsdir={_filter_value(str(fonts_dir))}")
+        options.append(f"fontsdir={filter_value(str(fonts_dir))}")
     if font is not None:
-        options.append(f"force_style={_filter_value(f'FontName={font},Outline=2,Shadow=0')}")
+        options.append(f"force_style={filter_value(f'FontName={font},Outline=2,Shadow=0')}")
     return "subtitles=" + ":".join(options)
-
-
-def _filter_value(value: str) -> str:
-    # Two levels of parsing: the option string (\ ' : are special) inside the
-    # filter graph (where the quoted value is taken literally, except for ').
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:")
-    return "'" + escaped.replace("'", "'\\''") + "'"

@@ -39,6 +39,7 @@ from shotlist import files
 from shotlist.errors import FFmpegError, ProviderError
 from shotlist.media import fonts
 from shotlist.media.ffmpeg import run_ffmpeg, run_ffmpeg_async
+from shotlist.media.graph import filter_value
 from shotlist.media.probe import decodes
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import LOCAL_PROVIDER
@@ -99,17 +100,6 @@ def frame_count(request: ShotRequest) -> int:
 def _local(refs: tuple[MediaRef, ...]) -> MediaRef | None:
     """The first reference that is a local file (the engine is offline: URLs are skipped)."""
     return next((ref for ref in refs if ref.path is not None), None)
-
-
-def filter_value(text: str) -> str:
-    """``text`` escaped as a filter option value inside a filtergraph.
-
-    Two levels, as ffmpeg parses them: first the option string (``\\ ' :``),
-    then the graph (``\\ ' [ ] , ;``).
-    """
-    for specials in ("\\':", "\\'[],;"):
-        text = "".join("\\" + c if c in specials else c for c in text)
-    return text
 
 
 def _invalid(request: ShotRequest, message: str) -> ProviderError:
