@@ -9,6 +9,7 @@ from pathlib import Path
 from render_helpers import assert_cut, make_image, shotlist, write
 
 from shotlist.media.ffmpeg import run_ffmpeg
+from shotlist.media.probe import probe
 
 # % starts a pattern for image and segment muxers, ":" a protocol or a filter option,
 # "'" a quoted filter value, "," the next filter in a graph.
@@ -55,3 +56,19 @@ def test_a_folder_named_like_ffmpeg_syntax_renders_and_stitches(tmp_path: Path) 
     assert run.returncode == 0, run.stderr
     assert_cut(folder / "out" / "film.mp4", seconds=2.5, fps=12, size="320x180")
     assert (folder / "out" / "film.srt").read_text(encoding="utf-8").count("Not tonight.") == 1
+
+
+async def test_a_thumbnail_is_written_under_its_own_name_in_such_a_folder(tmp_path: Path) -> None:
+    from shotlist.watchmode.session import make_thumbnail
+
+    folder = tmp_path / ODD
+    folder.mkdir()
+    clip = tmp_path / "clip.mp4"
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=12:d=1", "-pix_fmt", "yuv420p", str(clip)], step="clip"
+    )
+
+    await make_thumbnail(clip, folder / "100%d.jpg", at=0.5)
+
+    assert [p.name for p in folder.iterdir()] == ["100%d.jpg"]
+    assert probe(folder / "100%d.jpg").width == 320
