@@ -20,6 +20,9 @@ from pathlib import Path
 from shotlist.errors import ConfigError, FFmpegError
 
 STDERR_TAIL_LINES = 12
+# How every run starts. Written here rather than with ffmpeg-python: these are the
+# runner's own choices, and ffmpeg-python places global options after the outputs.
+_QUIET = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
 
 
 @functools.cache
@@ -61,7 +64,7 @@ def run_ffmpeg(
     ``step`` names what the command was doing, for the error message; ``env``
     adds variables to ffmpeg's environment (e.g. ``FONTCONFIG_FILE``).
     """
-    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+    command = [ffmpeg_path(), *_QUIET, *args]
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False, env=_child_env(env))
     except OSError as exc:
@@ -85,7 +88,7 @@ async def run_ffmpeg_async(
     cancellation propagates, so no process outlives its task.
     ``on_progress`` receives the output time written so far, in seconds.
     """
-    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    command = [ffmpeg_path(), *_QUIET]
     if on_progress is not None:
         command += ["-nostats", "-progress", "pipe:1"]
     command += list(args)
