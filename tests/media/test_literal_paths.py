@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from render_helpers import assert_cut, make_image, shotlist, write
 
 from shotlist.media.ffmpeg import run_ffmpeg
@@ -43,6 +44,7 @@ def make_tone(path: Path) -> Path:
     return path
 
 
+@pytest.mark.e2e  # a whole render and stitch, in a subprocess
 def test_a_folder_named_like_ffmpeg_syntax_renders_and_stitches(tmp_path: Path) -> None:
     folder = tmp_path / ODD
     write(folder, STORYBOARD)
