@@ -20,8 +20,16 @@ IMPORT_NAMES = {
 
 
 # Test dependencies used without an import: pytest plugins (switched on by configuration),
-# the linters and type checker .ci/run runs, and type stubs.
-NOT_IMPORTED_BY_DESIGN = {"pytest-asyncio", "pytest-timeout", "ruff", "mypy", "types-pyyaml"}
+# the linters and type checker .ci/run runs, type stubs, and commands the tests run.
+NOT_IMPORTED_BY_DESIGN = {
+    "pytest-asyncio",
+    "pytest-timeout",
+    "ruff",
+    "mypy",
+    "types-pyyaml",
+    "check-jsonschema",
+    "pre-commit",
+}
 
 
 def declared(extra: str | None = None) -> list[str]:
