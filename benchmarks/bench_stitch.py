@@ -37,7 +37,8 @@ from pathlib import Path
 
 from shotlist.cut.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
 from shotlist.events import Event, StitchStep
-from shotlist.media.ffmpeg import probe, run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
+from shotlist.media.probe import probe
 
 SHOTS = 40
 SECONDS = 5.0

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from shotlist.media.ffmpeg import MediaInfo, probe, run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
+from shotlist.media.probe import MediaInfo, probe
 
 _SCRIPT = Path(sys.executable).with_name("shotlist")
 # The installed console script is what a user runs; ``-m`` only if it is missing.

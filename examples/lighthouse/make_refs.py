@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shotlist.media import run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
 
 REFS = Path(__file__).resolve().parent / "refs"
 

@@ -1,4 +1,4 @@
-"""ffmpeg arguments and decisions for the sound of a cut. Pure: runs nothing.
+"""ffmpeg arguments (built with ``media.graph``) and decisions for the sound of a cut. Pure.
 
 Sound never goes through a copy join. Lossy audio codecs work in frames (1024
 samples for AAC) that do not line up with video frames, and every AAC stream
@@ -37,10 +37,19 @@ from pathlib import Path
 
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan
 from shotlist.cut.types import CutSettings
-from shotlist.media.ffmpeg import PacketSpan
+from shotlist.media import graph
+from shotlist.media.graph import Stream
+from shotlist.media.probe import PacketSpan
 
-# How normalized sound is stored: raw 48 kHz stereo s16, read back with these options.
-PCM_FORMAT = ("-f", "s16le", "-ar", str(AUDIO_RATE), "-ch_layout", "stereo")
+# How normalized sound is stored: raw 48 kHz stereo s16, read back with these input options.
+PCM_FORMAT: dict[str, graph.Value] = {"f": "s16le", "ar": AUDIO_RATE, "ch_layout": "stereo"}
+# ...and written with these output options.
+_PCM_OUTPUT: dict[str, graph.Value] = {"c:a": "pcm_s16le", "f": "s16le"}
+_WAV_OUTPUT: dict[str, graph.Value] = {"c:a": "pcm_f32le", "f": "wav"}
+# The cut's AAC: the "fast" coder, see encode_args.
+_AAC_OUTPUT: dict[str, graph.Value] = {
+    "c:a": "aac", "aac_coder": "fast", "b:a": "192k", "ar": AUDIO_RATE, "ac": 2, "f": "mp4",
+}  # fmt: skip
 # Edge fades on every clip's sound: long enough to remove the click of a hard
 # join, short enough to be inaudible as a fade.
 EDGE_FADE_SECONDS = 0.01
@@ -48,8 +57,9 @@ EDGE_FADE_SECONDS = 0.01
 TRUE_PEAK_TARGET = -1.5
 # Ducking: the music drops while the shots' own sound rises above about -36 dBFS,
 # by about 10 dB under speech at -24 dBFS.
-_DUCK = "threshold=0.015:ratio=10:attack=20:release=400"
-_FRAMES = "asetnsamples=n=1024:p=0"
+_DUCK: dict[str, graph.Value] = {"threshold": 0.015, "ratio": 10, "attack": 20, "release": 400}
+# sidechaincompress follows how its inputs are framed; fixed frames make it reproducible.
+_FRAMES: dict[str, graph.Value] = {"n": 1024, "p": 0}
 # The limiter's ceiling, applied at 4x oversampling so it bounds the true peak.
 _LIMIT_DBFS = -2.0
 # How close a limited mix must land to the loudness target before another pass.
@@ -78,21 +88,22 @@ def normalize_sound_args(clip: Path, start: float, has_audio: bool, samples: int
     """
     fade = min(round(EDGE_FADE_SECONDS * AUDIO_RATE), samples // 2)
     if has_audio:
-        seek = ["-ss", f"{start:.6f}"] if start else []
-        inputs = [*seek, "-i", str(clip)]
+        source = graph.Input(graph.url(clip), {"ss": f"{start:.6f}"} if start else None)
         # first_pts=0 pads the start when a clip's sound begins after its picture.
-        source = (
-            f"[0:a]aresample={AUDIO_RATE}:async=1:first_pts=0,"
-            "aformat=sample_fmts=s16:channel_layouts=stereo,apad"
-        )
+        resampled = source.stream("a").filter("aresample", AUDIO_RATE, **{"async": 1, "first_pts": 0})
+        sound = resampled.filter("aformat", sample_fmts="s16", channel_layouts="stereo").filter("apad")
     else:
-        inputs, source = [], f"anullsrc=r={AUDIO_RATE}:cl=stereo"
-    fades = f"afade=t=in:ns={fade},afade=t=out:ss={samples - fade}:ns={fade}" if fade else "anull"
-    graph = f"{source},atrim=end_sample={samples},{fades},aformat=sample_fmts=s16[a]"
-    return [
-        *inputs, "-filter_complex", graph,
-        "-map", "[a]", "-c:a", "pcm_s16le", "-f", "s16le", str(output),
-    ]  # fmt: skip
+        sound = graph.source("anullsrc", r=AUDIO_RATE, cl="stereo")
+    sound = sound.filter("atrim", end_sample=samples)
+    if fade:
+        sound = sound.filter("afade", t="in", ns=fade).filter("afade", t="out", ss=samples - fade, ns=fade)
+    sound = sound.filter("aformat", sample_fmts="s16")
+    return graph.command(graph.output([sound], graph.url(output), _PCM_OUTPUT))
+
+
+def _pcm(path: Path) -> Stream:
+    """The sound of a raw PCM file (:data:`PCM_FORMAT`)."""
+    return graph.Input(graph.url(path), PCM_FORMAT).stream("a")
 
 
 def sound_window_args(
@@ -105,30 +116,24 @@ def sound_window_args(
     crossfade keeps the power constant; a dip fades out over the first half and
     in over the rest, silent at the midpoint like the picture is black.
     """
-    inputs: list[str] = []
 
-    def source(path: Path | None, start: int) -> str:
+    def source(path: Path | None, start: int) -> Stream:
         if path is None:
-            return f"anullsrc=r={AUDIO_RATE}:cl=stereo,atrim=end_sample={samples}"
-        index = inputs.count("-i")
-        inputs.extend([*PCM_FORMAT, "-i", str(path)])
-        return f"[{index}:a]atrim=start_sample={start}:end_sample={start + samples},asetpts=PTS-STARTPTS"
+            return graph.source("anullsrc", r=AUDIO_RATE, cl="stereo").filter("atrim", end_sample=samples)
+        cut = _pcm(path).filter("atrim", start_sample=start, end_sample=start + samples)
+        return cut.filter("asetpts", "PTS-STARTPTS")
 
     half = samples // 2
+    before, after = source(tail, tail_start), source(head, 0)
     if dip:
-        fade_out = f"afade=t=out:curve=tri:ns={half}"
-        fade_in = f"afade=t=in:curve=tri:ss={half}:ns={samples - half}"
+        before = before.filter("afade", t="out", curve="tri", ns=half)
+        after = after.filter("afade", t="in", curve="tri", ss=half, ns=samples - half)
     else:
-        fade_out = f"afade=t=out:curve=qsin:ns={samples}"
-        fade_in = f"afade=t=in:curve=qsin:ns={samples}"
-    graph = (
-        f"{source(tail, tail_start)},{fade_out}[a];{source(head, 0)},{fade_in}[b];"
-        "[a][b]amix=inputs=2:duration=longest:normalize=0,aformat=sample_fmts=s16[out]"
-    )
-    return [
-        *inputs, "-filter_complex", graph,
-        "-map", "[out]", "-c:a", "pcm_s16le", "-f", "s16le", str(output),
-    ]  # fmt: skip
+        before = before.filter("afade", t="out", curve="qsin", ns=samples)
+        after = after.filter("afade", t="in", curve="qsin", ns=samples)
+    mixed = graph.merge("amix", [before, after], inputs=2, duration="longest", normalize=0)
+    sound = mixed.filter("aformat", sample_fmts="s16")
+    return graph.command(graph.output([sound], graph.url(output), _PCM_OUTPUT))
 
 
 def mix_args(
@@ -142,47 +147,45 @@ def mix_args(
     (see :func:`parse_ebur128`).
     """
     total = plan.samples(plan.total_frames)
-    inputs = [*PCM_FORMAT, "-i", str(shots_sound)]
     # Rounding at odd frame rates can leave the join a sample off; pin it to the picture.
-    graph = [f"[0:a]apad=whole_len={total},atrim=end_sample={total}[shots]"]
-    last = "[shots]"
+    sound = _pcm(shots_sound).filter("apad", whole_len=total).filter("atrim", end_sample=total)
     if settings.music is not None:
-        inputs += ["-i", str(settings.music)]
-        graph.append(_music_chain(1, settings, total))
-        last = "[mixed]"
-    graph.append(f"{last}{_cut_fades(plan)}[out]")
-    outputs = ["-map", "[out]", "-c:a", "pcm_f32le", "-f", "wav", str(output)]
-    if measure:
-        graph[-1] = f"{last}{_cut_fades(plan)},asplit=2[out][meter]"
-        graph.append("[meter]ebur128=peak=true:framelog=quiet[metered]")
-        outputs += ["-map", "[metered]", "-f", "null", "-"]
-    return [*inputs, "-filter_complex", ";".join(graph), *outputs]
+        sound = _with_music(sound, graph.Input(graph.url(settings.music)).stream("a"), settings, total)
+    sound = _cut_fades(sound, plan)
+    if not measure:
+        return graph.command(graph.output([sound], graph.url(output), _WAV_OUTPUT))
+    sound, meter = sound.asplit()
+    return graph.command(graph.output([sound], graph.url(output), _WAV_OUTPUT), _meter(meter))
 
 
-def _music_chain(input_index: int, settings: CutSettings, total: int) -> str:
-    music = (
-        f"[{input_index}:a]aresample={AUDIO_RATE},"
-        "aformat=sample_fmts=fltp:channel_layouts=stereo,"
-        f"volume={settings.music_volume_db:.2f}dB,apad,atrim=end_sample={total}[music]"
-    )
-    if not settings.duck:
-        return f"{music};[shots][music]amix=inputs=2:duration=first:normalize=0[mixed]"
-    return (
-        # sidechaincompress follows how its inputs are framed; fixed frames make it reproducible.
-        f"{music};[shots]asplit=2[dry][key];[music]{_FRAMES}[mf];[key]{_FRAMES}[kf];"
-        f"[mf][kf]sidechaincompress={_DUCK}[ducked];"
-        "[dry][ducked]amix=inputs=2:duration=first:normalize=0[mixed]"
-    )
+def _meter(sound: Stream) -> graph.Output:
+    """ebur128 over ``sound``, its summary printed on stderr (see :func:`parse_ebur128`)."""
+    metered = sound.filter("ebur128", peak="true", framelog="quiet")
+    return graph.output([metered], "-", {"f": "null"})
 
 
-def _cut_fades(plan: CutPlan) -> str:
-    fades = ["anull"]
+def _with_music(shots: Stream, music: Stream, settings: CutSettings, total: int) -> Stream:
+    music = music.filter("aresample", AUDIO_RATE)
+    music = music.filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
+    music = music.filter("volume", volume=f"{settings.music_volume_db:.2f}dB")
+    music = music.filter("apad").filter("atrim", end_sample=total)
+    if settings.duck:
+        shots, key = shots.asplit()
+        framed_music, framed_key = (
+            music.filter("asetnsamples", **_FRAMES),
+            key.filter("asetnsamples", **_FRAMES),
+        )
+        music = graph.merge("sidechaincompress", [framed_music, framed_key], **_DUCK)
+    return graph.merge("amix", [shots, music], inputs=2, duration="first", normalize=0)
+
+
+def _cut_fades(sound: Stream, plan: CutPlan) -> Stream:
     if plan.fade_in:
-        fades.append(f"afade=t=in:ns={plan.samples(plan.fade_in)}")
+        sound = sound.filter("afade", t="in", ns=plan.samples(plan.fade_in))
     if plan.fade_out:
         length = plan.samples(plan.fade_out)
-        fades.append(f"afade=t=out:ss={plan.samples(plan.total_frames) - length}:ns={length}")
-    return ",".join(fades)
+        sound = sound.filter("afade", t="out", ss=plan.samples(plan.total_frames) - length, ns=length)
+    return sound
 
 
 @dataclass(frozen=True)
@@ -218,22 +221,23 @@ def parse_ebur128(stderr: str) -> Loudness:
     return Loudness(**values)
 
 
-def encode_args(source: Path, audio_filter: str | None, chunk: EncodeChunk, output: Path) -> list[str]:
+def encode_args(source: Path, gain_db: float | None, chunk: EncodeChunk, output: Path) -> list[str]:
     """Encode one chunk of the cut's sound to AAC, in an M4A; ``media.splice_audio`` joins the chunks.
 
-    The "fast" coder: at 192 kb/s it sounds as good as the default "twoloop"
-    (which is tuned for low bitrates) and costs about a third of the time on
-    broadband sound such as speech, ambience and music.
+    ``gain_db`` levels the sound on the way (see :func:`leveling`). The "fast"
+    coder: at 192 kb/s it sounds as good as the default "twoloop" (which is
+    tuned for low bitrates) and costs about a third of the time on broadband
+    sound such as speech, ambience and music.
     """
-    trim = f"atrim=start_sample={chunk.start_sample}"
+    trim: dict[str, graph.Value] = {"start_sample": chunk.start_sample}
     if chunk.end_sample is not None:
-        trim += f":end_sample={chunk.end_sample}"
-    chain = ",".join(f for f in (trim, "asetpts=PTS-STARTPTS", audio_filter) if f)
-    return [
-        "-i", str(source), "-af", chain,
-        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
-        "-f", "mp4", str(output),
-    ]  # fmt: skip
+        trim["end_sample"] = chunk.end_sample
+    sound = (
+        graph.Input(graph.url(source)).stream("a").filter("atrim", **trim).filter("asetpts", "PTS-STARTPTS")
+    )
+    if gain_db is not None:
+        sound = sound.filter("volume", volume=f"{gain_db:.2f}dB")
+    return graph.command(graph.output([sound], graph.url(output), _AAC_OUTPUT))
 
 
 @dataclass(frozen=True)
@@ -282,9 +286,6 @@ class Leveling:
     gain_db: float
     limit: bool
 
-    def filter(self) -> str:
-        return f"volume={self.gain_db:.2f}dB"
-
 
 def leveling(measured: Loudness, target: float) -> Leveling | None:
     """Decide the second loudness pass from the first pass's measurement.
@@ -308,26 +309,22 @@ def limit_args(source: Path, gain_db: float, samples: int, output: Path) -> list
     delay is compensated and the length pinned, so the sound stays in sync.
     """
     limit = 10 ** (_LIMIT_DBFS / 20)
-    graph = (
-        f"[0:a]volume={gain_db:.2f}dB,aresample=192000,"
-        f"alimiter=limit={limit:.4f}:attack=1:release=50:level=0:latency=1,"
-        f"aresample={AUDIO_RATE},apad=whole_len={samples},atrim=end_sample={samples},"
-        "asplit=2[out][meter];[meter]ebur128=peak=true:framelog=quiet[metered]"
-    )
-    return [
-        "-i", str(source), "-filter_complex", graph,
-        "-map", "[out]", "-c:a", "pcm_f32le", "-f", "wav", str(output),
-        "-map", "[metered]", "-f", "null", "-",
-    ]  # fmt: skip
+    sound = graph.Input(graph.url(source)).stream("a").filter("volume", volume=f"{gain_db:.2f}dB")
+    limiter: dict[str, graph.Value] = {
+        "limit": f"{limit:.4f}",
+        "attack": 1,
+        "release": 50,
+        "level": 0,
+        "latency": 1,
+    }
+    sound = sound.filter("aresample", 192000).filter("alimiter", **limiter).filter("aresample", AUDIO_RATE)
+    sound, meter = sound.filter("apad", whole_len=samples).filter("atrim", end_sample=samples).asplit()
+    return graph.command(graph.output([sound], graph.url(output), _WAV_OUTPUT), _meter(meter))
 
 
 def pcm_encode_args(pcm: Path, output: Path) -> list[str]:
     """Encode raw PCM (:data:`PCM_FORMAT`) to AAC in an M4A, as :func:`encode_args` encodes the cut."""
-    return [
-        *PCM_FORMAT, "-i", str(pcm),
-        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2",
-        "-f", "mp4", str(output),
-    ]  # fmt: skip
+    return graph.command(graph.output([_pcm(pcm)], graph.url(output), _AAC_OUTPUT))
 
 
 def splice_starts(picture_starts: Sequence[int]) -> list[int]:

@@ -24,7 +24,7 @@ from shotlist import files
 from shotlist.cut.export import TimelineMedia
 from shotlist.cut.timeline import CutPlan
 from shotlist.errors import CutError
-from shotlist.media.ffmpeg import probe
+from shotlist.media.probe import probe
 
 MEDIA_SUFFIX = ".media"
 

@@ -43,7 +43,8 @@ from shotlist.cut.transitions import DIP_COLOURS
 from shotlist.cut.types import CutSettings
 from shotlist.errors import CutError, FFmpegError, StitchError
 from shotlist.events import Hook, StitchStep
-from shotlist.media.ffmpeg import PacketSpan, ffmpeg_version, run_ffmpeg, run_ffmpeg_capture, splice_audio
+from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg, run_ffmpeg_capture
+from shotlist.media.probe import PacketSpan, splice_audio
 
 _BYTES_PER_SAMPLE = 4  # s16 stereo
 
@@ -337,7 +338,7 @@ def _build(
     if decision is not None and target is not None and decision.limit:
         source = _limit(mixed, decision.gain_db, target, plan, scratch)
     elif decision is not None:
-        level = decision.filter()
+        level = decision.gain_db
     _encode(source, level, plan.samples(plan.total_frames), scratch, track)
 
 
@@ -361,7 +362,7 @@ def _limit(mixed: Path, gain_db: float, target: float, plan: CutPlan, scratch: P
     return limited
 
 
-def _encode(source: Path, level: str | None, samples: int, scratch: Path, track: Path) -> None:
+def _encode(source: Path, level: float | None, samples: int, scratch: Path, track: Path) -> None:
     """Encode to AAC in chunks on every core, then splice their packets into ``track``."""
     chunks = encode_chunks(samples, os.cpu_count() or 1)
     parts = [scratch / f"sound{index}.m4a" for index in range(len(chunks))]

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from shotlist import files
 from shotlist.cut import export
@@ -67,7 +66,9 @@ from shotlist.cut.video import (
 )
 from shotlist.errors import CutError, MediaError, StitchError
 from shotlist.events import Hook, Notice, StitchFinished, StitchStarted, StitchStep, ignore
-from shotlist.media.ffmpeg import MediaInfo, ffmpeg_version, probe, run_ffmpeg
+from shotlist.media import fonts
+from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg
+from shotlist.media.probe import MediaInfo, probe
 
 __all__ = [
     "FIT_MODES",
@@ -78,10 +79,6 @@ __all__ = [
     "TransitionSpec",
     "stitch_cut",
 ]
-
-# The font bundled for burnt-in subtitles, so they render on machines without system fonts.
-_FONT_FILE = Path(__file__).resolve().parents[1] / "assets" / "fonts" / "DejaVuSans.ttf"
-_FONT_FAMILY = "DejaVu Sans"
 
 
 @dataclass(frozen=True)
@@ -381,13 +378,14 @@ def _join(
 ) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     building = files.staged(output)
-    fonts, font, env = None, None, None
-    if subtitles is not None and _FONT_FILE.is_file():
-        fonts, font = _FONT_FILE.parent, _FONT_FAMILY
-        env = {"FONTCONFIG_FILE": str(_fontconfig(scratch))}
+    font_dir, font, env = None, None, None
+    # The bundled font, so burnt-in subtitles render alike on machines without system fonts.
+    if subtitles is not None and fonts.FONT_FILE.is_file():
+        font_dir, font = fonts.FONT_DIR, fonts.FONT_FAMILY
+        env = fonts.write_fontconfig(scratch)
     try:
         run_ffmpeg(
-            join_args(video_list, sound, building, enc, subtitles, fonts, font),
+            join_args(video_list, sound, building, enc, subtitles, font_dir, font),
             step="joining the cut",
             error=StitchError,
             env=env,
@@ -395,19 +393,6 @@ def _join(
         files.publish(building, output, durable=True)
     finally:
         building.unlink(missing_ok=True)
-
-
-def _fontconfig(scratch: Path) -> Path:
-    """A fontconfig file that sees only the bundled font, so subtitles look alike everywhere."""
-    path = scratch / "fonts.conf"
-    folder = escape(str(_FONT_FILE.parent))
-    cache = escape(str(scratch / "fontconfig-cache"))
-    path.write_text(
-        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
-        f"<fontconfig><dir>{folder}</dir><cachedir>{cache}</cachedir></fontconfig>\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 def _write_burn_srt(cues: list[export.Cue], scratch: Path) -> Path:

@@ -22,7 +22,7 @@ from shotlist.cut.types import CutSettings, CutShot, TransitionSpec
 from shotlist.errors import CutError
 
 if TYPE_CHECKING:
-    from shotlist.media.ffmpeg import MediaInfo
+    from shotlist.media.probe import MediaInfo
 
 AUDIO_RATE = 48_000
 

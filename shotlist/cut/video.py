@@ -1,4 +1,4 @@
-"""ffmpeg arguments for the picture of a cut. Pure: builds argument lists, runs nothing.
+"""ffmpeg arguments for the picture of a cut, built with ``media.graph``. Pure: runs nothing.
 
 The picture is built so that almost all of it is joined without re-encoding:
 
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shotlist.cut.transitions import DIP_COLOURS, XFADE_TRANSITIONS
+from shotlist.media import graph
+from shotlist.media.graph import Stream
 
 # How a clip of another shape fills the frame (the four resize modes of editly):
 #   fit        scale inside, pad with a blurred, darkened cover-scaled copy of the picture
@@ -26,7 +28,7 @@ from shotlist.cut.transitions import DIP_COLOURS, XFADE_TRANSITIONS
 #   stretch    scale to exactly the frame, ignoring the aspect ratio
 
 # Colour conversion pinned to BT.709 limited range, so every piece carries the same tags.
-_SCALE_OPTIONS = "out_color_matrix=bt709:out_range=tv"
+_SCALE_OPTIONS = {"out_color_matrix": "bt709", "out_range": "tv"}
 # Aspect ratios closer than this are treated as equal: a plain scale, no bars or crop.
 _ASPECT_TOLERANCE = 0.01
 
@@ -51,21 +53,23 @@ class Encoding:
         # A whole number of ticks per frame, identical in every piece.
         return self.fps * 1000
 
-    def args(self, *, window: bool = False) -> list[str]:
-        """Encoder arguments; ``window`` trades a little size for speed on short windows.
+    def options(self, *, window: bool = False) -> dict[str, graph.Value]:
+        """Encoder options; ``window`` trades a little size for speed on short windows.
 
         The window settings only change the motion search, which x264 keeps out
         of the parameter sets, so windows still join the clips without re-encoding.
         """
         # Windows run several at a time, a dozen frames each: one thread apiece wastes least.
-        speed = ["-x264-params", "subme=1:me=dia:rc-lookahead=5", "-threads", "1"] if window else []
-        return [
-            "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), *speed,
-            "-profile:v", "high", "-pix_fmt", "yuv420p",
-            "-g", str(2 * self.fps), "-forced-idr", "1",
-            "-colorspace", "bt709", "-color_primaries", "bt709",
-            "-color_trc", "bt709", "-color_range", "tv",
-        ]  # fmt: skip
+        speed: dict[str, graph.Value] = (
+            {"x264-params": "subme=1:me=dia:rc-lookahead=5", "threads": 1} if window else {}
+        )
+        return {
+            "c:v": "libx264", "preset": self.preset, "crf": self.crf, **speed,
+            "profile:v": "high", "pix_fmt": "yuv420p",
+            "g": 2 * self.fps, "forced-idr": 1,
+            "colorspace": "bt709", "color_primaries": "bt709",
+            "color_trc": "bt709", "color_range": "tv",
+        }  # fmt: skip
 
     def key(self) -> dict[str, object]:
         return {
@@ -77,36 +81,46 @@ class Encoding:
         }
 
 
-def fit_filter(fit: str, source_size: tuple[int, int], enc: Encoding) -> str:
-    """The filter chain from ``[0:v]`` to ``[v]``: frame rate, size, square pixels, yuv420p."""
+def fit_picture(picture: Stream, fit: str, source_size: tuple[int, int], enc: Encoding) -> Stream:
+    """``picture`` in the cut's format: frame rate, size (as ``fit`` says), square pixels, yuv420p."""
     w, h = enc.width, enc.height
     sw, sh = source_size
     # Clone the last frame for a moment so rounding never leaves a shot a frame short;
     # -frames:v cuts the output at the exact count.
-    head = f"[0:v]fps={enc.fps},tpad=stop_mode=clone:stop={enc.fps}"
-    tail = "setsar=1,format=yuv420p[v]"
+    timed = picture.filter("fps", fps=enc.fps).filter("tpad", stop_mode="clone", stop=enc.fps)
     if fit == "stretch" or abs(sw * h - sh * w) <= _ASPECT_TOLERANCE * max(sw * h, sh * w):
-        return f"{head},scale={w}:{h}:{_SCALE_OPTIONS},{tail}"
+        return _square(timed.filter("scale", w=w, h=h, **_SCALE_OPTIONS))
     if fit == "fill":
-        cover = f"scale={w}:{h}:force_original_aspect_ratio=increase:{_SCALE_OPTIONS}"
-        return f"{head},{cover},crop={w}:{h},{tail}"
-    inside = f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:{_SCALE_OPTIONS}"
+        cover = timed.filter("scale", w=w, h=h, force_original_aspect_ratio="increase", **_SCALE_OPTIONS)
+        return _square(cover.filter("crop", w=w, h=h))
     if fit == "letterbox":
-        return f"{head},{inside},pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,{tail}"
-    return f"{head},split=2[bg][fg];{_blurred_backdrop(w, h)};[fg]{inside}[fgs];" + (
-        f"[bgs][fgs]overlay=(W-w)/2:(H-h)/2,{tail}"
+        bars = _inside(timed, w, h).filter("pad", w=w, h=h, x="(ow-iw)/2", y="(oh-ih)/2", color="black")
+        return _square(bars)
+    backdrop, front = timed.split()
+    overlaid = graph.merge(
+        "overlay", [_blurred_backdrop(backdrop, w, h), _inside(front, w, h)], x="(W-w)/2", y="(H-h)/2"
+    )
+    return _square(overlaid)
+
+
+def _inside(picture: Stream, w: int, h: int) -> Stream:
+    return picture.filter(
+        "scale", w=w, h=h, force_original_aspect_ratio="decrease", force_divisible_by=2, **_SCALE_OPTIONS
     )
 
 
-def _blurred_backdrop(w: int, h: int) -> str:
+def _square(picture: Stream) -> Stream:
+    return picture.filter("setsar", sar=1).filter("format", pix_fmts="yuv420p")
+
+
+def _blurred_backdrop(picture: Stream, w: int, h: int) -> Stream:
     # Blur at an eighth of the size: as soft as a large blur, at a fraction of the cost.
     bw, bh = max(2, w // 16 * 2), max(2, h // 16 * 2)
     radius = max(1, min(bw, bh) // 8)
-    return (
-        f"[bg]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},"
-        f"boxblur={radius}:2,eq=brightness=-0.08:saturation=0.8,"
-        f"scale={w}:{h}:{_SCALE_OPTIONS}[bgs]"
-    )
+    small = picture.filter("scale", w=bw, h=bh, force_original_aspect_ratio="increase")
+    blurred = small.filter("crop", w=bw, h=bh).filter("boxblur", luma_radius=radius, luma_power=2)
+    dimmed = blurred.filter("eq", brightness=-0.08, saturation=0.8)
+    return dimmed.filter("scale", w=w, h=h, **_SCALE_OPTIONS)
 
 
 def split_points(frames: int, head: int, tail: int) -> list[int]:
@@ -136,47 +150,46 @@ def normalize_picture_args(
     The pieces are those of :func:`piece_names`, each starting on an IDR frame.
     ``start`` is the trim in point in seconds.
     """
-    seek = ["-ss", f"{start:.6f}"] if start else []
-    graph = fit_filter(fit, source_size, enc)
-    args = [*seek, "-i", str(clip), "-filter_complex", graph, "-map", "[v]", *enc.args()]
-    args += ["-frames:v", str(frames)]
+    source = graph.Input(graph.url(clip), {"ss": f"{start:.6f}"} if start else None)
+    picture = fit_picture(source.stream("v"), fit, source_size, enc)
+    options: dict[str, graph.Value] = {**enc.options(), "frames:v": frames}
     points = split_points(frames, head, tail)
     if not points:
-        return [
-            *args, "-video_track_timescale", str(enc.timescale),
-            "-f", "mp4", str(out_dir / "piece0.mp4"),
-        ]  # fmt: skip
-    keyframes = "+".join(f"eq(n,{p})" for p in points)
-    return [
-        *args, "-force_key_frames", f"expr:{keyframes}",
-        "-f", "segment", "-segment_frames", ",".join(map(str, points)),
-        "-reset_timestamps", "1", "-segment_format", "mp4",
-        "-segment_format_options", f"video_track_timescale={enc.timescale}",
-        str(out_dir / "piece%d.mp4"),
-    ]  # fmt: skip
+        options.update({"video_track_timescale": enc.timescale, "f": "mp4"})
+        return graph.command(graph.output([picture], graph.url(out_dir / "piece0.mp4"), options))
+    options.update(
+        {
+            "force_key_frames": "expr:" + "+".join(f"eq(n,{p})" for p in points),
+            "f": "segment",
+            "segment_frames": ",".join(map(str, points)),
+            "reset_timestamps": 1,
+            "segment_format": "mp4",
+            "segment_format_options": f"video_track_timescale={enc.timescale}",
+        }
+    )
+    return graph.command(graph.output([picture], graph.numbered(out_dir, "piece%d.mp4"), options))
 
 
 def transition_args(
     tail: Path, head: Path, transition: str, frames: int, enc: Encoding, output: Path
 ) -> list[str]:
     """Render a transition window: the tail of one shot into the head of the next."""
-    # Short pieces may not declare a frame rate, which xfade needs; fps= restates it.
-    pts = f"setpts=PTS-STARTPTS,fps={enc.fps}"
+    before, after = _window_input(tail, enc), _window_input(head, enc)
     if transition in DIP_COLOURS and frames >= 2:
-        graph = _dip_graph(pts, DIP_COLOURS[transition], frames)
+        picture = _dip(before, after, DIP_COLOURS[transition], frames)
     else:
-        graph = (
-            f"[0:v]{pts}[a];[1:v]{pts}[b];"
-            f"[a][b]xfade=transition={XFADE_TRANSITIONS[transition]}"
-            f":duration={frames / enc.fps:.6f}:offset=0,format=yuv420p[v]"
+        mixed = graph.merge(
+            "xfade",
+            [before, after],
+            transition=XFADE_TRANSITIONS[transition],
+            duration=f"{frames / enc.fps:.6f}",
+            offset=0,
         )
-    return [
-        *_WINDOW_INPUT, "-i", str(tail), *_WINDOW_INPUT, "-i", str(head),
-        "-filter_complex", graph, *_window_output(frames, enc, output),
-    ]  # fmt: skip
+        picture = mixed.filter("format", pix_fmts="yuv420p")
+    return _window_command(picture, frames, enc, output)
 
 
-def _dip_graph(pts: str, colour: str, frames: int) -> str:
+def _dip(before: Stream, after: Stream, colour: str, frames: int) -> Stream:
     """The first shot fades to ``colour`` over the first half, the next fades in over the rest.
 
     xfade's fadeblack/fadewhite never reach the colour (at their darkest about a
@@ -185,38 +198,45 @@ def _dip_graph(pts: str, colour: str, frames: int) -> str:
     overlay switches from one to the other halfway.
     """
     half = frames // 2
-    return (
-        f"[0:v]{pts},fade=t=out:s=0:n={half}:color={colour}[a];"
-        f"[1:v]{pts},fade=t=in:s={half}:n={frames - half}:color={colour}[b];"
-        f"[a][b]overlay=enable='gte(n,{half})',format=yuv420p[v]"
-    )
+    out = before.filter("fade", t="out", s=0, n=half, color=colour)
+    into = after.filter("fade", t="in", s=half, n=frames - half, color=colour)
+    return graph.merge("overlay", [out, into], enable=f"gte(n,{half})").filter("format", pix_fmts="yuv420p")
 
 
 def fade_args(piece: Path, direction: str, frames: int, enc: Encoding, output: Path) -> list[str]:
     """Render the cut's fade from black (``in``) or to black (``out``) over a head or tail."""
     # A fade out over n-1 frames ends on a black last frame; a fade in starts on one.
     length = frames if direction == "in" else max(1, frames - 1)
-    fade = f"fade=t={direction}:s=0:n={length}"
-    graph = f"[0:v]setpts=PTS-STARTPTS,fps={enc.fps},{fade},format=yuv420p[v]"
-    return [
-        *_WINDOW_INPUT, "-i", str(piece), "-filter_complex", graph,
-        *_window_output(frames, enc, output),
-    ]  # fmt: skip
+    faded = _window_input(piece, enc).filter("fade", t=direction, s=0, n=length)
+    return _window_command(faded.filter("format", pix_fmts="yuv420p"), frames, enc, output)
 
 
 # Decoding a dozen frames on one thread, and filtering them on one, costs least.
-_WINDOW_INPUT = ("-threads", "1", "-filter_threads", "1")
+_WINDOW_INPUT = {"threads": 1, "filter_threads": 1}
 
 
-def _window_output(frames: int, enc: Encoding, output: Path) -> list[str]:
-    return [
-        "-map", "[v]", *enc.args(window=True), "-frames:v", str(frames),
-        "-video_track_timescale", str(enc.timescale), "-f", "mp4", str(output),
-    ]  # fmt: skip
+def _window_input(piece: Path, enc: Encoding) -> Stream:
+    # Short pieces may not declare a frame rate, which xfade needs; fps= restates it.
+    picture = graph.Input(graph.url(piece), _WINDOW_INPUT).stream("v")
+    return picture.filter("setpts", "PTS-STARTPTS").filter("fps", fps=enc.fps)
+
+
+def _window_command(picture: Stream, frames: int, enc: Encoding, output: Path) -> list[str]:
+    options = {
+        **enc.options(window=True),
+        "frames:v": frames,
+        "video_track_timescale": enc.timescale,
+        "f": "mp4",
+    }
+    return graph.command(graph.output([picture], graph.url(output), options))
 
 
 def concat_list(paths: Sequence[Path]) -> str:
-    """An ffconcat script joining ``paths`` in order."""
+    """An ffconcat script joining ``paths`` in order.
+
+    Written by hand: it is a file the concat demuxer reads, not ffmpeg arguments,
+    and ffmpeg-python has no notion of it.
+    """
     lines = ["ffconcat version 1.0"]
     for path in paths:
         quoted = str(path.resolve()).replace("'", "'\\''")
@@ -237,33 +257,26 @@ def join_args(
 
     With ``subtitles`` the picture is re-encoded to burn them in.
     """
-    if subtitles is None:
-        picture = ["-c:v", "copy"]
-    else:
-        picture = ["-vf", subtitles_filter(subtitles, fonts_dir, font), *enc.args()]
-    return [
-        "-f", "concat", "-safe", "0", "-i", str(video_list), "-i", str(sound),
-        "-map", "0:v:0", "-map", "1:a:0", *picture, "-c:a", "copy",
-        "-movflags", "+faststart", "-f", "mp4", str(output),
-    ]  # fmt: skip
+    pieces = graph.Input(graph.url(video_list), {"f": "concat", "safe": 0})
+    picture = pieces.stream("v:0")
+    options: dict[str, graph.Value] = {"c:v": "copy"}
+    if subtitles is not None:
+        picture = picture.filter("subtitles", **subtitles_options(subtitles, fonts_dir, font))
+        options = enc.options()
+    track = graph.Input(graph.url(sound)).stream("a:0")
+    options.update({"c:a": "copy", "movflags": "+faststart", "f": "mp4"})
+    return graph.command(graph.output([picture, track], graph.url(output), options))
 
 
-def subtitles_filter(srt: Path, fonts_dir: Path | None, font: str | None = None) -> str:
-    """libass ``subtitles`` filter for ``srt``, with values escaped for a filter graph.
+def subtitles_options(srt: Path, fonts_dir: Path | None, font: str | None = None) -> dict[str, str]:
+    """libass ``subtitles`` filter options for ``srt`` (``media.graph`` escapes them).
 
     ``fonts_dir`` adds fonts to the ones the system has (a fresh machine may have
     none); ``font`` names the family to draw with.
     """
-    options = [f"filename={_filter_value(str(srt))}"]
+    options = {"filename": str(srt)}
     if fonts_dir is not None:
-        options.append(f"fontsdir={_filter_value(str(fonts_dir))}")
+        options["fontsdir"] = str(fonts_dir)
     if font is not None:
-        options.append(f"force_style={_filter_value(f'FontName={font},Outline=2,Shadow=0')}")
-    return "subtitles=" + ":".join(options)
-
-
-def _filter_value(value: str) -> str:
-    # Two levels of parsing: the option string (\ ' : are special) inside the
-    # filter graph (where the quoted value is taken literally, except for ').
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:")
-    return "'" + escaped.replace("'", "'\\''") + "'"
+        options["force_style"] = f"FontName={font},Outline=2,Shadow=0"
+    return options

@@ -50,6 +50,7 @@ from shotlist import files, pipeline
 from shotlist.engine import ProviderSource, Timing
 from shotlist.errors import BudgetError, ConfigError, RenderError, ShotlistError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ShotSubmitted, ignore
+from shotlist.media import graph
 from shotlist.planner import Plan, estimate_cost
 from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.store.cache import Store, store_root
@@ -775,6 +776,15 @@ def _media_path(folder: Path, written: str) -> Path | None:
 # ---------------------------------------------------------------- effects
 
 
+def thumbnail_args(clip: Path, output: Path, *, at: float) -> list[str]:
+    """ffmpeg's arguments writing one frame of ``clip`` at ``at`` seconds, ``THUMB_WIDTH`` wide."""
+    frame = graph.Input(graph.url(clip), {"ss": f"{max(0.0, at):.3f}"}).stream("v")
+    scaled = frame.filter("scale", w=THUMB_WIDTH, h=-2)
+    # update=1: one image under exactly this name, never a numbered pattern (a "%" stays literal).
+    options: dict[str, graph.Value] = {"frames:v": 1, "q:v": 5, "update": 1}
+    return graph.command(graph.output([scaled], graph.url(output), options))
+
+
 async def make_thumbnail(clip: Path, target: Path, *, at: float) -> None:
     """One frame of ``clip`` at ``at`` seconds, ``THUMB_WIDTH`` wide, written atomically."""
     from shotlist.media.ffmpeg import run_ffmpeg_async
@@ -782,22 +792,7 @@ async def make_thumbnail(clip: Path, target: Path, *, at: float) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     part = files.staged(target)
     try:
-        await run_ffmpeg_async(
-            [
-                "-ss",
-                f"{max(0.0, at):.3f}",
-                "-i",
-                str(clip),
-                "-frames:v",
-                "1",
-                "-vf",
-                f"scale={THUMB_WIDTH}:-2",
-                "-q:v",
-                "5",
-                str(part),
-            ],
-            step=f"making a thumbnail of {clip.name}",
-        )
+        await run_ffmpeg_async(thumbnail_args(clip, part, at=at), step=f"making a thumbnail of {clip.name}")
         files.publish(part, target)
     finally:
         part.unlink(missing_ok=True)

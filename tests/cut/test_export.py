@@ -12,7 +12,8 @@ import pytest
 from shotlist.cut.export import Cue, TimelineMedia, build_timeline, srt_text, subtitle_cues
 from shotlist.cut.stitch import CutSettings, CutShot, TransitionSpec, stitch_cut
 from shotlist.cut.timeline import CutPlan, plan_cut
-from shotlist.media.ffmpeg import MediaInfo, probe, run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
+from shotlist.media.probe import MediaInfo, probe
 
 FPS = 24
 SETTINGS = CutSettings(width=320, height=180, fps=FPS)

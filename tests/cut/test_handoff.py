@@ -19,7 +19,7 @@ from shotlist.cut.media_folder import publish_media
 from shotlist.cut.timeline import CutPlan, plan_cut
 from shotlist.cut.transitions import transition
 from shotlist.cut.types import CutSettings, CutShot
-from shotlist.media.ffmpeg import probe
+from shotlist.media.probe import probe
 
 pytestmark = pytest.mark.e2e
 

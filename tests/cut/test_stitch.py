@@ -28,7 +28,8 @@ from shotlist.cut.stitch import (
 from shotlist.cut.timeline import plan_cut
 from shotlist.errors import ShotlistError, StitchError
 from shotlist.events import Event, StitchStep
-from shotlist.media.ffmpeg import MediaInfo, probe, run_ffmpeg, run_ffmpeg_capture
+from shotlist.media.ffmpeg import run_ffmpeg, run_ffmpeg_capture
+from shotlist.media.probe import MediaInfo, probe
 
 # Whole renders, stitches, servers or subprocesses: outside the fast core (pytest -m "not e2e").
 pytestmark = pytest.mark.e2e

@@ -28,7 +28,7 @@ import pytest
 from lumenfall_server import LumenfallServer
 
 from shotlist.errors import ConfigError, ProviderError
-from shotlist.media.ffmpeg import probe
+from shotlist.media.probe import probe
 from shotlist.providers import lumenfall
 from shotlist.providers.base import JobState, JobStatus, Provider
 from shotlist.providers.http import CallContext, parse_retry_after

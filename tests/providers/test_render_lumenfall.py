@@ -34,7 +34,7 @@ from render_helpers import (
     write,
 )
 
-from shotlist.media.ffmpeg import probe
+from shotlist.media.probe import probe
 
 # Whole renders, stitches, servers or subprocesses: outside the fast core (pytest -m "not e2e").
 pytestmark = pytest.mark.e2e

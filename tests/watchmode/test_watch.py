@@ -31,7 +31,8 @@ from shotlist.cli.app import serve_value_apart
 from shotlist.engine import Timing
 from shotlist.errors import ConfigError
 from shotlist.events import Event, ShotDownloaded, ShotSubmitted, StitchStarted
-from shotlist.media.ffmpeg import probe, run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
+from shotlist.media.probe import probe
 from shotlist.watchmode.server import PreviewServer, PreviewState, byte_range, webvtt
 from shotlist.watchmode.session import (
     BudgetRefused,

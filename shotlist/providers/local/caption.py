@@ -1,7 +1,7 @@
 """Captions and dialogue subtitles of the local previz engine, as an ASS script.
 
 The ffmpeg build has no ``drawtext``; it has libass (the ``ass`` filter),
-which renders styled text with a font from a directory we ship. The script
+which renders styled text with the bundled font (``media.fonts``). The script
 is pure text built here; the engine writes it beside the render.
 
 User text (ids, prompts, lines) goes through ``ass_text``: in ASS, ``{``
@@ -12,9 +12,9 @@ zero-width space after it.
 
 from __future__ import annotations
 
+from shotlist.media.fonts import FONT_FAMILY
 from shotlist.request import ShotRequest
 
-FONT_FAMILY = "DejaVu Sans"  # the family name inside assets/fonts/DejaVuSans.ttf
 ZERO_WIDTH_SPACE = "\u200b"
 HEAD_COLOR = "{\\c&H78D6FF&}"  # warm yellow (ASS colours are BGR): the shot id line
 
@@ -130,25 +130,3 @@ def caption_script(request: ShotRequest, *, max_prompt_lines: int = 3) -> str | 
 
 def _event(start: float, end: float, style: str, text: str) -> str:
     return f"Dialogue: 0,{ass_time(start)},{ass_time(end)},{style},,0,0,0,,{text}"
-
-
-def fontconfig_file(font_dir: str, cache_dir: str) -> str:
-    """A fontconfig configuration that sees only our fonts.
-
-    libass asks fontconfig for fonts; with the machine's configuration the
-    same script renders differently wherever other fonts or rendering
-    settings are installed. Pointing ``FONTCONFIG_FILE`` here makes the
-    caption identical on every machine.
-    """
-    return (
-        '<?xml version="1.0"?>\n'
-        '<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
-        "<fontconfig>\n"
-        f"  <dir>{_xml(font_dir)}</dir>\n"
-        f"  <cachedir>{_xml(cache_dir)}</cachedir>\n"
-        "</fontconfig>\n"
-    )
-
-
-def _xml(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

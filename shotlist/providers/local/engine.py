@@ -37,17 +37,19 @@ from pathlib import Path
 
 from shotlist import files
 from shotlist.errors import FFmpegError, ProviderError
-from shotlist.media.ffmpeg import decodes, run_ffmpeg, run_ffmpeg_async
+from shotlist.media import fonts, graph
+from shotlist.media.ffmpeg import run_ffmpeg, run_ffmpeg_async
+from shotlist.media.graph import Stream
+from shotlist.media.probe import decodes
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import LOCAL_PROVIDER
-from shotlist.providers.local.caption import caption_script, fontconfig_file
+from shotlist.providers.local.caption import caption_script
 from shotlist.providers.local.motion import is_still, perspective_options
 from shotlist.providers.local.scene import render_plate, scene_for
-from shotlist.providers.local.sound import ambience_graph, reference_graph
+from shotlist.providers.local.sound import ambience, reference_sound
 from shotlist.request import MediaRef, ShotRequest
 
 __all__ = [
-    "FONT_DIR",
     "LOCAL_ENGINE_VERSION",
     "LocalProvider",
     "LocalRender",
@@ -58,7 +60,6 @@ __all__ = [
 
 LOCAL_ENGINE_VERSION = "1"
 PROVIDER = LOCAL_PROVIDER
-FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 
 # Encoder settings. x264's output depends on its thread count, so it is fixed
 # (not derived from the machine) to keep bytes identical everywhere.
@@ -69,10 +70,9 @@ AAC_BITRATE = "192k"
 
 # swscale's bitexact flag keeps its SIMD paths from changing pixels between CPUs.
 SWS_FLAGS = "bicubic+accurate_rnd+bitexact"
-BITEXACT = ("-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact")
+BITEXACT = {"fflags": "+bitexact", "flags:v": "+bitexact", "flags:a": "+bitexact"}
 
 ASS_NAME = "caption.ass"
-FONTS_CONF_NAME = "fonts.conf"
 PLATE_NAME = "plate.rgb"
 
 
@@ -102,17 +102,6 @@ def _local(refs: tuple[MediaRef, ...]) -> MediaRef | None:
     return next((ref for ref in refs if ref.path is not None), None)
 
 
-def filter_value(text: str) -> str:
-    """``text`` escaped as a filter option value inside a filtergraph.
-
-    Two levels, as ffmpeg parses them: first the option string (``\\ ' :``),
-    then the graph (``\\ ' [ ] , ;``).
-    """
-    for specials in ("\\':", "\\'[],;"):
-        text = "".join("\\" + c if c in specials else c for c in text)
-    return text
-
-
 def _invalid(request: ShotRequest, message: str) -> ProviderError:
     return ProviderError(message, provider=PROVIDER, shot_id=request.id, kind="invalid")
 
@@ -124,18 +113,24 @@ def _check(request: ShotRequest) -> None:
         raise _invalid(request, "duration and fps must be positive")
 
 
-def _cover(request: ShotRequest) -> str:
+def _cover(picture: Stream, request: ShotRequest) -> Stream:
     """Scale to fill the frame (cropping the overflow), converting to BT.709 4:2:0."""
     w, h = request.width, request.height
-    return (
-        f"scale={w}:{h}:force_original_aspect_ratio=increase:flags={SWS_FLAGS}"
-        f":out_color_matrix=bt709:out_range=tv,crop={w}:{h},setsar=1,format=yuv420p"
+    scaled = picture.filter(
+        "scale",
+        w=w,
+        h=h,
+        force_original_aspect_ratio="increase",
+        flags=SWS_FLAGS,
+        out_color_matrix="bt709",
+        out_range="tv",
     )
+    return scaled.filter("crop", w=w, h=h).filter("setsar", sar=1).filter("format", pix_fmts="yuv420p")
 
 
-def _hold(frames: int, fps: int) -> str:
+def _hold(picture: Stream, frames: int, fps: int) -> Stream:
     """Repeat a single picture for the whole shot (scaled once, not per frame)."""
-    return f"loop=loop={frames - 1}:size=1:start=0,setpts=N/({fps}*TB)"
+    return picture.filter("loop", loop=frames - 1, size=1, start=0).filter("setpts", f"N/({fps}*TB)")
 
 
 @dataclass(frozen=True)
@@ -143,8 +138,7 @@ class _Picture:
     """Where the frames come from, before the camera moves over them."""
 
     kind: str  # "video", "image" or "procedural"
-    inputs: tuple[str, ...]
-    chain: str  # filters from input 0 to full-size 4:2:0 frames, one per output frame
+    frames: Stream  # full-size 4:2:0 frames, one per output frame
     files: tuple[tuple[str, bytes], ...] = ()
     default_move: str | None = None  # procedural scenes move even when told nothing
 
@@ -154,45 +148,35 @@ def _picture(request: ShotRequest, work_dir: Path, frames: int) -> _Picture:
     fps = request.fps
     video, image = _local(request.videos), _local(request.images)
     if video is not None and video.path is not None:
+        looped = graph.Input(graph.url(video.path), {"stream_loop": -1}).stream("v")
+        covered = _cover(looped.filter("fps", fps=fps), request)
         return _Picture(
             kind="video",
-            inputs=("-stream_loop", "-1", "-i", f"file:{video.path}"),
-            chain=f"[0:v]fps={fps},{_cover(request)},trim=end_frame={frames},setpts=N/({fps}*TB)",
+            frames=covered.filter("trim", end_frame=frames).filter("setpts", f"N/({fps}*TB)"),
         )
     if image is not None and image.path is not None:
-        return _Picture(
-            kind="image",
-            # image2 without a pattern: a file named "100%.png" is one file, not a sequence.
-            inputs=("-f", "image2", "-pattern_type", "none", "-i", f"file:{image.path}"),
-            chain=f"[0:v]{_cover(request)},{_hold(frames, fps)}",
-        )
+        # image2 without a pattern: a file named "100%.png" is one file, not a sequence.
+        still = graph.Input(graph.url(image.path), {"f": "image2", "pattern_type": "none"}).stream("v")
+        return _Picture(kind="image", frames=_hold(_cover(still, request), frames, fps))
     scene = scene_for(request.seed, request.source_prompt)
-    plate = work_dir / PLATE_NAME
     # The plate is painted transposed (see local_scene): height x width as stored.
-    size = f"{request.height}x{request.width}"
-    inputs = (
-        "-f",
-        "rawvideo",
-        "-pixel_format",
-        "rgb24",
-        "-video_size",
-        size,
-        "-i",
-        f"file:{plate}",
-    )
+    plate = graph.Input(
+        graph.url(work_dir / PLATE_NAME),
+        {"f": "rawvideo", "pixel_format": "rgb24", "video_size": f"{request.height}x{request.width}"},
+    ).stream("v")
     return _Picture(
         kind="procedural",
-        inputs=inputs,
-        chain=f"[0:v]transpose=0,{_cover(request)},{_hold(frames, fps)}",
+        frames=_hold(_cover(plate.filter("transpose", 0), request), frames, fps),
         files=((PLATE_NAME, render_plate(scene, request.width, request.height)),),
         default_move=scene.default_move,
     )
 
 
-def _motion(request: ShotRequest, frames: int, default_move: str | None) -> str:
+def _moved(picture: Stream, request: ShotRequest, frames: int, default_move: str | None) -> Stream:
+    """``picture`` as the camera moves over it: a per-frame source window (``local.motion``)."""
     if is_still(request.camera, default_move=default_move):
-        return ""
-    options = perspective_options(
+        return picture
+    corners = perspective_options(
         request.camera,
         request.width,
         request.height,
@@ -201,12 +185,40 @@ def _motion(request: ShotRequest, frames: int, default_move: str | None) -> str:
         request.seed,
         default_move=default_move,
     )
-    corners = ":".join(f"{key}='{value}'" for key, value in options.items())
-    return f",perspective={corners}:interpolation=linear:sense=source:eval=frame"
+    return picture.filter("perspective", **corners, interpolation="linear", sense="source", eval="frame")
+
+
+def _sound(request: ShotRequest) -> Stream | None:
+    """The audio reference looped to the shot, else ambience if the request asks for sound."""
+    audio_ref = _local(request.audios)
+    if audio_ref is not None and audio_ref.path is not None:
+        looped = graph.Input(graph.url(audio_ref.path), {"stream_loop": -1}).stream("a")
+        return reference_sound(looped, request.duration)
+    if request.generate_audio:
+        return ambience(request.seed, request.source_prompt, request.duration)
+    return None
+
+
+def _encoder_options(request: ShotRequest, frames: int, has_audio: bool) -> dict[str, graph.Value]:
+    options: dict[str, graph.Value] = {
+        "frames:v": frames,
+        "r": request.fps,
+        "c:v": "libx264", "preset": X264_PRESET, "crf": X264_CRF,
+        "threads:v": X264_THREADS, "pix_fmt": "yuv420p",
+        "colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709",
+        "color_range": "tv",
+        **BITEXACT,
+        "map_metadata": -1, "map_chapters": -1,
+        "movflags": "+faststart",
+        "f": "mp4",
+    }  # fmt: skip
+    if has_audio:
+        options.update({"c:a": "aac", "b:a": AAC_BITRATE, "ar": 48000, "ac": 2})
+    return options
 
 
 def build_local_render(
-    request: ShotRequest, dest: Path, work_dir: Path, *, font_dir: Path = FONT_DIR
+    request: ShotRequest, dest: Path, work_dir: Path, *, font_dir: Path = fonts.FONT_DIR
 ) -> LocalRender:
     """The ffmpeg run that renders ``request`` into ``dest`` (pure: nothing is touched).
 
@@ -218,42 +230,20 @@ def build_local_render(
     _check(request)
     frames = frame_count(request)
     picture = _picture(request, work_dir, frames)
-    inputs, files = list(picture.inputs), list(picture.files)
-    video_chain = picture.chain + _motion(request, frames, picture.default_move)
+    files = list(picture.files)
+    video = _moved(picture.frames, request, frames, picture.default_move)
     env: list[tuple[str, str]] = []
     script = caption_script(request)
     if script is not None:
         files.append((ASS_NAME, script.encode("utf-8")))
-        conf = fontconfig_file(str(font_dir), str(work_dir / "fontconfig-cache"))
-        files.append((FONTS_CONF_NAME, conf.encode("utf-8")))
-        env.append(("FONTCONFIG_FILE", str(work_dir / FONTS_CONF_NAME)))
-        ass, fonts = filter_value(str(work_dir / ASS_NAME)), filter_value(str(font_dir))
-        video_chain += f",ass=filename={ass}:fontsdir={fonts}"
-    graph = [video_chain + "[v]"]
-    audio_ref = _local(request.audios)
-    if audio_ref is not None and audio_ref.path is not None:
-        inputs += ["-stream_loop", "-1", "-i", f"file:{audio_ref.path}"]
-        graph.append(reference_graph("1:a", request.duration, "a"))
-    elif request.generate_audio:
-        graph.append(ambience_graph(request.seed, request.source_prompt, request.duration, "a"))
-    has_audio = len(graph) > 1
-    args = [
-        *inputs,
-        "-filter_complex", ";".join(graph),
-        "-map", "[v]",
-        *(["-map", "[a]"] if has_audio else []),
-        "-frames:v", str(frames),
-        "-r", str(request.fps),
-        "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF),
-        "-threads:v", str(X264_THREADS), "-pix_fmt", "yuv420p",
-        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-        "-color_range", "tv",
-        *(["-c:a", "aac", "-b:a", AAC_BITRATE, "-ar", "48000", "-ac", "2"] if has_audio else []),
-        *BITEXACT,
-        "-map_metadata", "-1", "-map_chapters", "-1",
-        "-movflags", "+faststart",
-        "-f", "mp4", f"file:{dest}",
-    ]  # fmt: skip
+        conf = fonts.fontconfig_text(work_dir / "fontconfig-cache", font_dir)
+        files.append((fonts.FONTS_CONF_NAME, conf.encode("utf-8")))
+        env.extend(fonts.fontconfig_env(work_dir / fonts.FONTS_CONF_NAME).items())
+        video = video.filter("ass", filename=str(work_dir / ASS_NAME), fontsdir=str(font_dir))
+    sound = _sound(request)
+    streams = [video] if sound is None else [video, sound]
+    options = _encoder_options(request, frames, sound is not None)
+    args = graph.command(graph.output(streams, graph.url(dest), options))
     return LocalRender(
         args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=picture.kind
     )

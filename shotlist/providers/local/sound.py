@@ -6,13 +6,15 @@ drone. Words in the prompt pick the character (sea: slow swells; rain or
 storm: brighter hiss; city: a low rumble), the seed picks the rest, so that
 different shots sound different and a shot always sounds the same.
 
-Everything here returns filtergraph text; nothing runs.
+Everything here builds graph streams (``media.graph``); nothing runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shotlist.media import graph
+from shotlist.media.graph import Stream
 from shotlist.providers.local.scene import prompt_words, scene_rng
 
 SAMPLE_RATE = 48_000
@@ -63,45 +65,36 @@ def samples(duration: float) -> int:
     return round(duration * SAMPLE_RATE)
 
 
-def _finish(duration: float) -> str:
+def _finish(sound: Stream, duration: float) -> Stream:
     """Exact length, gentle ends, one format: 48 kHz stereo float."""
-    n = samples(duration)
     fade_out = max(duration - FADE, 0.0)
-    return (
-        f"atrim=end_sample={n},asetpts=N/SR/TB,"
-        f"afade=t=in:d={FADE},afade=t=out:st={fade_out:.6f}:d={FADE},"
-        f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=stereo"
-    )
+    sound = sound.filter("atrim", end_sample=samples(duration)).filter("asetpts", "N/SR/TB")
+    sound = sound.filter("afade", t="in", d=FADE).filter("afade", t="out", st=f"{fade_out:.6f}", d=FADE)
+    return sound.filter("aformat", sample_fmts="fltp", sample_rates=SAMPLE_RATE, channel_layouts="stereo")
 
 
-def ambience_graph(seed: int, prompt: str, duration: float, out: str) -> str:
-    """Filtergraph chains that generate the shot's ambience into ``[out]``."""
+def ambience(seed: int, prompt: str, duration: float) -> Stream:
+    """The shot's ambience, generated: seeded noise shaped by the prompt, under a drone."""
     a = ambience_for(seed, prompt)
     d = f"{duration + 0.5:.3f}"  # sources run a little long; _finish cuts exactly
-    left, right = a.seeds
-    noise = (
-        f"anoisesrc=d={d}:r={SAMPLE_RATE}:c={a.noise_color}:a=0.5:seed={left}[nl];"
-        f"anoisesrc=d={d}:r={SAMPLE_RATE}:c={a.noise_color}:a=0.5:seed={right}[nr];"
-        f"[nl][nr]join=inputs=2:channel_layout=stereo,"
-        f"highpass=f={a.highpass},lowpass=f={a.lowpass}"
+    left, right = (
+        graph.source("anoisesrc", d=d, r=SAMPLE_RATE, c=a.noise_color, a=0.5, seed=part) for part in a.seeds
     )
+    noise = graph.merge("join", [left, right], inputs=2, channel_layout="stereo")
+    noise = noise.filter("highpass", f=a.highpass).filter("lowpass", f=a.lowpass)
     if a.swell_hz:
-        noise += f",tremolo=f={a.swell_hz}:d=0.7"
-    noise += "[noise];"
-    drone = ""
-    for i, freq in enumerate((a.root, a.root * a.interval)):
-        drone += (
-            f"sine=f={freq:.3f}:r={SAMPLE_RATE}:d={d},pan=stereo|c0=c0|c1=c0,"
-            f"tremolo=f={0.13 + 0.07 * i:.2f}:d=0.5[tone{i}];"
-        )
+        noise = noise.filter("tremolo", f=a.swell_hz, d=0.7)
+    tones = [
+        graph.source("sine", f=f"{freq:.3f}", r=SAMPLE_RATE, d=d)
+        .filter("pan", args="stereo|c0=c0|c1=c0")
+        .filter("tremolo", f=f"{0.13 + 0.07 * i:.2f}", d=0.5)
+        for i, freq in enumerate((a.root, a.root * a.interval))
+    ]
     weights = f"1 {a.drone_gain} {a.drone_gain * 0.7:.3f}"
-    mix = (
-        f"[noise][tone0][tone1]amix=inputs=3:duration=first:normalize=0:weights='{weights}',"
-        f"volume=0.7,{_finish(duration)}[{out}]"
-    )
-    return noise + drone + mix
+    mixed = graph.merge("amix", [noise, *tones], inputs=3, duration="first", normalize=0, weights=weights)
+    return _finish(mixed.filter("volume", volume=0.7), duration)
 
 
-def reference_graph(input_label: str, duration: float, out: str) -> str:
+def reference_sound(sound: Stream, duration: float) -> Stream:
     """The shot's audio reference (an input looped without end) cut to the shot."""
-    return f"[{input_label}]aresample={SAMPLE_RATE},{_finish(duration)}[{out}]"
+    return _finish(sound.filter("aresample", SAMPLE_RATE), duration)

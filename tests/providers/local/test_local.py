@@ -13,14 +13,14 @@ import av
 import pytest
 
 from shotlist.errors import ProviderError
-from shotlist.media.ffmpeg import probe, run_ffmpeg
+from shotlist.media.ffmpeg import run_ffmpeg
+from shotlist.media.probe import probe
 from shotlist.providers.base import JobState, Provider
 from shotlist.providers.local.caption import ass_text, caption_script
 from shotlist.providers.local.engine import (
     LOCAL_ENGINE_VERSION,
     LocalProvider,
     build_local_render,
-    filter_value,
     frame_count,
     render_local,
 )
@@ -349,12 +349,6 @@ def test_url_references_fall_back_to_the_procedural_scene(tmp_path: Path) -> Non
 
 def test_engine_version_is_a_string() -> None:
     assert LOCAL_ENGINE_VERSION == "1"
-
-
-def test_filter_values_survive_both_levels_of_ffmpeg_escaping() -> None:
-    assert filter_value("/a/b.ass") == "/a/b.ass"
-    assert filter_value("it's:x") == "it\\\\\\'s\\\\:x"
-    assert filter_value("a,b[c];d") == "a\\,b\\[c\\]\\;d"
 
 
 def test_caption_text_cannot_inject_ass_overrides() -> None:

@@ -1,0 +1,139 @@
+"""Reading media with PyAV: what a file holds, whether it decodes, and splicing packets.
+
+The one home of ``av``. Probing never runs the ffmpeg executable; splicing
+joins already-encoded audio packets without decoding them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from shotlist.errors import FFmpegError, MediaError
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a media file holds. Durations in seconds; ``None`` where a stream is absent."""
+
+    duration: float
+    width: int | None
+    height: int | None
+    fps: Fraction | None
+    video_codec: str | None
+    pix_fmt: str | None
+    video_duration: float | None
+    frames: int | None
+    audio_codec: str | None
+    sample_rate: int | None
+    channels: int | None
+    audio_duration: float | None
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_codec is not None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+
+def probe(path: Path) -> MediaInfo:
+    """Probe ``path`` with PyAV. Raises ``MediaError`` when it is not readable media."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return _media_info(container)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"{path}: not readable media ({exc})") from exc
+
+
+def _stream_seconds(stream: object) -> float | None:
+    duration = getattr(stream, "duration", None)
+    time_base = getattr(stream, "time_base", None)
+    if duration is None or time_base is None:
+        return None
+    return float(duration * time_base)
+
+
+def _media_info(container: object) -> MediaInfo:
+    import av
+
+    assert isinstance(container, av.container.InputContainer)
+    video = next(iter(container.streams.video), None)
+    audio = next(iter(container.streams.audio), None)
+    total = float(container.duration / av.time_base) if container.duration else 0.0
+    return MediaInfo(
+        duration=total,
+        width=video.codec_context.width if video else None,
+        height=video.codec_context.height if video else None,
+        fps=Fraction(video.average_rate) if video and video.average_rate else None,
+        video_codec=video.codec_context.name if video else None,
+        pix_fmt=video.codec_context.pix_fmt if video else None,
+        video_duration=_stream_seconds(video) if video else None,
+        frames=(video.frames or None) if video else None,
+        audio_codec=audio.codec_context.name if audio else None,
+        sample_rate=audio.codec_context.sample_rate if audio else None,
+        channels=audio.codec_context.channels if audio else None,
+        audio_duration=_stream_seconds(audio) if audio else None,
+    )
+
+
+@dataclass(frozen=True)
+class PacketSpan:
+    """Audio packets of one file to splice: ``start <= pts < end`` (the file's own time base,
+    ``None`` for open ends), moved by ``shift`` on the way out."""
+
+    path: Path
+    start: int | None = None
+    end: int | None = None
+    shift: int = 0
+
+
+def splice_audio(spans: Sequence[PacketSpan], output: Path, *, step: str) -> None:
+    """Join the first audio stream of several files into ``output`` (MP4) without decoding.
+
+    The files must share codec parameters and time base; timestamps are taken
+    as given (plus ``shift``), so the caller lines the pieces up. Raises
+    ``FFmpegError`` naming ``step`` when a file cannot be read or written.
+    """
+    import av
+
+    try:
+        with av.open(str(output), "w", format="mp4") as out:
+            stream = None
+            for span in spans:
+                with av.open(str(span.path)) as source:
+                    audio = source.streams.audio[0]
+                    if stream is None:
+                        stream = out.add_stream_from_template(audio)
+                    for packet in source.demux(audio):
+                        if packet.pts is None or packet.size == 0:
+                            continue  # the demuxer's end-of-stream marker
+                        if span.start is not None and packet.pts < span.start:
+                            continue
+                        if span.end is not None and packet.pts >= span.end:
+                            break
+                        packet.pts += span.shift
+                        packet.dts = packet.pts
+                        packet.stream = stream
+                        out.mux(packet)
+    except (av.FFmpegError, OSError) as exc:
+        raise FFmpegError(step, (), str(exc)) from exc
+
+
+def decodes(path: Path) -> bool:
+    """Whether the first frame of ``path``'s first stream decodes (a container that opens
+    can still hold garbage, such as a PNG signature in front of nothing)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            for _frame in container.decode(container.streams[0]):
+                return True
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return False
+    return False
