@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from shotlist import files
-from shotlist.cut.types import CutResult, CutSettings, CutShot, TransitionSpec
+from shotlist.cut.types import CutResult, CutSegment, CutSettings, CutShot, TransitionSpec
 from shotlist.engine import ProviderSource, RenderedShot, Timing, render_shots
 from shotlist.errors import BudgetError, ConfigError, NotRenderedError, RenderError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ignore
@@ -475,6 +475,9 @@ def stitch_plan(
                     "provider": request.provider,
                     "model": request.model,
                 },
+                segments=tuple(
+                    CutSegment(seg.start, seg.end, seg.prompt, seg.dialogue) for seg in request.segments
+                ),
             )
         )
     cut = board.cut

@@ -32,7 +32,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shotlist import files
@@ -216,6 +216,8 @@ def build_local_render(
     cannot render.
     """
     _check(request)
+    if request.segments:
+        return _build_segmented(request, dest, work_dir, font_dir)
     frames = frame_count(request)
     picture = _picture(request, work_dir, frames)
     inputs, files = list(picture.inputs), list(picture.files)
@@ -230,12 +232,22 @@ def build_local_render(
         ass, fonts = filter_value(str(work_dir / ASS_NAME)), filter_value(str(font_dir))
         video_chain += f",ass=filename={ass}:fontsdir={fonts}"
     graph = [video_chain + "[v]"]
+    args = _encode(request, inputs, graph, frames, dest)
+    return LocalRender(
+        args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=picture.kind
+    )
+
+
+def _encode(request: ShotRequest, inputs: list[str], graph: list[str], frames: int, dest: Path) -> list[str]:
+    """ffmpeg's arguments around a picture graph ending in ``[v]``: the shot's sound (its
+    audio reference, else seeded ambience when asked for) and the encoders."""
     audio_ref = _local(request.audios)
     if audio_ref is not None and audio_ref.path is not None:
-        inputs += ["-stream_loop", "-1", "-i", f"file:{audio_ref.path}"]
-        graph.append(reference_graph("1:a", request.duration, "a"))
+        audio_input = sum(1 for arg in inputs if arg == "-i")
+        inputs = [*inputs, "-stream_loop", "-1", "-i", f"file:{audio_ref.path}"]
+        graph = [*graph, reference_graph(f"{audio_input}:a", request.duration, "a")]
     elif request.generate_audio:
-        graph.append(ambience_graph(request.seed, request.source_prompt, request.duration, "a"))
+        graph = [*graph, ambience_graph(request.seed, request.source_prompt, request.duration, "a")]
     has_audio = len(graph) > 1
     args = [
         *inputs,
@@ -254,9 +266,62 @@ def build_local_render(
         "-movflags", "+faststart",
         "-f", "mp4", f"file:{dest}",
     ]  # fmt: skip
-    return LocalRender(
-        args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=picture.kind
+    return args
+
+
+def segment_request(request: ShotRequest, number: int) -> ShotRequest:
+    """Segment ``number`` (0-based) of a multi-shot request as a shot of its own: its
+    length, prompt, camera and lines, and a seed of its own so its scene differs."""
+    segment = request.segments[number]
+    digest = hashlib.sha256(f"shotlist-segment:{request.seed}:{number}".encode()).digest()
+    return replace(
+        request,
+        id=f"{request.id} {number + 1}/{len(request.segments)}",
+        duration=segment.duration,
+        seed=int.from_bytes(digest[:4], "big"),
+        camera=segment.camera,
+        source_prompt=segment.source_prompt,
+        dialogue=segment.dialogue,
+        segments=(),
     )
+
+
+def _build_segmented(request: ShotRequest, dest: Path, work_dir: Path, font_dir: Path) -> LocalRender:
+    """A multi-shot request: each segment drawn as its own shot (picture, camera, caption),
+    joined by hard cuts on the frames nearest their boundaries; one sound under them all."""
+    frames = frame_count(request)
+    bounds = [round(s.start * request.fps) for s in request.segments[1:]]
+    edges = [0, *bounds, frames]
+    inputs: list[str] = []
+    files: list[tuple[str, bytes]] = []
+    env: list[tuple[str, str]] = []
+    graph: list[str] = []
+    kinds: list[str] = []
+    for number in range(len(request.segments)):
+        sub = segment_request(request, number)
+        count = max(1, edges[number + 1] - edges[number])
+        folder = f"segment{number + 1}"
+        picture = _picture(sub, work_dir / folder, count)
+        kinds.append(picture.kind)
+        chain = f"[{sum(1 for arg in inputs if arg == '-i')}:v]" + picture.chain.removeprefix("[0:v]")
+        inputs += picture.inputs
+        files += [(f"{folder}/{name}", content) for name, content in picture.files]
+        chain += _motion(sub, count, picture.default_move)
+        script = caption_script(sub)
+        if script is not None:
+            files.append((f"{folder}/{ASS_NAME}", script.encode("utf-8")))
+            ass, fonts = filter_value(str(work_dir / folder / ASS_NAME)), filter_value(str(font_dir))
+            chain += f",ass=filename={ass}:fontsdir={fonts}"
+        graph.append(f"{chain}[s{number}]")
+    if any(name.endswith(ASS_NAME) for name, _ in files):
+        conf = fontconfig_file(str(font_dir), str(work_dir / "fontconfig-cache"))
+        files.append((FONTS_CONF_NAME, conf.encode("utf-8")))
+        env.append(("FONTCONFIG_FILE", str(work_dir / FONTS_CONF_NAME)))
+    joined = "".join(f"[s{n}]" for n in range(len(request.segments)))
+    graph.append(f"{joined}concat=n={len(request.segments)}:v=1:a=0[v]")
+    args = _encode(request, inputs, graph, frames, dest)
+    source = kinds[0] if len(set(kinds)) == 1 else "mixed"
+    return LocalRender(args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=source)
 
 
 def _missing_reference(request: ShotRequest) -> ProviderError | None:
@@ -309,6 +374,7 @@ def _prepare(request: ShotRequest, dest: Path, work_dir: Path) -> tuple[LocalRen
         work_dir.mkdir(parents=True, exist_ok=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
         for name, content in render.files:
+            (work_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (work_dir / name).write_bytes(content)
     except OSError as exc:
         raise ProviderError(
