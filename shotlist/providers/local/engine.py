@@ -318,7 +318,10 @@ def _build_segmented(request: ShotRequest, dest: Path, work_dir: Path, font_dir:
         files.append((FONTS_CONF_NAME, conf.encode("utf-8")))
         env.append(("FONTCONFIG_FILE", str(work_dir / FONTS_CONF_NAME)))
     joined = "".join(f"[s{n}]" for n in range(len(request.segments)))
-    graph.append(f"{joined}concat=n={len(request.segments)}:v=1:a=0[v]")
+    # Numbered afresh: concat would otherwise place each segment's first frame on the last
+    # one before it (a held picture has no frame duration), and the encoder would drop it.
+    fps = request.fps
+    graph.append(f"{joined}concat=n={len(request.segments)}:v=1:a=0,setpts=N/({fps}*TB)[v]")
     args = _encode(request, inputs, graph, frames, dest)
     source = kinds[0] if len(set(kinds)) == 1 else "mixed"
     return LocalRender(args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=source)
