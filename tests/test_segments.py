@@ -211,7 +211,7 @@ def test_the_local_previz_cuts_at_each_segment_boundary(write_storyboard: Any, t
     srt = result.output.with_suffix(".srt").read_text(encoding="utf-8")
     assert srt == "1\n00:00:04,000 --> 00:00:07,000\nHold on.\n"
     timeline = otio.adapters.read_from_file(str(result.output.with_suffix(".otio")))
-    [marked] = list(timeline.find_clips())
+    [marked] = list(timeline.video_tracks()[0].find_clips())
     assert [
         (m.name, m.marked_range.start_time.to_seconds(), m.marked_range.duration.to_seconds())
         for m in marked.markers

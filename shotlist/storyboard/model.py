@@ -272,11 +272,6 @@ class Template(ShotBody):
 class Shot(ShotBody):
     """One shot of the film, after templating. It needs a prompt, or segments (or both)."""
 
-    model_config = ConfigDict(
-        **Frozen.model_config,
-        json_schema_extra={"anyOf": [{"required": ["prompt"]}, {"required": ["segments"]}]},
-    )
-
     id: Annotated[str, Strict(), Field(pattern=SHOT_ID_PATTERN)] = Field(
         description="Unique, stable id; safe as a file name."
     )
