@@ -5,7 +5,7 @@ the ones above it)::
 
     errors, events, files, request      shared types and the one home of file I/O
     storyboard/                         model, YAML positions, Jinja2 expansion, loading
-    refs, planner                       references and hashes; one exact request per shot
+    refs, planner, review               references and hashes; one exact request per shot; diffs
     providers/                          capability records, local previz, paid HTTP routes
     store/, engine                      clip cache, journal, lock; async scheduling
     media/, cut/                        ffmpeg and probing; the cut and its export
@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     # the path
     "load_storyboard": "shotlist.storyboard.loader",
     "plan": "shotlist.pipeline",
+    "plan_against": "shotlist.pipeline",
     "render": "shotlist.pipeline",
     "arender": "shotlist.pipeline",
     "stitch": "shotlist.pipeline",
@@ -43,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "LoadedStoryboard": "shotlist.storyboard.loader",
     "Plan": "shotlist.planner",
     "PlannedShot": "shotlist.planner",
+    "Review": "shotlist.review",
     "ShotRequest": "shotlist.request",
     "RenderedCut": "shotlist.pipeline",
     "RenderedShot": "shotlist.engine",
@@ -56,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "StoryboardError": "shotlist.errors",
     "ConfigError": "shotlist.errors",
     "ProjectError": "shotlist.errors",
+    "RevisionError": "shotlist.errors",
     "BudgetError": "shotlist.errors",
     "ProviderError": "shotlist.errors",
     "RenderError": "shotlist.errors",
@@ -89,6 +92,8 @@ __all__ = [
     "RenderError",
     "RenderedCut",
     "RenderedShot",
+    "Review",
+    "RevisionError",
     "ShotRequest",
     "ShotlistError",
     "StitchError",
@@ -99,6 +104,7 @@ __all__ = [
     "arender",
     "load_storyboard",
     "plan",
+    "plan_against",
     "render",
     "stitch",
     "watch",
@@ -133,14 +139,16 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         ProjectError,
         ProviderError,
         RenderError,
+        RevisionError,
         ShotlistError,
         StitchError,
         StoreError,
         StoryboardError,
     )
     from shotlist.events import Event
-    from shotlist.pipeline import RenderedCut, arender, plan, render, stitch
+    from shotlist.pipeline import RenderedCut, arender, plan, plan_against, render, stitch
     from shotlist.planner import Plan, PlannedShot
     from shotlist.request import ShotRequest
+    from shotlist.review import Review
     from shotlist.storyboard.loader import LoadedStoryboard, load_storyboard
     from shotlist.watchmode.session import Cycle, WatchOptions, watch

@@ -7,6 +7,7 @@ caller recovers::
     ├── StoryboardError      the storyboard is wrong: fix the file (file, line, field)
     ├── ConfigError          the environment is wrong: a missing key, a bad setting
     ├── ProjectError         the project folder cannot be set up as asked (init)
+    ├── RevisionError        git cannot show the project at the revision asked for (plan --against)
     ├── BudgetError          the plan costs more than --budget allows
     ├── ProviderError        a provider said no (shot id, job id, retryable or not)
     ├── RenderError          some shots failed; carries one ProviderError per shot
@@ -151,6 +152,11 @@ class NotRenderedError(FrozenError):
 
 class ProjectError(ShotlistError):
     """``init`` cannot create the project: the storyboard exists, or the folder is not writable."""
+
+
+class RevisionError(ShotlistError):
+    """``plan --against REF``: the storyboard is not in a git repository, git is missing, or
+    REF names no commit."""
 
 
 class StoreError(ShotlistError):

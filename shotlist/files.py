@@ -5,6 +5,11 @@ folder, so the rename is atomic) and rename it over the target: a reader, or a c
 sees the old bytes or the new, never a mix. ``durable`` also flushes the file and its
 folder to the disk before returning; use it for what cannot be rebuilt (the lock, the
 journal, paid clips, the cut), skip it for caches a later run can remake.
+
+Reads of the project (the storyboard, its includes, its references and its lock) go
+through ``read_project_bytes``, ``project_kind`` and ``project_sha256``: they read the
+working tree, or, inside ``reading_from(view)``, another view of it such as the git
+revision ``plan --against`` compares with.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, Protocol
 
 CHUNK = 1 << 20
 
@@ -120,3 +126,60 @@ def canonical_json(value: Any, *, pretty: bool = False) -> str:
 def json_hash(value: Any) -> str:
     """The sha256 (hex) of ``value``'s canonical JSON."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+# Where the project is read from ------------------------------------------------------------
+
+FileKind = Literal["file", "dir"]
+
+
+class ProjectView(Protocol):
+    """A read-only view of the project's files at absolute paths (a git revision, say)."""
+
+    def read_bytes(self, path: Path) -> bytes:
+        """The file's bytes; FileNotFoundError or IsADirectoryError as ``Path.read_bytes``."""
+        ...
+
+    def kind(self, path: Path) -> FileKind | None:
+        """``"file"``, ``"dir"``, or None when nothing is there."""
+        ...
+
+    def sha256(self, path: Path) -> str:
+        """The sha256 (hex) of the file's bytes."""
+        ...
+
+
+_VIEW: ContextVar[ProjectView | None] = ContextVar("shotlist_project_view", default=None)
+
+
+@contextlib.contextmanager
+def reading_from(view: ProjectView) -> Iterator[None]:
+    """Inside the block, project reads come from ``view`` instead of the working tree."""
+    token = _VIEW.set(view)
+    try:
+        yield
+    finally:
+        _VIEW.reset(token)
+
+
+def read_project_bytes(path: Path) -> bytes:
+    """A project file's bytes, from the working tree or the active view."""
+    view = _VIEW.get()
+    return path.read_bytes() if view is None else view.read_bytes(path)
+
+
+def project_kind(path: Path) -> FileKind | None:
+    """Whether a project path is a file, a folder, or absent (in the working tree or the view)."""
+    view = _VIEW.get()
+    if view is not None:
+        return view.kind(path)
+    if path.is_file():
+        return "file"
+    return "dir" if path.is_dir() else None
+
+
+def project_sha256(path: Path) -> str | None:
+    """The sha256 of a project file as the active view sees it; None when reading the working
+    tree (whose callers hash and memoize by file status themselves)."""
+    view = _VIEW.get()
+    return None if view is None else view.sha256(path)

@@ -14,18 +14,21 @@ import contextlib
 import functools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shotlist.cut.types import CutResult, CutSettings, CutShot, TransitionSpec
+from shotlist import files
+from shotlist.cut.types import CutResult, CutSegment, CutSettings, CutShot, TransitionSpec
 from shotlist.engine import ProviderSource, RenderedShot, Timing, render_shots
-from shotlist.errors import BudgetError, ConfigError, NotRenderedError, RenderError
+from shotlist.errors import BudgetError, ConfigError, NotRenderedError, RenderError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ignore
 from shotlist.planner import Lookup, Plan, PlannedShot, build_plan, cost_to_render
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
-from shotlist.store.cache import Store, lock_path, read_lock, store_root, update_lock, write_lock
+from shotlist.review import Review, compare
+from shotlist.store.cache import Lock, Store, lock_path, read_lock, store_root, update_lock, write_lock
+from shotlist.storyboard.gitrev import GitRevision
 from shotlist.storyboard.loader import load_storyboard, parse_var_overrides
 from shotlist.suggest import suggest
 
@@ -56,6 +59,43 @@ def plan(
     )
     check_budget(cost_to_render(result.shots), budget)
     return result
+
+
+def plan_against(
+    file: Path,
+    ref: str,
+    *,
+    overrides: Sequence[str] | Mapping[str, object] = (),
+    provider: str | None = None,
+    allow_outside: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Review:
+    """What changed in ``file`` since the git revision ``ref``, and what rendering it costs.
+
+    Plans the storyboard as it is and as it was at ``ref`` (the storyboard, its includes,
+    its references and its lock all read from git, nothing checked out). A storyboard
+    that did not exist at ``ref`` is all added. Raises RevisionError outside a git
+    repository or for an unknown revision; a storyboard invalid at ``ref`` raises
+    StoryboardError with its problems located as ``REF:file``.
+    """
+    values = overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides))
+    revision = GitRevision.open(file.resolve().parent, ref)
+    after = plan(file, overrides=values, provider=provider, allow_outside=allow_outside, env=env)
+    before: Plan | None = None
+    ref_lock = Lock()
+    if revision.kind(file.resolve()) == "file":
+        with files.reading_from(revision):
+            try:
+                loaded = load_storyboard(file, overrides=values)
+                before = build_plan(
+                    loaded, provider=provider, allow_outside=allow_outside, engine_salt=engine_salts()
+                )
+            except StoryboardError as exc:
+                raise StoryboardError(replace(p, file=f"{ref}:{p.file}") for p in exc.problems) from None
+            ref_lock = read_lock(lock_path(loaded.path))
+    return compare(
+        after, before, ref_lock, against=ref, commit=revision.commit, storyboard=after.loaded.label
+    )
 
 
 def refuse_secrets(document: Any, label: str, env: Mapping[str, str]) -> None:
@@ -435,6 +475,9 @@ def stitch_plan(
                     "provider": request.provider,
                     "model": request.model,
                 },
+                segments=tuple(
+                    CutSegment(seg.start, seg.end, seg.prompt, seg.dialogue) for seg in request.segments
+                ),
             )
         )
     cut = board.cut

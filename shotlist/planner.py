@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +18,8 @@ from typing import Any, Literal
 from shotlist import files, refs
 from shotlist.errors import Problem, StoryboardError
 from shotlist.providers import capabilities as caps
-from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest
+from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest, ShotSegment
+from shotlist.storyboard import multishot
 from shotlist.storyboard.camera import append_camera
 from shotlist.storyboard.loader import LoadedStoryboard
 from shotlist.storyboard.model import Camera, Shot
@@ -97,7 +98,19 @@ class PlannedShot:
             "estimated_cost_usd": round(self.estimated_cost_usd, 4),
             "same_request_as": self.same_as,
             "notes": list(self.notes),
+            **({"segments": [_segment_json(s) for s in r.segments]} if r.segments else {}),
         }
+
+
+def _segment_json(segment: ShotSegment) -> dict[str, object]:
+    camera = segment.camera
+    return {
+        "start": segment.start,
+        "end": segment.end,
+        "prompt": segment.prompt,
+        "camera": {k: v for k, v in vars(camera).items() if v is not None},
+        "dialogue": list(segment.dialogue),
+    }
 
 
 @dataclass(frozen=True)
@@ -225,7 +238,8 @@ def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> 
     return Settings(
         provider=provider,
         model=model,
-        duration=float(pick("duration")),
+        # A shot of segments lasts as long as they do (an explicit duration must agree).
+        duration=float(sum(s.duration for s in shot.segments) if shot.segments else pick("duration")),
         aspect_ratio=pick("aspect_ratio"),
         resolution=pick("resolution"),
         size=pick("size"),
@@ -281,16 +295,26 @@ def build_request(
     except LookupError as exc:
         raise StoryboardError([loaded.problem(("shots", index, "model"), str(exc))]) from None
 
-    resolved = refs.resolve_shot(
-        shot.prompt,
-        declared,
-        shot.images or [],
-        shot.videos or [],
-        shot.audios or [],
-        folder=loaded.folder,
-        allow_outside=allow_outside,
-    )
+    def resolve(text: str) -> refs.ResolvedPrompt:
+        return refs.resolve_shot(
+            text,
+            declared,
+            shot.images or [],
+            shot.videos or [],
+            shot.audios or [],
+            folder=loaded.folder,
+            allow_outside=allow_outside,
+        )
+
+    segments: tuple[ShotSegment, ...] = ()
+    text = shot.prompt or ""
+    if shot.segments:
+        text, segments, found = plan_segments(loaded, index, shot, settings, limits, resolve)
+        problems += found
+    resolved = resolve(text)
     for issue in resolved.problems:
+        if shot.segments and issue.field == "prompt":
+            continue  # reported where it was written, by plan_segments
         problems.append(loaded.problem(("shots", index, issue.field), issue.message))
     mapped = caps.map_request(
         limits,
@@ -304,6 +328,13 @@ def build_request(
         generate_audio=settings.generate_audio,
     )
     for limit in mapped.problems:
+        if shot.segments and limit.field == "duration":
+            message = (
+                f"the segments add up to {settings.duration:g} s, outside what {limits.title} can "
+                f"render ({limits.min_duration:g} to {limits.max_duration:g} s)"
+            )
+            problems.append(loaded.problem(("shots", index, "segments"), message))
+            continue
         problems.append(loaded.problem(("shots", index, limit.field), limit.message))
     notes += mapped.notes
     secret = secret_param(settings.params)
@@ -333,8 +364,8 @@ def build_request(
         angle=_value(settings.camera.angle),
     )
     prompt = refs.render_tokens(resolved, capability.token_style)
-    if settings.provider != caps.LOCAL_PROVIDER:
-        prompt = append_camera(prompt, camera)
+    if settings.provider != caps.LOCAL_PROVIDER and not segments:
+        prompt = append_camera(prompt, camera)  # segments carry their camera in their beats
     request = ShotRequest(
         id=shot.id,
         provider=settings.provider,
@@ -355,10 +386,95 @@ def build_request(
         audios=resolved.audios,
         params=tuple(sorted(settings.params.items())),
         caption=settings.caption and loaded.storyboard.cut.captions,
-        dialogue=spoken_lines(resolved.plain_prompt, shot.dialogue),
+        dialogue=(
+            tuple(line for segment in segments for line in segment.dialogue)
+            if segments
+            else spoken_lines(resolved.plain_prompt, shot.dialogue)
+        ),
+        segments=segments,
     )
     request = _with_hash(request, salt)
     return request, tuple(notes), set(resolved.used_names)
+
+
+def plan_segments(
+    loaded: LoadedStoryboard,
+    index: int,
+    shot: Shot,
+    settings: Settings,
+    limits: caps.ModelLimits,
+    resolve: Callable[[str], refs.ResolvedPrompt],
+) -> tuple[str, tuple[ShotSegment, ...], list[Problem]]:
+    """A multi-shot generation: the one prompt its segments compile into (references still as
+    written; the caller resolves them for the provider), the segments placed in time, and the
+    problems, each located where it was written."""
+    assert shot.segments
+    where = ("shots", index)
+    problems: list[Problem] = []
+    if limits.multi_shot is None:
+        records = map(caps.capabilities, caps.PROVIDERS)
+        able = sorted({m.title for c in records for m in c.models if m.multi_shot})
+        message = (
+            f"{limits.title} cannot take segments (several shots in one generation); "
+            f"make each segment its own shot, or use a model that can ({', '.join(able)})"
+        )
+        return "", (), [loaded.problem((*where, "segments"), message)]
+    total = settings.duration
+    if shot.duration is not None and abs(shot.duration - total) > 1e-9:
+        problems.append(
+            loaded.problem(
+                (*where, "duration"),
+                f"duration {shot.duration:g} s disagrees with the segments, which add up to {total:g} s; "
+                "leave duration out (a shot with segments lasts as long as they do)",
+            )
+        )
+    if limits.whole_seconds and not float(total).is_integer():
+        problems.append(
+            loaded.problem(
+                (*where, "segments"),
+                f"the segments add up to {total:g} s, but {limits.title} renders whole seconds; "
+                "make them add up to a whole number",
+            )
+        )
+    if shot.dialogue is not None:
+        problems.append(
+            loaded.problem((*where, "dialogue"), "a shot with segments takes its dialogue per segment")
+        )
+    if shot.prompt:
+        problems += [
+            loaded.problem((*where, "prompt"), issue.message)
+            for issue in resolve(shot.prompt).problems
+            if issue.field == "prompt"
+        ]
+    placed: list[ShotSegment] = []
+    beats: list[multishot.Beat] = []
+    spans = multishot.place([segment.duration for segment in shot.segments])
+    for number, (segment, (start, end)) in enumerate(zip(shot.segments, spans, strict=True)):
+        own = resolve(segment.prompt)
+        problems += [
+            loaded.problem((*where, "segments", number, "prompt"), issue.message)
+            for issue in own.problems
+            if issue.field == "prompt"
+        ]
+        merged = _merge_camera(settings.camera, segment.camera)
+        camera = CameraDirection(
+            move=_value(merged.move),
+            speed=_value(merged.speed),
+            shot=_value(merged.shot),
+            angle=_value(merged.angle),
+        )
+        beats.append(multishot.Beat(start, end, segment.prompt, camera))
+        placed.append(
+            ShotSegment(
+                start=start,
+                duration=segment.duration,
+                prompt=segment.prompt,
+                source_prompt=own.plain_prompt,
+                camera=camera,
+                dialogue=spoken_lines(own.plain_prompt, segment.dialogue),
+            )
+        )
+    return multishot.compile_multishot(shot.prompt, beats, limits.multi_shot), tuple(placed), problems
 
 
 SECRET_NAMES = frozenset(
@@ -419,6 +535,17 @@ def canonical_request(request: ShotRequest, salt: str = "") -> dict[str, Any]:
             dialogue=list(request.dialogue),
             engine=salt,
         )
+        if request.segments:  # only then: the hashes of shots without segments stay as they were
+            form["segments"] = [
+                [
+                    s.start,
+                    s.duration,
+                    s.source_prompt,
+                    [s.camera.move, s.camera.speed, s.camera.shot, s.camera.angle],
+                    list(s.dialogue),
+                ]
+                for s in request.segments
+            ]
     return form
 
 

@@ -131,6 +131,9 @@ _HASHES: dict[tuple[str, int, int], str] = {}
 
 def file_sha256(path: Path) -> str:
     """The sha256 of a file's bytes, memoized per (path, size, mtime) within the process."""
+    seen = files.project_sha256(path)  # another view of the project (a git revision)
+    if seen is not None:
+        return seen
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     cached = _HASHES.get(key)
@@ -179,9 +182,10 @@ def locate(source: str, base_dir: Path, *, allow_outside: bool = False) -> Path:
     target = (base / written).resolve()
     if not allow_outside and not target.is_relative_to(base):
         raise RefError(_escape_message(source, written, base, target))
-    if not target.exists():
+    kind = files.project_kind(target)
+    if kind is None:
         raise RefError(f"{source!r} does not exist (looked for {target})")
-    if not target.is_file():
+    if kind != "file":
         raise RefError(f"{source!r} is not a file ({target})")
     return target
 

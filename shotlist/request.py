@@ -63,6 +63,28 @@ class CameraDirection:
 
 
 @dataclass(frozen=True)
+class ShotSegment:
+    """One shot inside a multi-shot generation, placed from ``start`` for ``duration`` seconds.
+
+    ``prompt`` is the segment's text in the provider's token form (as it appears in the
+    request's compiled prompt); ``source_prompt`` the expanded text with references named
+    in plain words (the local engine captions it). ``camera`` is the segment's direction
+    over the shot's; ``dialogue`` its spoken lines.
+    """
+
+    start: float
+    duration: float
+    prompt: str
+    source_prompt: str
+    camera: CameraDirection = CameraDirection()
+    dialogue: tuple[str, ...] = ()
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+@dataclass(frozen=True)
 class ShotRequest:
     """One shot, fully resolved: exactly what is sent to ``provider``.
 
@@ -72,7 +94,9 @@ class ShotRequest:
     before that compilation (the local engine captions it). ``width`` and
     ``height`` are the pixel size the shot is rendered at; ``aspect_ratio``
     and ``resolution`` the tier names the provider accepts. ``params`` are
-    provider-specific fields passed through unchanged.
+    provider-specific fields passed through unchanged. ``segments`` (a multi-shot
+    generation) are already compiled into ``prompt``; the local engine renders each as
+    its own scene, and the cut marks them.
     """
 
     id: str
@@ -95,6 +119,7 @@ class ShotRequest:
     params: tuple[tuple[str, object], ...] = ()
     caption: bool = True
     dialogue: tuple[str, ...] = ()
+    segments: tuple[ShotSegment, ...] = ()
     hash: str = field(default="", compare=False)
 
     @property

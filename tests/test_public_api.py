@@ -19,14 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {
     "__version__",
     # the path
-    "load_storyboard", "plan", "render", "arender", "stitch", "watch",
+    "load_storyboard", "plan", "plan_against", "render", "arender", "stitch", "watch",
     # results
     "LoadedStoryboard", "Plan", "PlannedShot", "ShotRequest", "RenderedCut", "RenderedShot",
-    "CutResult", "WatchOptions", "Cycle", "Event",
+    "CutResult", "WatchOptions", "Cycle", "Event", "Review",
     # the error tree
     "ShotlistError", "Problem", "StoryboardError", "ConfigError", "ProjectError", "BudgetError",
-    "ProviderError", "RenderError", "FrozenError", "NotRenderedError", "StoreError", "MediaError",
-    "CutError", "FFmpegError", "StitchError",
+    "ProviderError", "RenderError", "FrozenError", "NotRenderedError", "RevisionError", "StoreError",
+    "MediaError", "CutError", "FFmpegError", "StitchError",
 }  # fmt: skip
 
 

@@ -166,10 +166,21 @@ def plan(
     ] = None,
     budget: BudgetOpt = None,
     allow_outside: AllowOutsideOpt = False,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            metavar="REF",
+            help="Compare with the storyboard at this git revision: what changed and what it costs.",
+        ),
+    ] = None,
 ) -> None:
     """Show the exact request of every shot, what is new, changed or cached, and the cost."""
     from shotlist import pipeline
 
+    if against is not None:
+        review_against(file, against, json_output, var or [], provider, allow_outside)
+        return
     try:
         result = pipeline.plan(
             file, overrides=var or [], provider=provider, allow_outside=allow_outside, budget=budget
@@ -181,6 +192,66 @@ def plan(
         return
     warn([str(w) for w in result.warnings])
     show_plan(result)
+
+
+def review_against(
+    file: Path, ref: str, json_output: bool, var: list[str], provider: str | None, allow_outside: bool
+) -> None:
+    """``plan --against REF``: the change since a git revision, as a table or JSON."""
+    from shotlist import pipeline
+
+    try:
+        review = pipeline.plan_against(
+            file, ref, overrides=var, provider=provider, allow_outside=allow_outside
+        )
+    except ShotlistError as exc:
+        fail(exc)
+    if json_output:
+        sys.stdout.write(json.dumps(review.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return
+    show_review(review)
+
+
+def show_review(review: Any) -> None:
+    """Added, removed, changed (with the fields), unchanged; then the money."""
+    ref = review.against
+    title = f"{review.storyboard} against {ref} ({review.commit[:10]})"
+    if not review.existed:
+        out.print(f"{escape(review.storyboard)} did not exist at {escape(ref)}: every shot is added")
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for header in ("", "shot", "what changed", "to render", f"spent at {ref}"):
+        table.add_column(header, justify="right" if header.startswith(("to ", "spent")) else "left")
+    rendering = {s.request.id for s in review.to_render}
+    costs = {s.request.id: s.estimated_cost_usd for s in review.to_render}
+
+    def price(shot_id: str) -> str:
+        return f"${costs[shot_id]:.2f}" if shot_id in rendering else "-"
+
+    def paid(shot_id: str) -> str:
+        value = review.spent_at_ref.get(shot_id)
+        return f"${value:.2f}" if value is not None else ""
+
+    for shot in review.added:
+        table.add_row("[cyan]added[/]", escape(shot.request.id), "", price(shot.request.id), "")
+    for change in review.changed:
+        table.add_row(
+            "[yellow]changed[/]",
+            escape(change.id),
+            escape(", ".join(change.fields)),
+            price(change.id),
+            paid(change.id),
+        )
+    for shot in review.removed:
+        table.add_row("[red]removed[/]", escape(shot.request.id), "", "", paid(shot.request.id))
+    out.print(table)
+    n = len(review.unchanged)
+    out.print(f"unchanged: {n} shot{'s' if n != 1 else ''}")
+    m = len(review.to_render)
+    out.print(
+        f"to render: ${review.to_render_usd:.2f} ({m} shot{'s' if m != 1 else ''}); "
+        f"spent at {escape(ref)} on shots now removed: ${review.spent_on_removed_usd:.2f}, "
+        f"on shots now changed: ${review.spent_on_changed_usd:.2f}"
+    )
 
 
 def show_plan(result: Any) -> None:

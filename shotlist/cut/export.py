@@ -33,7 +33,7 @@ import opentimelineio as otio
 
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
 from shotlist.cut.transitions import TimelineKind, Transition, transition
-from shotlist.cut.types import CutSettings
+from shotlist.cut.types import CutSegment, CutSettings
 
 PICTURE, SOUND, MUSIC = "Picture", "Sound", "Music"
 FADE_IN, FADE_OUT = "fade_in", "fade_out"
@@ -78,22 +78,38 @@ def cut_points(plan: CutPlan) -> list[int]:
 
 
 def subtitle_cues(plan: CutPlan) -> list[Cue]:
-    """Each shot's dialogue lines, spread evenly over the span the shot owns."""
+    """Each shot's dialogue lines, spread evenly over the span the shot owns; a shot of
+    segments spreads each segment's lines over the part of that span the segment fills."""
     points = cut_points(plan)
-    cues = []
+    cues: list[Cue] = []
     for index, timing in enumerate(plan.shots):
-        lines = [line.strip() for line in timing.shot.dialogue if line.strip()]
-        start_ms = round(plan.seconds(points[index]) * 1000)
-        end_ms = round(plan.seconds(points[index + 1]) * 1000)
-        for number, line in enumerate(lines):
-            cues.append(
-                Cue(
-                    start=start_ms + (end_ms - start_ms) * number // len(lines),
-                    end=start_ms + (end_ms - start_ms) * (number + 1) // len(lines),
-                    text=line,
-                )
+        owned = (points[index], points[index + 1])
+        if not timing.shot.segments:
+            cues += _spread(plan, timing.shot.dialogue, owned)
+            continue
+        for segment in timing.shot.segments:
+            # Clip seconds to cut frames: the clip's frame f lands on offset + f - trim in point.
+            start, end = (
+                timing.offset + round(t * plan.fps) - timing.start_frame for t in (segment.start, segment.end)
             )
+            cues += _spread(plan, segment.dialogue, (max(start, owned[0]), min(end, owned[1])))
     return cues
+
+
+def _spread(plan: CutPlan, dialogue: tuple[str, ...], span: tuple[int, int]) -> list[Cue]:
+    lines = [line.strip() for line in dialogue if line.strip()]
+    if span[1] <= span[0]:
+        return []  # trimmed out of the cut
+    start_ms = round(plan.seconds(span[0]) * 1000)
+    end_ms = round(plan.seconds(span[1]) * 1000)
+    return [
+        Cue(
+            start=start_ms + (end_ms - start_ms) * number // len(lines),
+            end=start_ms + (end_ms - start_ms) * (number + 1) // len(lines),
+            text=line,
+        )
+        for number, line in enumerate(lines)
+    ]
 
 
 def srt_text(cues: list[Cue]) -> str:
@@ -221,12 +237,38 @@ def _clip(
         available_range=otio.opentime.TimeRange(_frames(0, rate), _frames(source_length, rate)),
         metadata={"fcp_xml": _fcp_file(timing, rate)},
     )
-    return otio.schema.Clip(
+    clip = otio.schema.Clip(
         name=shot.id,
         media_reference=reference,
         source_range=visible,
         metadata={"shotlist": _plain(info)},
     )
+    if picture:
+        add_segment_markers(clip, shot.segments, rate)
+    return clip
+
+
+def add_segment_markers(clip: otio.schema.Clip, segments: tuple[CutSegment, ...], rate: int) -> None:
+    """One marker per segment of a multi-shot clip, over its time range in the clip's media,
+    named after its number and prompt; its prompt, times and lines in the metadata."""
+    for number, segment in enumerate(segments, start=1):
+        start, end = round(segment.start * rate), round(segment.end * rate)
+        clip.markers.append(
+            otio.schema.Marker(
+                name=f"segment {number}: {segment.prompt}",
+                marked_range=otio.opentime.TimeRange(_frames(start, rate), _frames(end - start, rate)),
+                color=otio.schema.MarkerColor.CYAN,
+                metadata={
+                    "shotlist": {
+                        "segment": number,
+                        "prompt": segment.prompt,
+                        "start": segment.start,
+                        "end": segment.end,
+                        "dialogue": list(segment.dialogue),
+                    }
+                },
+            )
+        )
 
 
 def _music_track(plan: CutPlan, settings: CutSettings, media: TimelineMedia) -> otio.schema.Track:

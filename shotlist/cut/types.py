@@ -39,6 +39,17 @@ class TransitionSpec:
 
 
 @dataclass(frozen=True)
+class CutSegment:
+    """One shot inside a multi-shot clip: seconds ``start`` to ``end`` of the clip, what it
+    shows and what is said in it (subtitled at its own time)."""
+
+    start: float
+    end: float
+    prompt: str
+    dialogue: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CutShot:
     """One rendered shot as the cut uses it.
 
@@ -46,8 +57,9 @@ class CutShot:
     (``None``: its start/end). ``transition`` leads from the previous shot into
     this one (``None``: the cut's default; ignored on the first shot). ``mute``
     drops the shot's own sound. ``dialogue`` lines become subtitles over the
-    shot. ``metadata`` (prompt, seed, request hash, provider, model) goes into
-    the timeline export.
+    shot (or, with ``segments``, over each segment). ``metadata`` (prompt, seed,
+    request hash, provider, model) goes into the timeline export, and each segment
+    becomes a marker on the clip.
     """
 
     id: str
@@ -59,6 +71,7 @@ class CutShot:
     mute: bool = False
     dialogue: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    segments: tuple[CutSegment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Generic, TypeVar
 
+from shotlist.storyboard.multishot import SEEDANCE_MULTI_SHOT, MultiShotWording
 from shotlist.suggest import suggest
 
 T = TypeVar("T")
@@ -58,7 +59,8 @@ class TokenStyle(StrEnum):
 class ModelLimits:
     """What one model at one provider accepts; the defaults are Seedance 2.0's.
 
-    ``None`` means "anything" for ratios, tiers and counts.
+    ``None`` means "anything" for ratios, tiers and counts. ``multi_shot`` is how the
+    model takes several shots in one generation; ``None``: it cannot (segments are refused).
 
     ``price_per_second_usd`` is quoted at ``price_area`` pixels (1280x720) and
     scales with pixel area, as Seedance's token billing does; ``price_area``
@@ -83,6 +85,7 @@ class ModelLimits:
     supports_audio: bool = True
     price_per_second_usd: float = 0.0
     price_area: int | None = 1280 * 720
+    multi_shot: MultiShotWording | None = SEEDANCE_MULTI_SHOT
 
     @property
     def names(self) -> tuple[str, ...]:

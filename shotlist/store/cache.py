@@ -403,7 +403,7 @@ class LockedRender(Protocol):
 def read_lock(path: Path) -> Lock:
     """Read a lock file; a missing file is an empty lock, a malformed one an error naming it."""
     try:
-        raw = path.read_bytes()
+        raw = files.read_project_bytes(path)
     except FileNotFoundError:
         return Lock()
     try:

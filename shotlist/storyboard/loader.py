@@ -115,7 +115,7 @@ def load_storyboard(path: Path, *, overrides: Mapping[str, object] | None = None
         storyboard = Storyboard.model_validate(expanded.document)
     except pydantic.ValidationError as exc:
         problems += _explained_elsewhere(translate(exc, expanded), expanded.problems, dropped=bool(shots))
-    problems += check_shot_ids(expanded)
+    problems += check_shot_ids(expanded) + check_shot_prompts(expanded)
     if problems:
         raise StoryboardError(_dedupe(problems))
     assert storyboard is not None
@@ -417,6 +417,19 @@ def check_shot_ids(expanded: Expanded) -> list[Problem]:
     return problems
 
 
+def check_shot_prompts(expanded: Expanded) -> list[Problem]:
+    """Every shot says what happens in it: a prompt, or segments (each with its own prompt)."""
+    problems = []
+    shots = expanded.document.get("shots")
+    for index, shot in enumerate(shots if isinstance(shots, list) else []):
+        if isinstance(shot, dict) and "prompt" not in shot and "segments" not in shot:
+            pos = expanded.source.value(("shots", index)) or Pos("", 0, 0)
+            label = expanded.shot_labels[index]
+            message = 'required field "prompt" is missing'
+            problems.append(Problem(pos.file, pos.line, pos.column, label, message))
+    return problems
+
+
 def translate(exc: pydantic.ValidationError, expanded: Expanded) -> list[Problem]:
     errors = exc.errors()
     cleaned = [_clean_loc(e["loc"]) for e in errors]
@@ -545,6 +558,8 @@ def _valid_fields(parent: Path_) -> list[str]:
         cls = model.Template
     elif len(parent) == 2 and parent[0] == "shots":
         cls = Shot
+    elif len(parent) >= 2 and parent[-2] == "segments":
+        cls = model.Segment
     elif parent == ("defaults",):
         cls = model.Defaults
     elif isinstance(parent[-1], str) and parent[-1] in _CONTAINERS:

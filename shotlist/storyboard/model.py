@@ -104,6 +104,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("*", "videos"): "a list of video references (@name, a path or an https URL)",
     ("*", "audios"): "a list of audio references (@name, a path or an https URL)",
     ("*", "dialogue"): "a spoken line, or a list of them",
+    ("*", "segments"): "a list of segments, each a mapping with duration and prompt (camera, dialogue)",
     ("*", "vars"): "a mapping of variable names to values",
     ("Camera", "move"): "a camera move",
     ("Camera", "speed"): "one of slow, medium, fast",
@@ -223,6 +224,20 @@ class Defaults(ShotFields):
     """Values every shot takes unless it sets its own."""
 
 
+class Segment(Frozen):
+    """One shot inside a multi-shot generation: its length, what happens, its camera, its lines."""
+
+    duration: Seconds = Field(description="Length of the segment in seconds.")
+    prompt: StrictStr = Field(description="What happens in the segment; @name refers to a reference.")
+    camera: Camera | None = Field(
+        default=None, description="Camera direction of the segment, over the shot's own."
+    )
+    dialogue: StrictStr | list[StrictStr] | None = Field(
+        default=None,
+        description="Spoken lines in the segment (besides double-quoted lines in its prompt).",
+    )
+
+
 class ShotBody(ShotFields):
     """The fields a shot and a template have in common beyond the defaults."""
 
@@ -240,6 +255,11 @@ class ShotBody(ShotFields):
         default=None,
         description="Spoken lines for subtitles (besides double-quoted lines in the prompt).",
     )
+    segments: Annotated[list[Segment], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Several shots inside one generation (multi-shot), with a cut between each; "
+        "the shot's duration is their sum and its prompt applies to all of them.",
+    )
 
 
 class Template(ShotBody):
@@ -250,12 +270,11 @@ class Template(ShotBody):
 
 
 class Shot(ShotBody):
-    """One shot of the film, after templating."""
+    """One shot of the film, after templating. It needs a prompt, or segments (or both)."""
 
     id: Annotated[str, Strict(), Field(pattern=SHOT_ID_PATTERN)] = Field(
         description="Unique, stable id; safe as a file name."
     )
-    prompt: StrictStr = Field(description="What happens in the shot; @name refers to a reference.")
     use: StrictStr | None = Field(
         default=None, description="A template whose fields this shot takes; its own win."
     )

@@ -150,9 +150,9 @@ def _unique(branches: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _shape_shots_and_templates(defs: dict[str, Any]) -> None:
     shot, template = defs["Shot"], defs["Template"]
-    # A shot that uses a template may take its id and prompt from it.
+    # A shot that uses a template may take its id and prompt (or segments) from it.
     shot.pop("required", None)
-    shot["anyOf"] = [{"required": ["id", "prompt"]}, {"required": ["use"]}]
+    shot["anyOf"] = [{"required": ["id", "prompt"]}, {"required": ["id", "segments"]}, {"required": ["use"]}]
     # Loop variables: a non-empty mapping of names to non-empty lists (expansion checks this).
     each = shot["properties"]["each"]["anyOf"][0]
     each["minProperties"] = 1

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import yaml
 
+from shotlist import files
 from shotlist.errors import Problem, StoryboardError
 
 Path_ = tuple[str | int, ...]
@@ -104,7 +105,7 @@ class SourceMap:
 def read_text(path: Path, label: str) -> str:
     """The file's text, or a StoryboardError saying why it is not a text storyboard."""
     try:
-        data = path.read_bytes()
+        data = files.read_project_bytes(path)
     except FileNotFoundError:
         raise StoryboardError.one(label, 0, 0, "", "file not found") from None
     except IsADirectoryError:

@@ -32,7 +32,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shotlist import files
@@ -228,6 +228,8 @@ def build_local_render(
     cannot render.
     """
     _check(request)
+    if request.segments:
+        return _build_segmented(request, dest, work_dir, font_dir)
     frames = frame_count(request)
     picture = _picture(request, work_dir, frames)
     files = list(picture.files)
@@ -247,6 +249,61 @@ def build_local_render(
     return LocalRender(
         args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=picture.kind
     )
+
+
+def segment_request(request: ShotRequest, number: int) -> ShotRequest:
+    """Segment ``number`` (0-based) of a multi-shot request as a shot of its own: its
+    length, prompt, camera and lines, and a seed of its own so its scene differs."""
+    segment = request.segments[number]
+    digest = hashlib.sha256(f"shotlist-segment:{request.seed}:{number}".encode()).digest()
+    return replace(
+        request,
+        id=f"{request.id} {number + 1}/{len(request.segments)}",
+        duration=segment.duration,
+        seed=int.from_bytes(digest[:4], "big"),
+        camera=segment.camera,
+        source_prompt=segment.source_prompt,
+        dialogue=segment.dialogue,
+        segments=(),
+    )
+
+
+def _build_segmented(request: ShotRequest, dest: Path, work_dir: Path, font_dir: Path) -> LocalRender:
+    """A multi-shot request: each segment drawn as its own shot (picture, camera, caption),
+    joined by hard cuts on the frames nearest their boundaries; one sound under them all."""
+    frames = frame_count(request)
+    bounds = [round(s.start * request.fps) for s in request.segments[1:]]
+    edges = [0, *bounds, frames]
+    files: list[tuple[str, bytes]] = []
+    env: list[tuple[str, str]] = []
+    parts: list[graph.Stream] = []
+    kinds: list[str] = []
+    for number in range(len(request.segments)):
+        sub = segment_request(request, number)
+        count = max(1, edges[number + 1] - edges[number])
+        folder = f"segment{number + 1}"
+        picture = _picture(sub, work_dir / folder, count)
+        kinds.append(picture.kind)
+        files += [(f"{folder}/{name}", content) for name, content in picture.files]
+        video = _moved(picture.frames, sub, count, picture.default_move)
+        script = caption_script(sub)
+        if script is not None:
+            files.append((f"{folder}/{ASS_NAME}", script.encode("utf-8")))
+            video = video.filter("ass", filename=str(work_dir / folder / ASS_NAME), fontsdir=str(font_dir))
+        parts.append(video)
+    if any(name.endswith(ASS_NAME) for name, _ in files):
+        conf = fonts.fontconfig_text(work_dir / "fontconfig-cache", font_dir)
+        files.append((fonts.FONTS_CONF_NAME, conf.encode("utf-8")))
+        env.extend(fonts.fontconfig_env(work_dir / fonts.FONTS_CONF_NAME).items())
+    # Numbered afresh: concat would otherwise place each segment's first frame on the last
+    # one before it (a held picture has no frame duration), and the encoder would drop it.
+    joined = graph.merge("concat", parts, n=len(parts), v=1, a=0).filter("setpts", f"N/({request.fps}*TB)")
+    sound = _sound(request)
+    streams = [joined] if sound is None else [joined, sound]
+    options = _encoder_options(request, frames, sound is not None)
+    args = graph.command(graph.output(streams, graph.url(dest), options))
+    source = kinds[0] if len(set(kinds)) == 1 else "mixed"
+    return LocalRender(args=tuple(args), files=tuple(files), env=tuple(env), frames=frames, source=source)
 
 
 def _missing_reference(request: ShotRequest) -> ProviderError | None:
@@ -299,6 +356,7 @@ def _prepare(request: ShotRequest, dest: Path, work_dir: Path) -> tuple[LocalRen
         work_dir.mkdir(parents=True, exist_ok=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
         for name, content in render.files:
+            (work_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (work_dir / name).write_bytes(content)
     except OSError as exc:
         raise ProviderError(
