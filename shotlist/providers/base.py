@@ -14,6 +14,10 @@ Job states::
                       \\-> failed (with a kind) | cancelled | expired
     submit_unknown: the submit may have been accepted but its answer was lost;
                     resubmitting with the same idempotency key is safe.
+    missing:        the provider does not know the job right now (a 404 from a
+                    replica that has not seen it yet, a proxy's error page). Not
+                    terminal: the engine keeps polling, and only once the job's
+                    expiry has passed does it count the job as expired.
 
 Providers raise ``ProviderError`` (``retryable`` set for transient faults)
 and nothing else; they translate their HTTP library's exceptions themselves.
@@ -38,6 +42,7 @@ class JobState(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     SUBMIT_UNKNOWN = "submit_unknown"
+    MISSING = "missing"
 
     @property
     def terminal(self) -> bool:
@@ -53,6 +58,8 @@ class JobStatus:
     result_url: str | None = None
     error: ProviderError | None = None
     cost_usd: float | None = None
+    expires_at: float | None = None
+    """When the provider says it forgets the job (Unix time), if it says."""
 
 
 @runtime_checkable

@@ -26,9 +26,10 @@ Body choices (``request_body``):
 - ``n`` is always 1: the engine fetches one clip per job and bills one.
 - ``params`` are merged in unchanged; they may not replace a named field.
 
-A poll answered 404 (no error code the gateway uses for models) means the
-gateway forgot the job: ``poll`` returns ``JobState.EXPIRED`` and the engine
-submits the shot again under a new key.
+A poll answered 404 does not prove the gateway forgot the job: a replica that
+has not seen a new job yet, or a proxy's error page, answers the same. ``poll``
+returns ``JobState.MISSING`` and the engine keeps polling; it submits again only
+once the job's ``expires_at`` (or the engine's retention bound) has passed.
 
 ``cancel`` is a deliberate no-op: the API has no cancel call, and deleting a
 running job would make a resumed render submit (and pay for) it again.
@@ -37,7 +38,9 @@ running job would make a resumed render submit (and pay for) it again.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -224,7 +227,23 @@ def job_status(payload: Mapping[str, Any], ctx: CallContext) -> JobStatus:
         result_url=url if isinstance(url, str) and url else None,
         error=error,
         cost_usd=_cost(payload),
+        expires_at=_timestamp(payload.get("expires_at")),
     )
+
+
+def _timestamp(value: object) -> float | None:
+    """Unix seconds from a number or an ISO 8601 text; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) and value > 0 else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return moment.timestamp() if moment.tzinfo else moment.replace(tzinfo=UTC).timestamp()
+    return None
 
 
 class LumenfallProvider:
@@ -344,9 +363,8 @@ class LumenfallProvider:
         except ProviderError as exc:
             if exc.kind != "not_found":
                 raise
-            # The gateway no longer knows the job (retention ran out): the engine
-            # submits the shot afresh instead of failing it.
-            return JobStatus(JobState.EXPIRED, error=exc)
+            # Not proof of expiry (see the module docstring): the engine decides.
+            return JobStatus(JobState.MISSING, error=exc)
         return job_status(payload, ctx)
 
     async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:

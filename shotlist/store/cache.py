@@ -121,6 +121,11 @@ class JobRecord:
     created_at: float
     updated_at: float
     generation: int = 0
+    submitted_at: float | None = None
+    """When the provider accepted the job (Unix time); a job younger than its
+    retention cannot have been forgotten, whatever a poll answers."""
+    expires_at: float | None = None
+    """When the provider said it forgets the job, once a poll has said so."""
 
 
 # ---------------------------------------------------------------- the store
@@ -346,7 +351,8 @@ def new_job_record(request: ShotRequest, generation: int = 0) -> JobRecord:
 
 
 def mark_submitted(record: JobRecord, job_id: str) -> JobRecord:
-    return replace(record, state="submitted", job_id=job_id, updated_at=time.time())
+    now = time.time()
+    return replace(record, state="submitted", job_id=job_id, updated_at=now, submitted_at=now)
 
 
 def mark_ended(record: JobRecord) -> JobRecord:
