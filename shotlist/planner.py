@@ -22,6 +22,7 @@ from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest
 from shotlist.storyboard.camera import append_camera
 from shotlist.storyboard.loader import LoadedStoryboard
 from shotlist.storyboard.model import Camera, Shot
+from shotlist.storyboard.source import Path_
 
 Status = Literal["new", "changed", "cached"]
 BUILTIN_DEFAULTS: Mapping[str, Any] = {
@@ -193,6 +194,8 @@ def build_plan(
             PlannedShot(shot, request, status, cost, notes, mute=settings.mute, same_as=same_as_other)
         )
         warnings += [loaded.problem(("shots", index), note) for note in notes]
+    if not problems:
+        problems += timing_problems(loaded, [p.request.duration for p in planned])
     music, music_problems = resolve_music(loaded, declared, allow_outside)
     problems += music_problems + output_problems(loaded, allow_outside)
     if problems:
@@ -441,6 +444,64 @@ def cost_to_render(shots: Iterable[PlannedShot]) -> float:
 def estimate_cost(request: ShotRequest) -> float:
     limits = caps.resolve_model(caps.capabilities(request.provider), request.model)
     return caps.estimate_cost_usd(limits, request.duration, request.width, request.height)
+
+
+def timing_problems(loaded: LoadedStoryboard, durations: Sequence[float]) -> list[Problem]:
+    """Trims and transitions that cannot fit the clips as requested: found here, before the
+    shots are paid for, not by the stitch afterwards. ``durations`` are the requested clip
+    lengths, one per shot (after mapping to the provider's durations)."""
+    board = loaded.storyboard
+    shots = board.shots
+    problems: list[Problem] = []
+    shown: list[float] = []
+    for index, (shot, duration) in enumerate(zip(shots, durations, strict=True)):
+        start = shot.trim.start if shot.trim else 0.0
+        end = shot.trim.end if shot.trim and shot.trim.end is not None else duration
+        if end > duration + 1e-9:
+            problems.append(
+                loaded.problem(
+                    ("shots", index, "trim", "end"),
+                    f"expected at most {duration:g} (the clip's length), got {end:g}",
+                )
+            )
+            end = duration
+        if start >= end:
+            problems.append(
+                loaded.problem(
+                    ("shots", index, "trim", "start"),
+                    f"expected less than {end:g}: the trim leaves nothing of the {duration:g} s clip",
+                )
+            )
+        shown.append(max(0.0, end - start))
+    if problems:
+        return problems
+
+    def overlap(index: int) -> float:
+        spec = shots[index].transition or board.cut.transition
+        return spec.duration if index > 0 and spec.type != "cut" else 0.0
+
+    for index, shot in enumerate(shots):
+        head = overlap(index) if index > 0 else board.cut.fade_in
+        tail = overlap(index + 1) if index + 1 < len(shots) else board.cut.fade_out
+        if head + tail <= shown[index] + 1e-9:
+            continue
+        if index > 0 and shots[index].transition and overlap(index):
+            where: Path_ = ("shots", index, "transition", "duration")
+        elif index + 1 < len(shots) and shots[index + 1].transition and overlap(index + 1):
+            where = ("shots", index + 1, "transition", "duration")
+        elif overlap(index) or (index + 1 < len(shots) and overlap(index + 1)):
+            where = ("cut", "transition", "duration")
+        else:
+            where = ("cut", "fade_in" if index == 0 and head else "fade_out")
+        problems.append(
+            loaded.problem(
+                where,
+                f'shot "{shot.id}" shows {shown[index]:g} s, but the transitions and fades at its '
+                f"edges need {head:g} s + {tail:g} s; expected at most {shown[index]:g} s in all "
+                "(shorten them, or trim less)",
+            )
+        )
+    return problems
 
 
 def output_problems(loaded: LoadedStoryboard, allow_outside: bool) -> list[Problem]:

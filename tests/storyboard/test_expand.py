@@ -491,7 +491,7 @@ HOSTILE = [
 #: Payloads that the sandbox turns into plain, harmless text.
 HARMLESS = [
     ("{{ self }}", "<TemplateReference None>"),
-    ("{{ ''|format }}", ""),
+    ("a{{ ''|format }}", "a"),
     ("{{ '%s'|format(x) }}", "hello"),
     ("{{ '{} at {:>5}'.format(x, 3) }}", "hello at     3"),
     ("{% raw %}{{ x.__class__ }}{% endraw %}", "{{ x.__class__ }}"),
