@@ -9,6 +9,7 @@ request hashed. Nothing is submitted and nothing is written.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from shotlist import files, refs
 from shotlist.errors import Problem, StoryboardError
 from shotlist.providers import capabilities as caps
 from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest
+from shotlist.store.cache import STORE_DIRNAME
 from shotlist.storyboard.camera import append_camera
 from shotlist.storyboard.loader import LoadedStoryboard
 from shotlist.storyboard.model import Camera, Shot
@@ -118,6 +120,11 @@ class Plan:
     def total_estimated_cost_usd(self) -> float:
         return cost_to_render(self.shots)
 
+    def media_paths(self) -> list[Path]:
+        """Every local file the shots and the soundtrack read."""
+        paths = [m.path for s in self.shots for m in s.request.media if m.path is not None]
+        return paths + ([self.music] if self.music else [])
+
     def to_json(self) -> dict[str, object]:
         return {
             "storyboard": self.loaded.label,
@@ -197,7 +204,9 @@ def build_plan(
     if not problems:
         problems += timing_problems(loaded, [p.request.duration for p in planned])
     music, music_problems = resolve_music(loaded, declared, allow_outside)
-    problems += music_problems + output_problems(loaded, allow_outside)
+    media = [m.path for p in planned for m in p.request.media if m.path is not None]
+    media += [d.path for d in declared.values() if d.path is not None] + ([music] if music else [])
+    problems += music_problems + output_problems(loaded, allow_outside, media)
     if problems:
         raise StoryboardError(problems)
     if board.soundtrack and board.soundtrack.music and board.soundtrack.music.startswith("@"):
@@ -504,11 +513,64 @@ def timing_problems(loaded: LoadedStoryboard, durations: Sequence[float]) -> lis
     return problems
 
 
-def output_problems(loaded: LoadedStoryboard, allow_outside: bool) -> list[Problem]:
+def cut_output_conflict(target: Path, loaded: LoadedStoryboard, media: Iterable[Path]) -> str | None:
+    """Why the cut may not be written to ``target``, or None. The one check for ``-o`` and
+    ``cut.output`` alike: the cut replaces its file whole, so it must never land on the
+    storyboard, its lock, an include, a reference (editing one re-renders, and pays for,
+    every shot that uses it) or the cache; and it is an MP4 file."""
+    if target.name in ("", ".", ".."):
+        return "expected a file name ending in .mp4, got a folder"
+    if target.suffix.lower() != ".mp4":
+        return f'expected a file name ending in .mp4, got "{target.name}"'
+    try:
+        if target.is_dir():
+            return "is an existing folder; expected a file name ending in .mp4"
+        if target.exists() and not target.is_file():
+            return "is not a regular file; expected a file name ending in .mp4"
+        folder = next((p for p in target.absolute().parents if p.exists()), None)
+        if folder is not None and not folder.is_dir():
+            return f"cannot be written: {folder} is a file, not a folder"
+        resolved = target.resolve()
+    except OSError as exc:
+        return f"cannot be used ({exc.strerror or exc})"
+    storyboard = loaded.path.resolve()
+    protected = {
+        storyboard: "the storyboard itself",
+        storyboard.with_suffix(".lock"): "the storyboard's lock file",
+        **{path.resolve(): "a file the storyboard includes" for path in loaded.includes},
+        **{path.resolve(): "a reference the storyboard reads" for path in media},
+    }
+    what = protected.get(resolved) or next(
+        (why for path, why in protected.items() if _same_file(path, resolved)), None
+    )
+    if what is not None:
+        return f"is {what}; the cut would overwrite it"
+    if resolved.is_relative_to(storyboard.parent / STORE_DIRNAME):
+        return "is inside the cache folder .shotlist/; the cut would overwrite rendered shots"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Hard links and case-insensitive file systems give one file several names."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def output_problems(
+    loaded: LoadedStoryboard, allow_outside: bool, media: Iterable[Path] = ()
+) -> list[Problem]:
     """A storyboard writes its cut inside its own folder: a shared storyboard must not be able
-    to write elsewhere on the machine that renders it (``-o`` or ``--allow-outside`` may)."""
+    to write elsewhere on the machine that renders it (``-o`` or ``--allow-outside`` may);
+    and never over a file the render reads (``cut_output_conflict``)."""
     written = loaded.storyboard.cut.output
-    if not written or allow_outside:
+    if not written:
+        return []
+    conflict = cut_output_conflict(loaded.folder / written, loaded, media)
+    if conflict is not None:
+        return [loaded.problem(("cut", "output"), f'"{written}" {conflict}')]
+    if allow_outside:
         return []
     folder = loaded.folder.resolve()
     if not (folder / written).resolve().is_relative_to(folder):
