@@ -72,7 +72,7 @@ from shotlist.events import (
     ignore,
 )
 from shotlist.media.ffmpeg import clip_problem
-from shotlist.providers.base import JobState, JobStatus, Provider
+from shotlist.providers.base import JobState, JobStatus, Provider, reported_cost
 from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.request import ShotRequest
 from shotlist.store.cache import (
@@ -518,7 +518,8 @@ class _Job:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=status.cost_usd)
+        # Whatever the provider's code did, only a believable price reaches the lock.
+        meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=reported_cost(status.cost_usd))
         # From here the worker thread owns the download: a cancellation cannot
         # stop it half-way, and the journal is only closed once the clip is in.
         clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)

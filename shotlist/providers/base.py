@@ -25,6 +25,7 @@ and nothing else; they translate their HTTP library's exceptions themselves.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -60,6 +61,23 @@ class JobStatus:
     cost_usd: float | None = None
     expires_at: float | None = None
     """When the provider says it forgets the job (Unix time), if it says."""
+
+
+MAX_REPORTED_COST_USD = 10_000.0
+"""No one clip costs more: a larger reported cost is a provider's mistake, not a price."""
+
+
+def reported_cost(value: object) -> float | None:
+    """A cost a provider reported, as dollars, or None when it is not a believable price
+    (not a number, NaN, infinite, negative or absurd): the lock and ``--json`` record it,
+    and JSON has no NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        cost = float(value)
+    except ValueError:
+        return None
+    return cost if math.isfinite(cost) and 0 <= cost <= MAX_REPORTED_COST_USD else None
 
 
 @runtime_checkable

@@ -49,7 +49,7 @@ import httpx
 
 from shotlist import __version__
 from shotlist.errors import ConfigError, ProviderError
-from shotlist.providers.base import JobState, JobStatus
+from shotlist.providers.base import JobState, JobStatus, reported_cost
 from shotlist.providers.http import (
     CallContext,
     ErrorClass,
@@ -187,13 +187,7 @@ def _progress(value: object) -> float | None:
 
 def _cost(payload: Mapping[str, Any]) -> float | None:
     metadata = payload.get("metadata")
-    cost = metadata.get("cost") if isinstance(metadata, dict) else None
-    if isinstance(cost, bool) or not isinstance(cost, int | float | str):
-        return None
-    try:
-        return float(cost)
-    except ValueError:
-        return None
+    return reported_cost(metadata.get("cost") if isinstance(metadata, dict) else None)
 
 
 def _job_error(payload: Mapping[str, Any]) -> str:

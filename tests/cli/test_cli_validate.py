@@ -284,3 +284,21 @@ def test_a_part_included_twice_is_named_at_the_second_include(
         'error: scene.yaml:1:11: include[0]: "part.yaml" is already included (film.yaml:2); '
         "include a file once\n"
     )
+
+
+def test_an_unreadable_storyboard_is_a_storyboard_error_exit_1(
+    write_storyboard: WriteStoryboard, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_storyboard(VALID)
+    real_open = Path.open
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name == "film.yaml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", refuse)  # the tests may run as root, whom chmod cannot stop
+    for command in ("validate", "plan", "render"):
+        result = run_cli(command, "film.yaml")
+        assert result.exit_code == 1, command
+        assert result.stderr == "error: film.yaml: cannot be read (Permission denied)\n"

@@ -936,3 +936,26 @@ async def test_a_download_broken_every_time_fails_the_shot_and_keeps_the_job(
     assert not list((tmp_path / ".shotlist" / "clips").rglob("*.mp4"))
     [record] = store.journal_records()
     assert record.state == "submitted"  # the next render fetches it again, unpaid
+
+
+@pytest.mark.parametrize("per_second", [float("nan"), float("inf"), -0.2, 1e9])
+async def test_an_unbelievable_reported_cost_is_recorded_as_unknown(
+    server: LumenfallServer, tmp_path: Path, engine: Any, per_second: float
+) -> None:
+    import json
+
+    from shotlist.store.cache import Store
+
+    server.cost_per_second = per_second
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        report = await engine.render_shots(
+            engine_shots(1),
+            store=Store(tmp_path / ".shotlist"),
+            providers={"lumenfall": session},
+            timing=engine.Timing.instant(),
+        )
+
+    [rendered] = report.shots
+    assert rendered.cost_usd is None
+    sidecar = next((tmp_path / ".shotlist" / "clips").rglob("*.json")).read_text()
+    assert json.loads(sidecar)["cost_usd"] is None  # strict JSON: no NaN anywhere
