@@ -474,6 +474,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/files/"):
             self._download(path)
             return
+        if path == "/loop":  # a result URL that redirects to itself, forever
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if not path.startswith("/v1/videos/"):
             self._send_error(404, "NOT_FOUND", f"no route GET {path}")
             return

@@ -367,7 +367,12 @@ class LumenfallProvider:
         if not status.result_url:
             raise ctx.error("the job finished without an output URL", kind="download", retryable=True)
         # A gateway may answer with a path on its own origin; join resolves it.
-        url = str(httpx.URL(self.base_url).join(status.result_url))
+        try:
+            url = str(httpx.URL(self.base_url).join(status.result_url))
+        except httpx.InvalidURL as exc:
+            raise ctx.error(
+                f"the result URL is not a usable URL ({exc})", kind="download", retryable=True
+            ) from exc
         headers = self._auth() if same_origin(url, self.base_url) else {}
         await download_mp4(self.client, url, dest, ctx, headers=headers, max_bytes=self._max_download_bytes)
 

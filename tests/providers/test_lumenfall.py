@@ -959,3 +959,23 @@ async def test_an_unbelievable_reported_cost_is_recorded_as_unknown(
     assert rendered.cost_usd is None
     sidecar = next((tmp_path / ".shotlist" / "clips").rglob("*.json")).read_text()
     assert json.loads(sidecar)["cost_usd"] is None  # strict JSON: no NaN anywhere
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://localhost:{port}/loop", "the result URL redirects in a loop"),
+        ("ftp://example.com/clip.mp4", "the result URL is not a usable http(s) URL"),
+        ("http://[::1", "the result URL is not a usable URL"),
+    ],
+    ids=["redirect-loop", "ftp", "malformed"],
+)
+async def test_a_result_url_that_cannot_work_is_one_retryable_download_error(
+    server: LumenfallServer, provider: LumenfallProvider, tmp_path: Path, url: str, message: str
+) -> None:
+    status = JobStatus(JobState.SUCCEEDED, result_url=url.format(port=server.port))
+    with pytest.raises(ProviderError) as info:
+        await provider.fetch(shot(), "vid_1", status, tmp_path / "clip.mp4")
+    assert (info.value.kind, info.value.retryable) == ("download", True)
+    assert message in str(info.value)
+    assert not (tmp_path / "clip.mp4").exists()
