@@ -152,7 +152,9 @@ def normalize_picture_args(
         "-f", "segment", "-segment_frames", ",".join(map(str, points)),
         "-reset_timestamps", "1", "-segment_format", "mp4",
         "-segment_format_options", f"video_track_timescale={enc.timescale}",
-        str(out_dir / "piece%d.mp4"),
+        # The segment muxer expands the whole name as a pattern: a "%" in the folder
+        # (a project in "100% film") must reach it as "%%", a literal percent sign.
+        str(out_dir).replace("%", "%%") + "/piece%d.mp4",
     ]  # fmt: skip
 
 

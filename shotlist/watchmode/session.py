@@ -809,6 +809,9 @@ async def make_thumbnail(clip: Path, target: Path, *, at: float) -> None:
                 f"scale={THUMB_WIDTH}:-2",
                 "-q:v",
                 "5",
+                # One image, its name taken literally (the image2 muxer reads "%" as a pattern).
+                "-update",
+                "1",
                 str(part),
             ],
             step=f"making a thumbnail of {clip.name}",

@@ -540,3 +540,35 @@ def test_the_cut_never_overwrites_what_the_render_reads(
     assert line in run.errors[0]
     assert not (tmp_path / ".shotlist" / "clips").exists()  # refused before anything rendered
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_percent_signs_in_every_path_are_taken_literally(tmp_path: Path) -> None:
+    folder = tmp_path / "100% film"
+    write(
+        folder,
+        """\
+        version: 1
+        defaults: {size: 320x180, duration: 1, seed: 3}
+        references:
+          plate: refs/plate%d.png
+        shots:
+          - id: harbour
+            prompt: 'The keeper @plate says: "100% sure"'
+          - id: quay
+            prompt: Rain falls on the empty quay
+            transition: {type: crossfade, duration: 0.25}
+        soundtrack: {music: "music%03d.wav"}
+        cut: {size: 320x180, fps: 12, output: "cuts/take%d.mp4", burn_subtitles: true}
+        """,
+    )
+    make_image(folder / "refs" / "plate%d.png", "yellow")
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=3", str(folder / "music%03d.wav")], step="music")
+    env = {"SHOTLIST_CACHE_DIR": str(tmp_path / "cache%d")}
+
+    rendered = shotlist("render", "film.yaml", cwd=folder, env=env)
+    stitched = shotlist("stitch", "film.yaml", "-o", "again %s.mp4", cwd=folder, env=env)
+
+    assert rendered.returncode == 0, rendered.stderr
+    assert stitched.returncode == 0, stitched.stderr
+    for cut in (folder / "cuts" / "take%d.mp4", folder / "again %s.mp4"):
+        assert_cut(cut, seconds=1.75, fps=12, size="320x180")
