@@ -572,3 +572,37 @@ def test_percent_signs_in_every_path_are_taken_literally(tmp_path: Path) -> None
     assert stitched.returncode == 0, stitched.stderr
     for cut in (folder / "cuts" / "take%d.mp4", folder / "again %s.mp4"):
         assert_cut(cut, seconds=1.75, fps=12, size="320x180")
+
+
+def test_a_damaged_cut_cache_and_a_killed_stitchs_leftovers_are_repaired(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        HARBOUR.replace(
+            "prompt: A gull", "transition: {type: crossfade, duration: 0.25}\n        prompt: A gull"
+        ),
+    )
+    first = shotlist("render", "film.yaml", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    cut_cache = tmp_path / ".shotlist" / "cut"
+    intermediates = sorted(
+        p for p in cut_cache.rglob("*") if p.is_file() and p.suffix in (".mp4", ".pcm", ".m4a")
+    )
+    assert intermediates
+    for damaged in intermediates[::2]:  # cut short, as by a full disk
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 3])
+    # What a stitch killed part-way leaves behind.
+    leftovers = [
+        cut_cache / "tmp" / "stitch-killed" / "picture.ffconcat",
+        cut_cache / "windows" / ".abc.1234abcd.part.mp4",
+        cut_cache / "pictures" / ".def.1234abcd.part" / "piece0.mp4",
+        tmp_path / "out" / ".film.1234abcd.part.mp4",
+    ]
+    for leftover in leftovers:
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.write_bytes(b"\x00\x00\x00\x18ftypisom half")
+
+    again = shotlist("stitch", "film.yaml", cwd=tmp_path)
+
+    assert again.returncode == 0, again.stderr
+    assert_cut(tmp_path / "out" / "film.mp4", seconds=HARBOUR_SECONDS - 0.25, fps=12, size="320x180")
+    assert [leftover for leftover in leftovers if leftover.exists()] == []
