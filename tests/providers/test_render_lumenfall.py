@@ -95,6 +95,19 @@ def twelve_shots(folder: Path) -> Path:
     return write(folder, text)
 
 
+def resumable_job_waiting(store: Path, server: LumenfallServer) -> bool:
+    """Whether a job created after the first batch of four is journalled with its id: a job
+    that, at the next kill, is surely still in flight and will be resumed."""
+    with server._lock:
+        later = {job.key.removeprefix("shotlist-") for job in list(server.jobs.values())[4:]}
+    for record in journal(store):
+        with suppress(OSError, ValueError):
+            state = json.loads(record.read_text()).get("state")
+            if record.stem[:32] in later and state == "submitted":
+                return True
+    return False
+
+
 def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
@@ -191,7 +204,9 @@ def test_a_render_killed_part_way_and_run_again_creates_no_extra_jobs(
         child = start("render", "film.yaml", cwd=tmp_path, output=log, env=env)
         try:
             # Some shots stored, others submitted and journalled, the rest not yet sent.
-            wait_until(lambda: bool(finished_clips(store)), child)
+            # (Both, at the moment of the kill: a downloaded clip is verified before it is
+            # stored, which can let a whole batch finish before the next job is journalled.)
+            wait_until(lambda: bool(finished_clips(store)) and resumable_job_waiting(store, server), child)
             child.send_signal(sig)
             child.wait(timeout=10)
         finally:
