@@ -23,8 +23,13 @@ Two kinds of waiting, kept apart (STYLE 7):
   journalled and the next render resumes it).
 
 A failed download is retried after a fresh poll (result URLs expire), never by
-submitting again. A job the provider forgot (``expired``) is submitted afresh
-under a new idempotency key, a bounded number of times.
+submitting again; a download counts as failed unless it decodes to its end as a
+clip (``clip_problem``), so a body cut short behind a valid header never enters
+the cache. A job the provider forgot (``expired``) is submitted afresh under a
+new idempotency key, a bounded number of times. A job the provider does not know
+*right now* (``missing``: a 404 from a lagging replica or a proxy) is polled on
+until its deadline; it counts as forgotten only once the provider's own
+``expires_at``, or ``Timing.job_retention`` after its submission, has passed.
 
 Cancellation (Ctrl-C under ``asyncio.run``, or cancelling the task) stops all
 work; the journal is left consistent, and nothing half-written enters the
@@ -66,7 +71,8 @@ from shotlist.events import (
     ShotSubmitted,
     ignore,
 )
-from shotlist.providers.base import JobState, JobStatus, Provider
+from shotlist.media.probe import clip_problem
+from shotlist.providers.base import JobState, JobStatus, Provider, reported_cost
 from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.request import ShotRequest
 from shotlist.store.cache import (
@@ -119,6 +125,11 @@ class Timing:
     """How long this render waits for one job, counted from when it starts waiting."""
     resubmits: int = 2
     """Fresh jobs submitted for a shot after the provider forgot (expired) earlier ones."""
+    job_retention: float = 24 * 3600.0
+    """How long a provider that states no expiry is assumed to remember a job: a job
+    answered "not found" sooner is being polled too early, not forgotten."""
+    wall: Callable[[], float] = time.time
+    """Calendar time (Unix seconds), for expiries that outlive one process."""
     cancel_timeout: float = 5.0
     sleep: Sleep = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
@@ -302,6 +313,7 @@ class _Job:
         self.just_submitted = False
         self.observed: tuple[float, float] | None = None
         self.last_progress: tuple[str, float | None] | None = None
+        self.missing_noted = False
 
     async def render(self) -> CachedClip:
         try:
@@ -414,13 +426,21 @@ class _Job:
         while True:
             await self.timing.sleep(wait)
             status = await self._retrying("poll", lambda: self.provider.poll(self.request, job_id))
-            if status.state.terminal or status.state is JobState.SUBMIT_UNKNOWN:
+            if status.state is JobState.MISSING:
+                if self._past_retention():
+                    return replace(status, state=JobState.EXPIRED)
+                self._report_missing(status, job_id)
+            elif status.state.terminal or status.state is JobState.SUBMIT_UNKNOWN:
                 return status
-            self._report_progress(status)
+            else:
+                self._report_progress(status)
+            await self._record_expiry(status)
             now = self.timing.clock()
             if now >= self.deadline:
+                unknown = " (the provider still answers that it does not know it)"
                 raise ProviderError(
-                    f"no result within {self.timing.job_deadline:g} s; the job stays "
+                    f"no result within {self.timing.job_deadline:g} s"
+                    f"{unknown if status.state is JobState.MISSING else ''}; the job stays "
                     "journalled and the next render resumes it",
                     job_id=job_id,
                     kind="timeout",
@@ -429,6 +449,38 @@ class _Job:
             wait = min(wait, self.deadline - now)
             self._observe(now, status.progress)
             backoff = self._next_backoff(backoff)
+
+    def _past_retention(self) -> bool:
+        """Whether the provider may by now have forgotten the job it says it does not know."""
+        record = self.record
+        if record is None:
+            return True
+        now = self.timing.wall()
+        if record.expires_at is not None:
+            return now > record.expires_at
+        submitted = record.submitted_at if record.submitted_at is not None else record.created_at
+        return now - submitted > self.timing.job_retention
+
+    def _report_missing(self, status: JobStatus, job_id: str) -> None:
+        if self.missing_noted:
+            return
+        self.missing_noted = True
+        said = f" ({status.error.message})" if status.error is not None else ""
+        self.run.hook(
+            Notice(
+                self.request.id,
+                f"{self.request.provider} does not know job {job_id} yet{said}; a job this young "
+                "cannot have expired, so polling goes on (nothing is submitted again)",
+            )
+        )
+
+    async def _record_expiry(self, status: JobStatus) -> None:
+        record = self.record
+        if status.expires_at is None or record is None or record.expires_at == status.expires_at:
+            return
+        record = replace(record, expires_at=status.expires_at)
+        await asyncio.to_thread(self.run.store.journal_put, record)
+        self.record = record
 
     def _next_backoff(self, backoff: float) -> float:
         return min(backoff * self.timing.poll_factor, self.timing.poll_cap)
@@ -454,10 +506,23 @@ class _Job:
             await self.provider.fetch(self.request, job_id, status, tmp)
             if tmp.stat().st_size == 0:
                 raise ProviderError("the download is empty", job_id=job_id, kind="download", retryable=True)
+            # The local engine's clip is ffmpeg's own output (it exited 0): decoding it again
+            # would only cost time. What crossed a network is decoded to its end.
+            local = self.request.provider == LOCAL_PROVIDER
+            problem = None if local else await asyncio.to_thread(clip_problem, tmp)
+            if problem is not None:
+                # Fetched again after a fresh poll (the engine's download retry), never paid again.
+                raise ProviderError(
+                    f"the downloaded clip is broken: {problem}",
+                    job_id=job_id,
+                    kind="download",
+                    retryable=True,
+                )
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=status.cost_usd)
+        # Whatever the provider's code did, only a believable price reaches the lock.
+        meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=reported_cost(status.cost_usd))
         # From here the worker thread owns the download: a cancellation cannot
         # stop it half-way, and the journal is only closed once the clip is in.
         clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)

@@ -29,6 +29,13 @@ from typing import Any, BinaryIO, Literal, Protocol
 CHUNK = 1 << 20
 
 
+def _umask() -> int:
+    # Reading the umask means setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def fsync_dir(directory: Path) -> None:
     """Flush a folder's entries: a rename reaches the disk only with its folder."""
     with contextlib.suppress(OSError):
@@ -62,6 +69,8 @@ def atomic_file(path: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
     # No suffix of the target: folders listed by suffix (the journal) never see a half-written file.
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        # mkstemp makes the file 0600; a lock meant for git, or a cut, follows the umask.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as tmp:
             yield tmp
             tmp.flush()
@@ -160,6 +169,11 @@ def reading_from(view: ProjectView) -> Iterator[None]:
         yield
     finally:
         _VIEW.reset(token)
+
+
+def in_view() -> bool:
+    """Whether project files are being read from a view (a git revision), not the work tree."""
+    return _VIEW.get() is not None
 
 
 def read_project_bytes(path: Path) -> bytes:

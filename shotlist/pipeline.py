@@ -23,7 +23,7 @@ from shotlist.cut.types import CutResult, CutSegment, CutSettings, CutShot, Tran
 from shotlist.engine import ProviderSource, RenderedShot, Timing, render_shots
 from shotlist.errors import BudgetError, ConfigError, NotRenderedError, RenderError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ignore
-from shotlist.planner import Lookup, Plan, PlannedShot, build_plan, cost_to_render
+from shotlist.planner import Lookup, Plan, PlannedShot, build_plan, cost_to_render, cut_output_conflict
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
 from shotlist.review import Review, compare
@@ -284,6 +284,8 @@ async def arender(
         )
     selected = select_shots(result, only)
     check_budget(cost_to_render(selected), budget, spent=spent)
+    if stitch:
+        cut_output(result, output)  # a cut that may not be written is refused before spending
     for warning in result.warnings:
         hook(Notice("", str(warning)))
     store = Store(store_root(result.loaded.path, environ))
@@ -397,6 +399,7 @@ def stitch(
     (a FrozenError) when a shot is not rendered."""
     environ = os.environ if env is None else env
     result = plan(file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ)
+    cut_output(result, output)  # where the cut goes is checked before what it needs
     store = Store(store_root(result.loaded.path, environ))
     return stitch_plan(result, store, output=output, hook=hook).output
 
@@ -418,12 +421,20 @@ def export(
 
 
 def cut_output(result: Plan, output: Path | None) -> Path:
-    """``-o`` beats ``cut.output``, which beats ``out/<storyboard name>.mp4`` beside the storyboard."""
-    if output is not None:
-        return output
+    """``-o`` beats ``cut.output``, which beats ``out/<storyboard name>.mp4`` beside the storyboard.
+    Raises ``ConfigError`` (``-o``) or ``StoryboardError`` when the cut may not go there."""
     written = result.loaded.storyboard.cut.output
     folder = result.loaded.folder
-    return folder / written if written else folder / "out" / f"{result.loaded.path.stem}.mp4"
+    if output is not None:
+        target = output
+    else:
+        target = folder / written if written else folder / "out" / f"{result.loaded.path.stem}.mp4"
+    conflict = cut_output_conflict(target, result.loaded, result.media_paths())
+    if conflict is not None and output is not None:
+        raise ConfigError(f'-o "{output}": {conflict}')
+    if conflict is not None:
+        raise StoryboardError([result.loaded.problem(("cut", "output"), f'"{written}" {conflict}')])
+    return target
 
 
 def stitch_plan(

@@ -9,6 +9,7 @@ request hashed. Nothing is submitted and nothing is written.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ from shotlist import files, refs
 from shotlist.errors import Problem, StoryboardError
 from shotlist.providers import capabilities as caps
 from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest, ShotSegment
+from shotlist.store.cache import STORE_DIRNAME
 from shotlist.storyboard import multishot
 from shotlist.storyboard.camera import append_camera
 from shotlist.storyboard.loader import LoadedStoryboard
 from shotlist.storyboard.model import Camera, Shot
+from shotlist.storyboard.source import Path_
 
 Status = Literal["new", "changed", "cached"]
 BUILTIN_DEFAULTS: Mapping[str, Any] = {
@@ -130,6 +133,11 @@ class Plan:
     def total_estimated_cost_usd(self) -> float:
         return cost_to_render(self.shots)
 
+    def media_paths(self) -> list[Path]:
+        """Every local file the shots and the soundtrack read."""
+        paths = [m.path for s in self.shots for m in s.request.media if m.path is not None]
+        return paths + ([self.music] if self.music else [])
+
     def to_json(self) -> dict[str, object]:
         return {
             "storyboard": self.loaded.label,
@@ -206,8 +214,12 @@ def build_plan(
             PlannedShot(shot, request, status, cost, notes, mute=settings.mute, same_as=same_as_other)
         )
         warnings += [loaded.problem(("shots", index), note) for note in notes]
+    if not problems:
+        problems += timing_problems(loaded, [p.request.duration for p in planned])
     music, music_problems = resolve_music(loaded, declared, allow_outside)
-    problems += music_problems + output_problems(loaded, allow_outside)
+    media = [m.path for p in planned for m in p.request.media if m.path is not None]
+    media += [d.path for d in declared.values() if d.path is not None] + ([music] if music else [])
+    problems += music_problems + output_problems(loaded, allow_outside, media)
     if problems:
         raise StoryboardError(problems)
     if board.soundtrack and board.soundtrack.music and board.soundtrack.music.startswith("@"):
@@ -570,11 +582,122 @@ def estimate_cost(request: ShotRequest) -> float:
     return caps.estimate_cost_usd(limits, request.duration, request.width, request.height)
 
 
-def output_problems(loaded: LoadedStoryboard, allow_outside: bool) -> list[Problem]:
+def timing_problems(loaded: LoadedStoryboard, durations: Sequence[float]) -> list[Problem]:
+    """Trims and transitions that cannot fit the clips as requested: found here, before the
+    shots are paid for, not by the stitch afterwards. ``durations`` are the requested clip
+    lengths, one per shot (after mapping to the provider's durations)."""
+    board = loaded.storyboard
+    shots = board.shots
+    problems: list[Problem] = []
+    shown: list[float] = []
+    for index, (shot, duration) in enumerate(zip(shots, durations, strict=True)):
+        start = shot.trim.start if shot.trim else 0.0
+        end = shot.trim.end if shot.trim and shot.trim.end is not None else duration
+        if end > duration + 1e-9:
+            problems.append(
+                loaded.problem(
+                    ("shots", index, "trim", "end"),
+                    f"expected at most {duration:g} (the clip's length), got {end:g}",
+                )
+            )
+            end = duration
+        if start >= end:
+            problems.append(
+                loaded.problem(
+                    ("shots", index, "trim", "start"),
+                    f"expected less than {end:g}: the trim leaves nothing of the {duration:g} s clip",
+                )
+            )
+        shown.append(max(0.0, end - start))
+    if problems:
+        return problems
+
+    def overlap(index: int) -> float:
+        spec = shots[index].transition or board.cut.transition
+        return spec.duration if index > 0 and spec.type != "cut" else 0.0
+
+    for index, shot in enumerate(shots):
+        head = overlap(index) if index > 0 else board.cut.fade_in
+        tail = overlap(index + 1) if index + 1 < len(shots) else board.cut.fade_out
+        if head + tail <= shown[index] + 1e-9:
+            continue
+        if index > 0 and shots[index].transition and overlap(index):
+            where: Path_ = ("shots", index, "transition", "duration")
+        elif index + 1 < len(shots) and shots[index + 1].transition and overlap(index + 1):
+            where = ("shots", index + 1, "transition", "duration")
+        elif overlap(index) or (index + 1 < len(shots) and overlap(index + 1)):
+            where = ("cut", "transition", "duration")
+        else:
+            where = ("cut", "fade_in" if index == 0 and head else "fade_out")
+        problems.append(
+            loaded.problem(
+                where,
+                f'shot "{shot.id}" shows {shown[index]:g} s, but the transitions and fades at its '
+                f"edges need {head:g} s + {tail:g} s; expected at most {shown[index]:g} s in all "
+                "(shorten them, or trim less)",
+            )
+        )
+    return problems
+
+
+def cut_output_conflict(target: Path, loaded: LoadedStoryboard, media: Iterable[Path]) -> str | None:
+    """Why the cut may not be written to ``target``, or None. The one check for ``-o`` and
+    ``cut.output`` alike: the cut replaces its file whole, so it must never land on the
+    storyboard, its lock, an include, a reference (editing one re-renders, and pays for,
+    every shot that uses it) or the cache; and it is an MP4 file."""
+    if target.name in ("", ".", ".."):
+        return "expected a file name ending in .mp4, got a folder"
+    if target.suffix.lower() != ".mp4":
+        return f'expected a file name ending in .mp4, got "{target.name}"'
+    try:
+        if target.is_dir():
+            return "is an existing folder; expected a file name ending in .mp4"
+        if target.exists() and not target.is_file():
+            return "is not a regular file; expected a file name ending in .mp4"
+        folder = next((p for p in target.absolute().parents if p.exists()), None)
+        if folder is not None and not folder.is_dir():
+            return f"cannot be written: {folder} is a file, not a folder"
+        resolved = target.resolve()
+    except OSError as exc:
+        return f"cannot be used ({exc.strerror or exc})"
+    storyboard = loaded.path.resolve()
+    protected = {
+        storyboard: "the storyboard itself",
+        storyboard.with_suffix(".lock"): "the storyboard's lock file",
+        **{path.resolve(): "a file the storyboard includes" for path in loaded.includes},
+        **{path.resolve(): "a reference the storyboard reads" for path in media},
+    }
+    what = protected.get(resolved) or next(
+        (why for path, why in protected.items() if _same_file(path, resolved)), None
+    )
+    if what is not None:
+        return f"is {what}; the cut would overwrite it"
+    if resolved.is_relative_to(storyboard.parent / STORE_DIRNAME):
+        return "is inside the cache folder .shotlist/; the cut would overwrite rendered shots"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Hard links and case-insensitive file systems give one file several names."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def output_problems(
+    loaded: LoadedStoryboard, allow_outside: bool, media: Iterable[Path] = ()
+) -> list[Problem]:
     """A storyboard writes its cut inside its own folder: a shared storyboard must not be able
-    to write elsewhere on the machine that renders it (``-o`` or ``--allow-outside`` may)."""
+    to write elsewhere on the machine that renders it (``-o`` or ``--allow-outside`` may);
+    and never over a file the render reads (``cut_output_conflict``)."""
     written = loaded.storyboard.cut.output
-    if not written or allow_outside:
+    if not written:
+        return []
+    conflict = cut_output_conflict(loaded.folder / written, loaded, media)
+    if conflict is not None:
+        return [loaded.problem(("cut", "output"), f'"{written}" {conflict}')]
+    if allow_outside:
         return []
     folder = loaded.folder.resolve()
     if not (folder / written).resolve().is_relative_to(folder):

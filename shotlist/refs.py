@@ -161,7 +161,32 @@ def resolve_media(spec: RefSpec, base_dir: Path, *, allow_outside: bool = False)
         url_hash = hashlib.sha256(spec.source.encode()).hexdigest()
         return MediaRef(spec.name, spec.kind, url_hash, url=spec.source)
     path = locate(spec.source, base_dir, allow_outside=allow_outside)
-    return MediaRef(spec.name, spec.kind, file_sha256(path), path=path)
+    try:
+        check_content(path, spec.kind, spec.source)
+        return MediaRef(spec.name, spec.kind, file_sha256(path), path=path)
+    except OSError as exc:
+        raise RefError(f"{spec.source!r} cannot be read ({exc.strerror or exc})") from exc
+
+
+# The first bytes of every image format a provider takes (IMAGE extensions above).
+_IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+
+
+def check_content(path: Path, kind: MediaKind, source: str) -> None:
+    """Refuse a file no provider can use, before anything is paid for: an empty file
+    (it would travel as an empty data URI), or an "image" that starts like no image."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise RefError(f"{source!r} is an empty file (0 bytes); expected {_a(kind)}")
+    if kind == "image" and not _looks_like_image(head):
+        raise RefError(
+            f"{source!r} is not an image file (its first bytes are no PNG, JPEG, WebP, GIF or BMP)"
+        )
+
+
+def _looks_like_image(head: bytes) -> bool:
+    return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def _check_url(url: str, scheme: str) -> None:

@@ -11,6 +11,9 @@ the jobs it creates. Faults are switched on per route and consumed in order::
         server.fail_next("submit", 429, "RATE_LIMITED", retry_after="0")
         server.drop_next("submit")                 # job created, answer lost
         server.truncate_next_download()
+        server.truncate_next_download(length=False)  # no Content-Length: only the media tells
+        server.garble_next_download()              # a valid MP4 header, then noise
+        server.unknown_first_polls = 2             # every job 404s its first polls (a lagging replica)
         ...
         assert server.jobs_created == 1
 
@@ -63,6 +66,8 @@ class Fault:
     delay: float = 0.0
     truncate: bool = False
     expire: bool = False
+    without_length: bool = False
+    garble: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class Job:
     clip: Path | None = None
     tokens: list[str] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)
+    unknown_polls: int = 0
 
 
 class LumenfallServer:
@@ -107,6 +113,10 @@ class LumenfallServer:
         self.download_host = download_host
         self.cost_per_second = cost_per_second
         self.url_ttl = url_ttl
+        self.unknown_first_polls = 0
+        """Each job's first N polls answer 404, as a replica that has not seen it yet."""
+        self.unknown_as_html = False
+        """Those 404s come as a proxy's HTML page instead of the gateway's JSON error."""
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, Job] = {}
         self.faults: list[Fault] = []
@@ -204,8 +214,15 @@ class LumenfallServer:
         """Answer late (a submit is accepted first, then the answer waits)."""
         self.add_fault(Fault(route, times, delay=delay))
 
-    def truncate_next_download(self, *, times: int = 1) -> None:
-        self.add_fault(Fault("download", times, truncate=True))
+    def truncate_next_download(self, *, times: int = 1, length: bool = True) -> None:
+        """Send half the clip and close; ``length=False`` sends no Content-Length (the body
+        ends with the connection), so only the media itself shows it is cut short."""
+        self.add_fault(Fault("download", times, truncate=True, without_length=not length))
+
+    def garble_next_download(self, *, times: int = 1) -> None:
+        """Send the clip's first bytes (a valid MP4 header) and noise for the rest, with a
+        correct Content-Length."""
+        self.add_fault(Fault("download", times, garble=True))
 
     def expire_next_download(self, status: int = 410, *, times: int = 1) -> None:
         """The URL being downloaded expires (answers ``status`` from now on)."""
@@ -457,6 +474,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/files/"):
             self._download(path)
             return
+        if path == "/loop":  # a result URL that redirects to itself, forever
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if not path.startswith("/v1/videos/"):
             self._send_error(404, "NOT_FOUND", f"no route GET {path}")
             return
@@ -472,10 +495,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_fault(fault)
             return
         job = self.state.jobs.get(path.removeprefix("/v1/videos/"))
+        if job is not None and job.unknown_polls < self.state.unknown_first_polls:
+            job.unknown_polls += 1
+            if self.state.unknown_as_html:
+                self._send_html(404, b"<html><body><h1>404 Not Found</h1>nginx</body></html>")
+                return
+            job = None
         if job is None:
             self._send_error(404, "NOT_FOUND", f"no video {path.rsplit('/', 1)[-1]}")
             return
         self._send_json(200, self.state.job_payload(job))
+
+    def _send_html(self, status: int, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_DELETE(self) -> None:
         self._record(None)
@@ -509,8 +545,21 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         data = job.clip.read_bytes()
+        if fault is not None and fault.garble:
+            # Everything up to the media data stays valid (ftyp, and moov: the clips are
+            # faststart), so the file opens and declares its full length.
+            keep = data.find(b"mdat") + 4
+            data = data[:keep] + secrets.token_bytes(len(data) - keep)
         self.send_response(200)
         self.send_header("Content-Type", "video/mp4")
+        if fault is not None and fault.without_length:
+            # HTTP/1.1 without a length: the body ends when the connection closes.
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if fault is not None and fault.truncate:

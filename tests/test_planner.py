@@ -245,3 +245,74 @@ def test_a_storyboard_holding_an_api_key_value_is_refused_without_showing_it(pro
     assert "contains the value of LUMENFALL_API_KEY" in str(caught.value)
     assert key not in str(caught.value)
     assert pipeline.plan(project, env={"LUMENFALL_API_KEY": "another-key-value"}).shots
+
+
+# -- requests that cannot work are refused before anything is paid for ---------------------
+
+UNWORKABLE_HEAD = """\
+version: 1
+defaults: {provider: lumenfall, duration: 5}
+references:
+  keeper: refs/keeper.png
+shots:
+  - id: one
+    prompt: The keeper @keeper waits
+"""
+
+
+@pytest.mark.parametrize(
+    ("shot", "where", "message"),
+    [
+        ("prompt: ''", "film.yaml:9:13: shots[1].prompt", "got an empty prompt"),
+        ("prompt: \"{{ '  ' }}\"", "film.yaml:9:13: shots[1].prompt", "got an empty prompt"),
+        ("prompt: x\n    trim: {end: .inf}", "film.yaml:10:17: shots[1].trim.end", "got inf"),
+        ("prompt: x\n    trim: {end: 7}", "film.yaml:10:17: shots[1].trim.end", "expected at most 5"),
+        ("prompt: x\n    trim: {start: 5}", "film.yaml:10:19: shots[1].trim.start", "leaves nothing"),
+        (
+            "prompt: x\n    trim: {end: 2}\n    transition: {type: crossfade, duration: 3}",
+            "film.yaml:11:45: shots[1].transition.duration",
+            'shot "two" shows 2 s, but the transitions and fades at its edges need 3 s + 0 s',
+        ),
+        (
+            "prompt: x\n    params: {strength: .nan}",
+            "film.yaml:10:13: shots[1].params",
+            "params.strength is not a finite number",
+        ),
+        (
+            "prompt: x\n    params: {curve: [0, -.inf]}",
+            "film.yaml:10:13: shots[1].params",
+            "params.curve[1] is not a finite number",
+        ),
+    ],
+    ids=["empty", "blank", "trim-inf", "trim-past-end", "trim-nothing", "crossfade", "nan", "inf"],
+)
+def test_a_request_that_cannot_work_is_refused_with_its_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shot: str, where: str, message: str
+) -> None:
+    write_project(tmp_path, UNWORKABLE_HEAD + "  - id: two\n    " + shot + "\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoryboardError) as info:
+        pipeline.plan(Path("film.yaml"), env={})
+    [problem] = info.value.problems
+    assert str(problem).startswith(where + ": "), str(problem)
+    assert message in problem.message
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "'refs/keeper.png' is an empty file (0 bytes); expected an image"),
+        (b"GIF is what I am not\n", "'refs/keeper.png' is not an image file"),
+    ],
+    ids=["empty", "text"],
+)
+def test_an_image_reference_that_is_no_image_is_refused_where_declared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, message: str
+) -> None:
+    write_project(tmp_path, UNWORKABLE_HEAD)
+    (tmp_path / "refs" / "keeper.png").write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoryboardError) as info:
+        pipeline.plan(Path("film.yaml"), env={})
+    [problem] = info.value.problems
+    assert str(problem).startswith("film.yaml:4:11: references.keeper: " + message), str(problem)

@@ -49,7 +49,7 @@ DECLARED = {"keeper": KEEPER, "tower": TOWER, "waves": WAVES, "theme": THEME}
 def board(tmp_path: Path) -> Path:
     clear_hash_cache()
     (tmp_path / "refs").mkdir()
-    (tmp_path / "refs" / "keeper.png").write_bytes(b"keeper pixels")
+    (tmp_path / "refs" / "keeper.png").write_bytes(b"\x89PNG\r\n\x1a\nkeeper pixels")
     return tmp_path
 
 
@@ -102,7 +102,7 @@ def test_local_file_resolves_relative_to_the_storyboard(board: Path) -> None:
     ref = resolve_media(declare_reference("keeper", "refs/keeper.png"), board)
     assert ref.path == (board / "refs" / "keeper.png").resolve()
     assert (ref.kind, ref.url) == ("image", None)
-    assert ref.sha256 == hashlib.sha256(b"keeper pixels").hexdigest()
+    assert ref.sha256 == hashlib.sha256(b"\x89PNG\r\n\x1a\nkeeper pixels").hexdigest()
 
 
 def test_missing_file_is_refused(board: Path) -> None:
@@ -133,7 +133,7 @@ def test_other_schemes_are_refused(board: Path) -> None:
 
 def test_absolute_path_is_refused(board: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     outside = tmp_path_factory.mktemp("outside") / "secret.png"
-    outside.write_bytes(b"secret")
+    outside.write_bytes(b"\x89PNG secret")
     with pytest.raises(RefError, match=r"is an absolute path: references must stay inside"):
         resolve_media(declare_reference("s", str(outside)), board)
     allowed = resolve_media(declare_reference("s", str(outside)), board, allow_outside=True)
@@ -141,7 +141,7 @@ def test_absolute_path_is_refused(board: Path, tmp_path_factory: pytest.TempPath
 
 
 def test_dotdot_escape_is_refused(board: Path) -> None:
-    (board.parent / "sibling.png").write_bytes(b"x")
+    (board.parent / "sibling.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(RefError) as info:
         resolve_media(declare_reference("s", "../sibling.png"), board)
     assert str(info.value) == (
@@ -157,7 +157,7 @@ def test_dotdot_that_stays_inside_is_fine(board: Path) -> None:
 
 def test_symlink_escape_is_refused(board: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     outside = tmp_path_factory.mktemp("outside") / "secret.png"
-    outside.write_bytes(b"secret")
+    outside.write_bytes(b"\x89PNG secret")
     (board / "refs" / "link.png").symlink_to(outside)
     escape = r"'refs/link.png' leads out through a symlink \(to .*secret.png\)"
     with pytest.raises(RefError, match=escape):
@@ -185,9 +185,9 @@ def test_editing_a_file_changes_its_hash(board: Path) -> None:
     path = (board / "refs" / "keeper.png").resolve()
     before = file_sha256(path)
     mtime = path.stat().st_mtime_ns
-    path.write_bytes(b"keeper pixelz")  # same size: the new mtime tells the edit
+    path.write_bytes(b"\x89PNG\r\n\x1a\nkeeper pixelz")  # same size: the new mtime tells the edit
     os.utime(path, ns=(mtime + 1_000_000, mtime + 1_000_000))
-    assert file_sha256(path) == hashlib.sha256(b"keeper pixelz").hexdigest() != before
+    assert file_sha256(path) == hashlib.sha256(b"\x89PNG\r\n\x1a\nkeeper pixelz").hexdigest() != before
 
 
 def test_hash_is_memoized_while_the_file_is_unchanged(board: Path, monkeypatch: pytest.MonkeyPatch) -> None:

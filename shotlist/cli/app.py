@@ -680,3 +680,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         sys.exit(130)
+    except OSError as exc:
+        # The last line of defence for what the library did not foresee (a disk filling
+        # up mid-write, a folder turned read-only): one line naming the file, not a stack.
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[red]error:[/] {escape(where + (exc.strerror or str(exc)))}")
+        sys.exit(1)

@@ -4,6 +4,12 @@ Everything in the cache is keyed by content (see :func:`cache_key`) and built
 under a temporary name beside its final one, then renamed into place, so an
 entry exists only once complete and a crash never leaves half of one. Entries
 unused for ``SWEEP_DAYS`` are removed after a stitch.
+
+The cache repairs itself: ``publish`` seals every file it publishes with its
+size, and ``cached`` trusts a file only while it still has that size (a file
+cut short by a full disk, or by hand, is removed and built again). One stitch
+at a time holds the cache (``exclusive``), and it first removes what killed
+stitches left behind (``sweep_leftovers``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 
 from shotlist import files
@@ -48,6 +55,42 @@ class Cache:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the cache for one stitch; a second one waits. Held, the leftovers of other
+        stitches are known to be dead and can be removed."""
+        with (self.root / "lock").open("a+b") as handle:
+            try:
+                import fcntl
+            except ImportError:  # pragma: no cover - no advisory locks on this platform
+                yield
+                return
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def sweep_leftovers(self, output: Path) -> None:
+        """Remove what killed stitches left: scratch folders, entries built half-way, and a
+        half-written cut beside ``output``. Call only while holding ``exclusive``."""
+        for entry in (self.root / "tmp").iterdir():
+            _remove(entry)
+        for folder in (self.pictures, self.sounds, self.windows, self.tracks):
+            for entry in folder.glob(".*.part*"):
+                _remove(entry)
+        if output.parent.is_dir():
+            for entry in output.parent.glob(
+                f".{glob_escape(output.stem)}.*.part{glob_escape(output.suffix)}"
+            ):
+                _remove(entry)
+
+    def clear(self) -> None:
+        """Drop every built entry (not the probes, which describe the clips themselves)."""
+        for folder in (self.pictures, self.sounds, self.windows, self.tracks):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+
     def sweep(self) -> None:
         """Remove entries no stitch has used for a while, and leftovers of crashed runs."""
         now = time.time()
@@ -68,12 +111,57 @@ def cache_key(kind: str, **parts: object) -> str:
 
 
 def cached(*paths: Path) -> bool:
-    """Whether every path exists; touches them so the sweep keeps what is in use."""
+    """Whether every path exists, each file with the size it was sealed with (a damaged
+    one is removed, to be built again); touches them so the sweep keeps what is in use."""
     if not all(p.exists() for p in paths):
         return False
     for path in paths:
+        if path.is_file() and not _intact(path):
+            _remove(path)
+            return False
+    for path in paths:
         os.utime(path)
     return True
+
+
+def publish(building: Path, final: Path) -> None:
+    """``files.publish`` for cache entries: a file, or a folder of files, sealed with the
+    sizes ``cached`` checks. The seal is written last, so an entry without one (a crash
+    in between) counts as damaged, never as whole."""
+    if building.is_dir():
+        for piece in [p for p in building.iterdir() if p.is_file() and p.suffix != SEAL]:
+            _seal(piece)
+        files.publish(building, final)
+        return
+    files.publish(building, final)
+    _seal(final)
+
+
+SEAL = ".size"
+
+
+def _seal_path(path: Path) -> Path:
+    return path.with_name(path.name + SEAL)
+
+
+def _seal(path: Path) -> None:
+    _seal_path(path).write_text(str(path.stat().st_size))
+
+
+def _intact(path: Path) -> bool:
+    try:
+        return int(_seal_path(path).read_text()) == path.stat().st_size
+    except (OSError, ValueError):
+        return False
+
+
+def _remove(entry: Path) -> None:
+    with suppress(OSError):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+            _seal_path(entry).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from shotlist.cut.audio import (
     splice_spans,
     splice_starts,
 )
-from shotlist.cut.cache import Cache, Job, cache_key, cached, submit
+from shotlist.cut.cache import Cache, Job, cache_key, cached, publish, submit
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
 from shotlist.cut.transitions import DIP_COLOURS
 from shotlist.cut.types import CutSettings
@@ -284,7 +284,7 @@ def _splice(spans: Sequence[PacketSpan], track: Path, step: str) -> None:
     path = files.staged(track)
     try:
         splice_audio(spans, path, step=step)
-        files.publish(path, track)
+        publish(path, track)
     except FFmpegError as exc:
         raise StitchError(exc.step, exc.command, exc.stderr_tail) from exc
     finally:
@@ -387,7 +387,7 @@ def _render(args: list[str], step: str, building: Path, final: Path) -> None:
     """Run ffmpeg writing ``building``, then move it into place at ``final``."""
     try:
         run_ffmpeg(args, step=step, error=StitchError)
-        files.publish(building, final)
+        publish(building, final)
     finally:
         building.unlink(missing_ok=True)
 

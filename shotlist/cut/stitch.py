@@ -46,6 +46,7 @@ from shotlist.cut.cache import (
     Job,
     cache_key,
     cached,
+    publish,
     submit,
     wait_all,
     workers,
@@ -122,6 +123,23 @@ def stitch_cut(
     """
     hook(StitchStarted("", str(output)))
     cache = Cache(work_dir)
+    with cache.exclusive():
+        cache.sweep_leftovers(output)
+        try:
+            return _stitch(shots, settings, cache, output, hook)
+        except StitchError as exc:
+            if not any(cache.pictures.iterdir()):
+                raise
+            # An intermediate the size check cannot fault (damaged in place) may be the cause:
+            # one more try from an empty cache tells it from a real failure, and repairs it.
+            hook(Notice("", f"the cut failed ({exc}); rebuilding its cache and trying again"))
+            cache.clear()
+            return _stitch(shots, settings, cache, output, hook)
+
+
+def _stitch(
+    shots: Sequence[CutShot], settings: CutSettings, cache: Cache, output: Path, hook: Hook
+) -> CutResult:
     plan = plan_cut(shots, settings, [_probe_clip(shot, cache) for shot in shots])
     for notice in plan.notices:
         hook(Notice("", notice))
@@ -258,7 +276,7 @@ def _publish(building: Path, picture: _Picture) -> None:
         return  # another stitch published the same entry first; theirs is as good
     shutil.rmtree(picture.folder, ignore_errors=True)  # an entry that lost a piece
     with suppress(OSError):  # lost a race to publish
-        files.publish(building, picture.folder)
+        publish(building, picture.folder)
 
 
 def _check_pieces(timing: ShotTiming, folder: Path, picture: _Picture) -> None:
@@ -343,7 +361,7 @@ def _window_job(window: _Window) -> Callable[[], None]:
         building = files.staged(window.path)
         try:
             run_ffmpeg(window.args(building), step=window.step, error=StitchError)
-            files.publish(building, window.path)
+            publish(building, window.path)
         finally:
             building.unlink(missing_ok=True)
 

@@ -137,3 +137,53 @@ def decodes(path: Path) -> bool:
     except (av.FFmpegError, OSError, ValueError, IndexError):
         return False
     return False
+
+
+_END_TOLERANCE = 0.25
+"""How far short of its declared end a decoded stream may stop (the last frame's rounding)."""
+
+
+def clip_problem(path: Path) -> str | None:
+    """Why ``path`` is not a complete clip, or None when it is.
+
+    Opening is not enough: a download cut short behind a valid header (an MP4 whose
+    ``moov`` comes first, say) opens and even declares its full length. So every
+    packet of the video and audio streams is decoded, and the decoded end must
+    reach the end each stream declares. Blocking: run it in a worker thread.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "it has no video stream"
+            streams = [container.streams.video[0], *container.streams.audio[:1]]
+            # (type, declared seconds) by index, read while the container is open.
+            declared = {s.index: (s.type, _stream_seconds(s)) for s in streams}
+            reached: dict[int, float] = {}
+            for packet in container.demux(streams):
+                for frame in packet.decode():
+                    start = getattr(frame, "time", None)
+                    if start is not None:
+                        end = float(start) + _frame_seconds(frame)
+                        reached[packet.stream.index] = max(reached.get(packet.stream.index, 0.0), end)
+            video = streams[0].index
+    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+        return f"it does not decode ({exc})"
+    if video not in reached:
+        return "its video stream holds no frames"
+    for index, (kind, want) in declared.items():
+        got = reached.get(index, 0.0)
+        if want and got < want - _END_TOLERANCE:
+            return f"its {kind} decodes to {got:.2f} s of the {want:.2f} s it declares (truncated)"
+    return None
+
+
+def _frame_seconds(frame: object) -> float:
+    samples = getattr(frame, "samples", None)
+    rate = getattr(frame, "sample_rate", None)
+    if samples and rate:
+        return float(samples) / float(rate)
+    duration = getattr(frame, "duration", None)
+    time_base = getattr(frame, "time_base", None)
+    return float(duration * time_base) if duration and time_base else 0.0

@@ -14,6 +14,10 @@ Job states::
                       \\-> failed (with a kind) | cancelled | expired
     submit_unknown: the submit may have been accepted but its answer was lost;
                     resubmitting with the same idempotency key is safe.
+    missing:        the provider does not know the job right now (a 404 from a
+                    replica that has not seen it yet, a proxy's error page). Not
+                    terminal: the engine keeps polling, and only once the job's
+                    expiry has passed does it count the job as expired.
 
 Providers raise ``ProviderError`` (``retryable`` set for transient faults)
 and nothing else; they translate their HTTP library's exceptions themselves.
@@ -21,6 +25,7 @@ and nothing else; they translate their HTTP library's exceptions themselves.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +43,7 @@ class JobState(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     SUBMIT_UNKNOWN = "submit_unknown"
+    MISSING = "missing"
 
     @property
     def terminal(self) -> bool:
@@ -53,6 +59,25 @@ class JobStatus:
     result_url: str | None = None
     error: ProviderError | None = None
     cost_usd: float | None = None
+    expires_at: float | None = None
+    """When the provider says it forgets the job (Unix time), if it says."""
+
+
+MAX_REPORTED_COST_USD = 10_000.0
+"""No one clip costs more: a larger reported cost is a provider's mistake, not a price."""
+
+
+def reported_cost(value: object) -> float | None:
+    """A cost a provider reported, as dollars, or None when it is not a believable price
+    (not a number, NaN, infinite, negative or absurd): the lock and ``--json`` record it,
+    and JSON has no NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        cost = float(value)
+    except ValueError:
+        return None
+    return cost if math.isfinite(cost) and 0 <= cost <= MAX_REPORTED_COST_USD else None
 
 
 @runtime_checkable

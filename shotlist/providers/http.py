@@ -314,6 +314,13 @@ async def _stream_to(
             _check_download_answer(response, ctx)
             expected = _content_length(response)
             written = await _write_body(response, dest, ctx, max_bytes)
+    except httpx.TooManyRedirects as exc:
+        # Retryable: the next poll may hand out a URL that works.
+        raise ctx.error("the result URL redirects in a loop", kind="download", retryable=True) from exc
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise ctx.error(
+            f"the result URL is not a usable http(s) URL ({exc})", kind="download", retryable=True
+        ) from exc
     except httpx.TransportError as exc:
         raise ctx.error(
             f"download interrupted ({str(exc) or type(exc).__name__})",

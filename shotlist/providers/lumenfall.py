@@ -26,9 +26,10 @@ Body choices (``request_body``):
 - ``n`` is always 1: the engine fetches one clip per job and bills one.
 - ``params`` are merged in unchanged; they may not replace a named field.
 
-A poll answered 404 (no error code the gateway uses for models) means the
-gateway forgot the job: ``poll`` returns ``JobState.EXPIRED`` and the engine
-submits the shot again under a new key.
+A poll answered 404 does not prove the gateway forgot the job: a replica that
+has not seen a new job yet, or a proxy's error page, answers the same. ``poll``
+returns ``JobState.MISSING`` and the engine keeps polling; it submits again only
+once the job's ``expires_at`` (or the engine's retention bound) has passed.
 
 ``cancel`` is a deliberate no-op: the API has no cancel call, and deleting a
 running job would make a resumed render submit (and pay for) it again.
@@ -37,7 +38,9 @@ running job would make a resumed render submit (and pay for) it again.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,7 +49,7 @@ import httpx
 
 from shotlist import __version__
 from shotlist.errors import ConfigError, ProviderError
-from shotlist.providers.base import JobState, JobStatus
+from shotlist.providers.base import JobState, JobStatus, reported_cost
 from shotlist.providers.http import (
     CallContext,
     ErrorClass,
@@ -184,13 +187,7 @@ def _progress(value: object) -> float | None:
 
 def _cost(payload: Mapping[str, Any]) -> float | None:
     metadata = payload.get("metadata")
-    cost = metadata.get("cost") if isinstance(metadata, dict) else None
-    if isinstance(cost, bool) or not isinstance(cost, int | float | str):
-        return None
-    try:
-        return float(cost)
-    except ValueError:
-        return None
+    return reported_cost(metadata.get("cost") if isinstance(metadata, dict) else None)
 
 
 def _job_error(payload: Mapping[str, Any]) -> str:
@@ -224,7 +221,23 @@ def job_status(payload: Mapping[str, Any], ctx: CallContext) -> JobStatus:
         result_url=url if isinstance(url, str) and url else None,
         error=error,
         cost_usd=_cost(payload),
+        expires_at=_timestamp(payload.get("expires_at")),
     )
+
+
+def _timestamp(value: object) -> float | None:
+    """Unix seconds from a number or an ISO 8601 text; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) and value > 0 else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return moment.timestamp() if moment.tzinfo else moment.replace(tzinfo=UTC).timestamp()
+    return None
 
 
 class LumenfallProvider:
@@ -344,9 +357,8 @@ class LumenfallProvider:
         except ProviderError as exc:
             if exc.kind != "not_found":
                 raise
-            # The gateway no longer knows the job (retention ran out): the engine
-            # submits the shot afresh instead of failing it.
-            return JobStatus(JobState.EXPIRED, error=exc)
+            # Not proof of expiry (see the module docstring): the engine decides.
+            return JobStatus(JobState.MISSING, error=exc)
         return job_status(payload, ctx)
 
     async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
@@ -355,7 +367,12 @@ class LumenfallProvider:
         if not status.result_url:
             raise ctx.error("the job finished without an output URL", kind="download", retryable=True)
         # A gateway may answer with a path on its own origin; join resolves it.
-        url = str(httpx.URL(self.base_url).join(status.result_url))
+        try:
+            url = str(httpx.URL(self.base_url).join(status.result_url))
+        except httpx.InvalidURL as exc:
+            raise ctx.error(
+                f"the result URL is not a usable URL ({exc})", kind="download", retryable=True
+            ) from exc
         headers = self._auth() if same_origin(url, self.base_url) else {}
         await download_mp4(self.client, url, dest, ctx, headers=headers, max_bytes=self._max_download_bytes)
 

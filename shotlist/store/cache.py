@@ -33,6 +33,7 @@ from typing import Any, Literal, Protocol
 
 from shotlist import files
 from shotlist.errors import StoreError
+from shotlist.providers.base import reported_cost
 from shotlist.request import ShotRequest
 
 STORE_DIRNAME = ".shotlist"
@@ -121,6 +122,11 @@ class JobRecord:
     created_at: float
     updated_at: float
     generation: int = 0
+    submitted_at: float | None = None
+    """When the provider accepted the job (Unix time); a job younger than its
+    retention cannot have been forgotten, whatever a poll answers."""
+    expires_at: float | None = None
+    """When the provider said it forgets the job, once a poll has said so."""
 
 
 # ---------------------------------------------------------------- the store
@@ -323,7 +329,7 @@ def _cached_clip(request_hash: str, clip: Path, meta: Mapping[str, Any]) -> Cach
             size=int(meta["size"]),
             job_id=str(meta["job_id"]),
             provider=str(meta["provider"]),
-            cost_usd=None if cost is None else float(cost),
+            cost_usd=reported_cost(cost),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -346,7 +352,8 @@ def new_job_record(request: ShotRequest, generation: int = 0) -> JobRecord:
 
 
 def mark_submitted(record: JobRecord, job_id: str) -> JobRecord:
-    return replace(record, state="submitted", job_id=job_id, updated_at=time.time())
+    now = time.time()
+    return replace(record, state="submitted", job_id=job_id, updated_at=now, submitted_at=now)
 
 
 def mark_ended(record: JobRecord) -> JobRecord:
@@ -448,7 +455,7 @@ def _parse_entry(item: Any) -> LockEntry:
         duration=float(item["duration"]),
         job_id=_str(item, "job_id"),
         sha256=_str(item, "sha256"),
-        cost_usd=None if item["cost_usd"] is None else float(item["cost_usd"]),
+        cost_usd=None if item["cost_usd"] is None else reported_cost(item["cost_usd"]),
     )
     unknown = sorted(set(item) - set(LockEntry.__dataclass_fields__))
     if unknown:

@@ -13,10 +13,14 @@ cannot read files, the environment or Python internals.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
+import math
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +64,8 @@ MAX_SEQUENCE = 10_000  # largest string or list a template may build with * or *
 MAX_TEXT = 100_000  # longest text a template may build, in one step or one field
 MAX_NUMBER_BITS = 4_096  # largest number a template may compute (about 1200 digits)
 MAX_SHOTS = 10_000
+MAX_STEPS = 1_000_000  # loop iterations and checked operations per storyboard, all templates together
+MAX_SECONDS = 5.0  # wall time for all of a storyboard's templates: the backstop of MAX_STEPS
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
 # A width or precision of 10000 or more in a %-style or {}-style format string, or one
 # taken from the arguments (``%*s``, ``{0:{1}}``), where it cannot be checked beforehand.
@@ -79,6 +85,57 @@ _SIZED = frozenset(
         "truncate",
     }
 )
+
+
+class OutOfBudget(SecurityError):
+    """The storyboard's templates together did more work than one storyboard may."""
+
+
+class _Budget(threading.local):
+    """The template work left to the expansion running in this thread. Loops that print
+    nothing (three nested loops over a long text) are bounded by steps, not by output."""
+
+    steps = 0
+    deadline: float | None = None
+    spent = False
+
+
+_BUDGET = _Budget()
+
+
+@contextlib.contextmanager
+def template_budget(steps: int = MAX_STEPS, seconds: float = MAX_SECONDS) -> Iterator[None]:
+    """Bound the template work done inside the block (in this thread)."""
+    saved = (_BUDGET.steps, _BUDGET.deadline, _BUDGET.spent)
+    _BUDGET.steps, _BUDGET.deadline, _BUDGET.spent = steps, time.monotonic() + seconds, False
+    try:
+        yield
+    finally:
+        _BUDGET.steps, _BUDGET.deadline, _BUDGET.spent = saved
+
+
+def _tick(cost: int = 1) -> None:
+    if _BUDGET.deadline is None:
+        return
+    _BUDGET.steps -= cost
+    # The clock is read every 1024 steps: cheap, and still within milliseconds of the limit.
+    late = _BUDGET.steps % 1024 == 0 and time.monotonic() > _BUDGET.deadline
+    if _BUDGET.steps < 0 or late or _BUDGET.spent:
+        _BUDGET.spent = True
+        raise OutOfBudget(
+            f"the templates do too much work (more than {MAX_STEPS:,} steps or {MAX_SECONDS:g} s "
+            "for the whole storyboard); simplify the loops"
+        )
+
+
+def budget_spent() -> bool:
+    return _BUDGET.spent
+
+
+def _budgeted(iterable: Any) -> Iterator[Any]:
+    for item in iterable:
+        _tick()
+        yield item
 
 
 def _size(value: Any) -> int:
@@ -120,6 +177,7 @@ def _checked_filter(name: str, func: Any) -> Any:
 
     @functools.wraps(func)
     def checked(*args: Any, **kwargs: Any) -> Any:
+        _tick(1 + max((_size(a) for a in args), default=0) // 64)  # a filter walks its input
         _check_growth(name, args[skip] if len(args) > skip else None, (*args[skip + 1 :], *kwargs.values()))
         return _checked_result(func(*args, **kwargs))
 
@@ -128,6 +186,11 @@ def _checked_filter(name: str, func: Any) -> Any:
 
 class _CodeGenerator(CodeGenerator):
     """Compiles ``a ~ b`` to a call the sandbox checks, as it checks ``*`` and ``+``."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        # Every loop iterates through environment.budgeted, which counts the steps.
+        node.iter = nodes.Call(nodes.EnvironmentAttribute("budgeted"), [node.iter], [], None, None)
+        super().visit_For(node, frame)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.checked_concat((")
@@ -144,7 +207,11 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _CodeGenerator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
+    def budgeted(self, iterable: Any) -> Iterator[Any]:
+        return _budgeted(iterable)
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _tick()
         if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
             raise SecurityError("exponent too large")
         if isinstance(left, int) and isinstance(right, int):
@@ -163,6 +230,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return _checked_result(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _tick()
         name = getattr(__obj, "__name__", "")
         receiver = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
         if isinstance(receiver, str):
@@ -189,6 +257,7 @@ def _render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
     """Render with a budget: a loop cannot print more than one field may hold."""
     parts, size = [], 0
     for part in template.generate(context):
+        _tick()
         size += len(part)
         if size > MAX_TEXT:
             raise SecurityError(f"a field may render at most {MAX_TEXT} characters")
@@ -228,6 +297,8 @@ def render_string(text: str, context: Mapping[str, Any], *, keep_type: bool = Tr
         raise TemplateProblem(_undefined_message(str(exc.message), context)) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax error: {str(exc.message).rstrip('.')}") from None
+    except OutOfBudget as exc:
+        raise TemplateProblem(str(exc)) from None
     except SecurityError as exc:
         raise TemplateProblem(f"not allowed in a template: {str(exc).rstrip('.')}") from None
     except RecursionError:
@@ -309,6 +380,10 @@ class Expander:
         return first.file if first else ""
 
     def run(self) -> Expanded:
+        with template_budget():
+            return self._run()
+
+    def _run(self) -> Expanded:
         out: dict[str, Any] = {}
         for key, value in self.document.items():
             if key in ("shots", "templates"):
@@ -342,6 +417,8 @@ class Expander:
                 return render_string(value, context, keep_type=not _is_text_field(path))
             except TemplateProblem as exc:
                 pos = source.value(path)
+                if budget_spent() and any(message == str(exc) for _, message in self._reported):
+                    return value  # the budget ran out once; every later field would say so again
                 if (pos, str(exc)) not in self._reported:  # once per place, not once per loop value
                     self._reported.add((pos, str(exc)))
                     self.problem(pos, path, str(exc) + self._shot_note, label=self.label_for(path))
@@ -407,6 +484,8 @@ class Expander:
     def expand_shots(self, labels: list[str]) -> list[Any]:
         out: list[Any] = []
         for index, shot in enumerate(self.shots):
+            if budget_spent():
+                return out  # reported once, where the work ran out; the rest would only repeat it
             label = field_path(shot.path)
             if not isinstance(shot.values, dict):
                 # Not a mapping: leave it to the models, which say what a shot must be.
@@ -474,6 +553,16 @@ class Expander:
                 )
                 return []
         keys = list(each)
+        # Counted before it is built: three keys of a thousand values are a billion shots.
+        count = math.prod(len(values) for values in each.values())
+        if count > MAX_SHOTS:
+            sizes = " x ".join(str(len(values)) for values in each.values())
+            self.problem(
+                source.value(("each",)),
+                each_path,
+                f"makes {count:,} shots ({sizes}); a storyboard holds at most {MAX_SHOTS:,}",
+            )
+            return []
         combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*each.values())]
         shot_id = merged.get("id")
         if len(combos) > 1 and isinstance(shot_id, str) and "{" not in shot_id:

@@ -49,6 +49,8 @@ class LoadedStoryboard:
     source: SourceMap
     shot_labels: tuple[str, ...]
     vars: Mapping[str, object]
+    includes: tuple[Path, ...] = ()
+    """Every file included, at any depth (resolved paths)."""
 
     @property
     def folder(self) -> Path:
@@ -97,7 +99,10 @@ def load_storyboard(path: Path, *, overrides: Mapping[str, object] | None = None
     assert isinstance(document, dict)
     root = path.resolve().parent
     problems: list[Problem] = []
-    templates, shots = collect_parts(document, source, path.resolve(), root, label, problems, seen=())
+    included: dict[Path, Pos] = {}
+    templates, shots = collect_parts(
+        document, source, path.resolve(), root, label, problems, seen=(), included=included
+    )
     expander = Expander(document, source, overrides or {}, templates, shots)
     expanded = expander.run()
     problems += expanded.problems
@@ -126,6 +131,7 @@ def load_storyboard(path: Path, *, overrides: Mapping[str, object] | None = None
         source=expanded.source,
         shot_labels=tuple(expanded.shot_labels),
         vars=dict(expander.vars),
+        includes=tuple(included),
     )
 
 
@@ -201,6 +207,7 @@ def collect_parts(
     label: str,
     problems: list[Problem],
     seen: tuple[Path, ...],
+    included: dict[Path, Pos] | None = None,
 ) -> tuple[dict[str, Layer], list[Layer]]:
     """Templates and shots of ``document`` and of every file it includes.
 
@@ -209,11 +216,12 @@ def collect_parts(
     """
     templates: dict[str, Layer] = {}
     shots: list[Layer] = []
+    included = {} if included is None else included
     for index, (child_doc, child_source, child_path, child_label) in enumerate(
-        load_includes(document, source, path, root, label, problems, seen)
+        load_includes(document, source, path, root, label, problems, seen, included)
     ):
         child_templates, child_shots = collect_parts(
-            child_doc, child_source, child_path, root, child_label, problems, (*seen, path)
+            child_doc, child_source, child_path, root, child_label, problems, (*seen, path), included
         )
         _add_templates(templates, child_templates, problems)
         shots += child_shots
@@ -265,6 +273,7 @@ def load_includes(
     label: str,
     problems: list[Problem],
     seen: tuple[Path, ...],
+    included: dict[Path, Pos] | None = None,
 ) -> list[tuple[dict[str, Any], SourceMap, Path, str]]:
     raw = document.get("include")
     if raw is None:
@@ -293,6 +302,22 @@ def load_includes(
                 Problem(pos.file, pos.line, pos.column, f"include[{i}]", f'"{item}" includes itself')
             )
             continue
+        if included is not None and child in included:
+            # Its shots and templates would all clash with themselves, and the errors would
+            # point into the part, which is not where the mistake is: this line is.
+            first = included[child]
+            problems.append(
+                Problem(
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    f"include[{i}]",
+                    f'"{item}" is already included ({first.file}:{first.line}); include a file once',
+                )
+            )
+            continue
+        if included is not None:
+            included[child] = pos
         child_label = str(Path(label).parent / item) if not Path(item).is_absolute() else item
         try:
             child_doc, child_source = load_yaml(read_text(child, child_label), child_label)

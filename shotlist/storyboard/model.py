@@ -12,6 +12,7 @@ to the constraints it describes, so the two are edited together.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -147,10 +148,11 @@ class Camera(Frozen):
 class Trim(Frozen):
     """In and out points inside the generated clip, in seconds."""
 
-    start: Annotated[float, Strict(), Field(ge=0)] = Field(
+    # Finite: ``.inf`` is valid YAML, and a trim to infinity cannot be cut.
+    start: Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)] = Field(
         default=0.0, description="Seconds to drop from the start of the clip."
     )
-    end: Annotated[float, Strict(), Field(gt=0)] | None = Field(
+    end: Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)] | None = Field(
         default=None, description="Second of the clip where the shot ends; omitted: the clip's end."
     )
 
@@ -214,14 +216,48 @@ class ShotFields(Frozen):
     params: dict[str, Any] | None = Field(
         default=None, description="Provider-specific fields, sent unchanged and hashed."
     )
+
+    @field_validator("params")
+    @classmethod
+    def _finite_params(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # JSON has no NaN or infinity: such a body is refused upstream, or worse, billed.
+        where = _non_finite(value) if value else None
+        if where is not None:
+            raise ValueError(f"params.{where} is not a finite number; NaN and infinity cannot be sent")
+        return value
+
     caption: StrictBool | None = Field(
         default=None, description="Caption the local previz with the shot id and prompt."
     )
     mute: StrictBool | None = Field(default=None, description="Drop the shot's own audio in the cut.")
 
 
+def _non_finite(value: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first NaN or infinite number inside ``value``, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return prefix.rstrip(".") or "value"
+    if isinstance(value, dict):
+        items: Any = ((f"{prefix}{key}", item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{prefix.rstrip('.')}[{i}]", item) for i, item in enumerate(value))
+    else:
+        return None
+    for name, item in items:
+        found = _non_finite(item, f"{name}.")
+        if found is not None:
+            return found
+    return None
+
+
 class Defaults(ShotFields):
     """Values every shot takes unless it sets its own."""
+
+
+def _not_blank(value: str | None) -> str | None:
+    # An empty prompt is billed and then refused (or rendered as noise) upstream.
+    if value is not None and not value.strip():
+        raise ValueError("expected text describing the shot, got an empty prompt")
+    return value
 
 
 class Segment(Frozen):
@@ -236,6 +272,11 @@ class Segment(Frozen):
         default=None,
         description="Spoken lines in the segment (besides double-quoted lines in its prompt).",
     )
+
+    @field_validator("prompt")
+    @classmethod
+    def _says_something(cls, value: str) -> str:
+        return _not_blank(value) or value
 
 
 class ShotBody(ShotFields):
@@ -275,6 +316,12 @@ class Shot(ShotBody):
     id: Annotated[str, Strict(), Field(pattern=SHOT_ID_PATTERN)] = Field(
         description="Unique, stable id; safe as a file name."
     )
+
+    @field_validator("prompt")
+    @classmethod
+    def _says_something(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
     use: StrictStr | None = Field(
         default=None, description="A template whose fields this shot takes; its own win."
     )

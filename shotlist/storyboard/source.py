@@ -10,6 +10,7 @@ where they happen.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -44,6 +45,18 @@ def _yaml12_booleans(base: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
 _PURE_LOADER = _yaml12_booleans(yaml.SafeLoader)
 _LOADER = _yaml12_booleans(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 MAX_NODES = 200_000  # aliases can multiply a small file into a huge one ("billion laughs")
+MAX_FILE_BYTES = 10_000_000
+MAX_DEPTH = 100  # nesting of lists and mappings: the parsers recurse once per level
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
 
 
 @dataclass(frozen=True, order=True)
@@ -102,16 +115,44 @@ class SourceMap:
         return list(index.get(prefix, ()))
 
 
+def _read_regular(path: Path, label: str) -> bytes:
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise StoryboardError.one(label, 0, 0, "", "is a directory, not a storyboard file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = _special_kind(info.st_mode)
+        raise StoryboardError.one(label, 0, 0, "", f"is {kind}, not a regular file; a storyboard is a file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise StoryboardError.one(
+            label,
+            0,
+            0,
+            "",
+            f"is {info.st_size / 1e6:.1f} MB; a storyboard holds at most {MAX_FILE_BYTES // 10**6} MB",
+        )
+    with path.open("rb") as handle:
+        return handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since the stat
+
+
 def read_text(path: Path, label: str) -> str:
-    """The file's text, or a StoryboardError saying why it is not a text storyboard."""
+    """The file's text, or a StoryboardError saying why it is not a text storyboard.
+
+    Only a regular file of at most ``MAX_FILE_BYTES`` is read: a FIFO would block
+    forever and ``/dev/zero`` would fill the memory.
+    """
     try:
-        data = files.read_project_bytes(path)
+        # A revision read from git (plan --against) is already bounded by git's own objects.
+        data = files.read_project_bytes(path) if files.in_view() else _read_regular(path, label)
     except FileNotFoundError:
         raise StoryboardError.one(label, 0, 0, "", "file not found") from None
-    except IsADirectoryError:
-        raise StoryboardError.one(label, 0, 0, "", "is a directory, not a storyboard file") from None
+    except (NotADirectoryError, ValueError):  # a path through a file, a NUL in the name
+        raise StoryboardError.one(label, 0, 0, "", "file not found") from None
     except OSError as exc:
-        raise StoryboardError.one(label, 0, 0, "", f"cannot be read ({exc.strerror})") from exc
+        raise StoryboardError.one(label, 0, 0, "", f"cannot be read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise StoryboardError.one(
+            label, 0, 0, "", f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; a storyboard file is smaller"
+        )
     if b"\x00" in data[:8192]:
         raise StoryboardError.one(label, 0, 0, "", "is a binary file, not a YAML storyboard")
     try:
@@ -150,6 +191,15 @@ def load_yaml(text: str, label: str) -> tuple[Any, SourceMap]:
         raise StoryboardError([_syntax_problem(exc, label)]) from None
     except yaml.YAMLError as exc:
         raise StoryboardError.one(label, 0, 0, "", f"invalid YAML: {exc}") from None
+    except RecursionError:
+        # The parsers recurse once per level of nesting: thousands of "[" exhaust the stack.
+        raise StoryboardError.one(
+            label,
+            0,
+            0,
+            "",
+            f"invalid YAML: nested too deeply (at most {MAX_DEPTH} levels of lists and mappings)",
+        ) from None
     nodes = [n for n in nodes if n is not None]
     if not nodes:
         return None, SourceMap()
@@ -197,6 +247,7 @@ class _Builder:
         self.source = SourceMap()
         self.problems: list[Problem] = []
         self.count = 0
+        self.open: set[int] = set()  # ids of the collections being built: an alias to one loops
         self.constructor = yaml.SafeLoader("")
 
     def pos(self, node: yaml.Node) -> Pos:
@@ -215,6 +266,24 @@ class _Builder:
                 "too many values (aliases expand too far)",
             )
         self.source.values[path] = self.pos(node)
+        if len(path) > MAX_DEPTH:
+            pos = self.pos(node)
+            raise StoryboardError.one(
+                self.label,
+                pos.line,
+                pos.column,
+                field_path(path[:3]),
+                f"nested too deeply (at most {MAX_DEPTH} levels of lists and mappings)",
+            )
+        if id(node) in self.open:
+            pos = self.pos(node)
+            raise StoryboardError.one(
+                self.label,
+                pos.line,
+                pos.column,
+                field_path(path[:-1]),
+                "an alias that contains itself (it would never end)",
+            )
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTIONS:
             pos = self.pos(node)  # e.g. !!python/object/apply on a list: never constructed, but refused
             raise StoryboardError.one(
@@ -224,11 +293,15 @@ class _Builder:
                 "",
                 f"invalid YAML value: could not determine a constructor for the tag {node.tag!r}",
             )
-        if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.scalar(node)
+        finally:
+            self.open.discard(id(node))
 
     def scalar(self, node: yaml.Node) -> Any:
         try:
@@ -287,6 +360,11 @@ class _Builder:
                 pos = self.pos(source)
                 self.problems.append(Problem(self.label, pos.line, pos.column, "", "<< must merge a mapping"))
                 continue
+            if id(source) in self.open:
+                pos = self.pos(source)
+                raise StoryboardError.one(
+                    self.label, pos.line, pos.column, field_path(path), "an alias that contains itself"
+                )
             merged = self.mapping(source, path)
             for key, value in merged.items():
                 if key not in result:

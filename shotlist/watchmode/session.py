@@ -492,6 +492,10 @@ class _Session:
             cycle = self._failed(changes, "failed", [str(f) for f in exc.failures])
         except ShotlistError as exc:
             cycle = self._failed(changes, "failed", [str(exc)])
+        except Exception as exc:  # one bad cycle must never end the session
+            # A bug or an unforeseen OS error (a full disk, a folder made read-only): shown
+            # like any failure, and the last good cut stays.
+            cycle = self._failed(changes, "failed", [unexpected_error_line(exc)])
         cycle = replace(cycle, seconds=time.monotonic() - started)
         self.hook(CycleFinished("", cycle))
         return cycle
@@ -735,10 +739,20 @@ def written_paths(file: Path) -> set[Path]:
 
 
 def _raw_yaml(path: Path) -> Any:
+    from shotlist.storyboard.source import read_text
+
     try:
-        return load_plain(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        # read_text: a regular file of bounded size (a FIFO include must not hang the session).
+        return load_plain(read_text(path, str(path)))
+    except (ShotlistError, ValueError, RecursionError):
         return None
+
+
+def unexpected_error_line(exc: BaseException) -> str:
+    """One line for an error no part of shotlist translated."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"unexpected error: {type(exc).__name__}: {exc}".rstrip(": ")
 
 
 def _strings(value: Any) -> list[str]:

@@ -218,3 +218,87 @@ def test_init_refuses_to_overwrite_a_storyboard(tmp_path: Path, run_cli: RunCli)
     )
     assert (project / "storyboard.yaml").read_text(encoding="utf-8") == "mine\n"
     assert sorted(p.name for p in project.iterdir()) == ["storyboard.yaml"]
+
+
+# -- hostile files: one line, exit 1, no hang ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("version: 1\nshots: &a [*a]\n", "error: bad.yaml:2:8: shots: an alias that contains itself"),
+        ("version: 1\nm: &m\n  k: *m\nshots: []\n", "error: bad.yaml:2:4: m: an alias that contains itself"),
+        ("version: 1\nm: &m\n  <<: *m\nshots: []\n", "error: bad.yaml:2:4: m: an alias that contains itself"),
+        (
+            "version: 1\nshots: " + "[" * 5000 + "]" * 5000 + "\n",
+            "error: bad.yaml: invalid YAML: nested too deeply (at most 100 levels of lists and mappings)",
+        ),
+        (
+            "version: 1\nshots: " + "[" * 150 + "]" * 150 + "\n",
+            "error: bad.yaml:2:108: shots[0][0]: nested too deeply"
+            " (at most 100 levels of lists and mappings)",
+        ),
+    ],
+    ids=["alias-list", "alias-map", "alias-merge", "deep-flow", "deep-but-parseable"],
+)
+def test_a_yaml_that_never_ends_is_one_line(
+    write_storyboard: WriteStoryboard, run_cli: RunCli, text: str, line: str
+) -> None:
+    write_storyboard(text, "bad.yaml")
+    result = run_cli("validate", "bad.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].startswith(line), result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+
+
+def test_special_files_are_refused_without_reading_them(
+    write_storyboard: WriteStoryboard, run_cli: RunCli, tmp_path: Path
+) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")
+    write_storyboard("version: 1\ninclude: [pipe.yaml]\nshots: [{id: a, prompt: x}]\n", "film.yaml")
+    (tmp_path / "huge.yaml").write_bytes(b"#" * 10_000_001)
+
+    runs = {name: run_cli("validate", name) for name in ("/dev/zero", "pipe.yaml", "film.yaml", "huge.yaml")}
+
+    assert {name: run.exit_code for name, run in runs.items()} == dict.fromkeys(runs, 1)
+    assert runs["/dev/zero"].stderr == (
+        "error: /dev/zero: is a device, not a regular file; a storyboard is a file\n"
+    )
+    fifo = "error: pipe.yaml: is a FIFO, not a regular file; a storyboard is a file\n"
+    assert runs["pipe.yaml"].stderr == fifo
+    assert runs["film.yaml"].stderr == fifo
+    assert runs["huge.yaml"].stderr == "error: huge.yaml: is 10.0 MB; a storyboard holds at most 10 MB\n"
+
+
+def test_a_part_included_twice_is_named_at_the_second_include(
+    write_storyboard: WriteStoryboard, run_cli: RunCli
+) -> None:
+    write_storyboard("templates: {close: {duration: 4}}\nshots: [{id: shared, prompt: x}]\n", "part.yaml")
+    write_storyboard("include: [part.yaml]\n", "scene.yaml")
+    write_storyboard("version: 1\ninclude: [scene.yaml, part.yaml]\nshots: [{id: a, prompt: x}]\n")
+
+    result = run_cli("validate", "film.yaml")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        'error: scene.yaml:1:11: include[0]: "part.yaml" is already included (film.yaml:2); '
+        "include a file once\n"
+    )
+
+
+def test_an_unreadable_storyboard_is_a_storyboard_error_exit_1(
+    write_storyboard: WriteStoryboard, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_storyboard(VALID)
+    real_open = Path.open
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name == "film.yaml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", refuse)  # the tests may run as root, whom chmod cannot stop
+    for command in ("validate", "plan", "render"):
+        result = run_cli(command, "film.yaml")
+        assert result.exit_code == 1, command
+        assert result.stderr == "error: film.yaml: cannot be read (Permission denied)\n"

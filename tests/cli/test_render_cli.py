@@ -32,6 +32,8 @@ from render_helpers import (
     write,
 )
 
+from shotlist.media.ffmpeg import run_ffmpeg
+
 # Whole renders, stitches, servers or subprocesses: outside the fast core (pytest -m "not e2e").
 pytestmark = pytest.mark.e2e
 
@@ -426,3 +428,181 @@ def test_errors_are_one_line_without_a_traceback(tmp_path: Path, args: tuple[str
     assert run.returncode == 1
     assert len(run.errors) == 1
     assert message in run.errors[0]
+
+
+OUTPUT_SAFETY = """\
+    version: 1
+    include: [part.yaml]
+    defaults: {size: 320x180, duration: 1, seed: 3}
+    references:
+      plate: refs/plate.png
+    shots:
+      - id: harbour
+        prompt: Fishing boats rock in the harbour at dawn, before @plate
+    cut: {size: 320x180, fps: 12}
+    """
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("render", "film.yaml", "-o", "film.yaml"),
+            'error: -o "film.yaml": expected a file name ending in .mp4',
+        ),
+        (
+            ("stitch", "film.yaml", "-o", "film.lock"),
+            'error: -o "film.lock": expected a file name ending in .mp4',
+        ),
+        (
+            ("render", "film.yaml", "-o", "part.yaml"),
+            'error: -o "part.yaml": expected a file name ending in .mp4',
+        ),
+        (
+            ("render", "film.yaml", "-o", ""),
+            'error: -o ".": expected a file name ending in .mp4, got a folder',
+        ),
+        (
+            ("render", "film.yaml", "-o", "out"),
+            'error: -o "out": expected a file name ending in .mp4, got "out"',
+        ),
+        (("stitch", "film.yaml", "-o", "film.yaml/cut.mp4"), "film.yaml is a file, not a folder"),
+        (
+            ("render", "film.yaml", "-o", "refs/../refs/clip.mp4"),
+            'error: -o "refs/../refs/clip.mp4": is a reference the storyboard reads; the cut would',
+        ),
+        (
+            ("render", "film.yaml", "-o", "part.mp4"),
+            'error: -o "part.mp4": is a file the storyboard includes; the cut would overwrite it',
+        ),
+        (
+            ("render", "film.yaml", "-o", ".shotlist/cut.mp4"),
+            'error: -o ".shotlist/cut.mp4": is inside the cache folder .shotlist/',
+        ),
+        (
+            ("render", "cut-on-ref.yaml"),
+            'error: cut-on-ref.yaml:10:39: cut.output: "refs/clip.mp4" is a reference the storyboard reads',
+        ),
+        (
+            ("render", "cut-on-dir.yaml"),
+            'error: cut-on-dir.yaml:10:39: cut.output: "out.mp4" is an existing folder',
+        ),
+    ],
+    ids=[
+        "storyboard",
+        "lock",
+        "include",
+        "empty",
+        "folder",
+        "through-a-file",
+        "reference",
+        "include-mp4",
+        "cache",
+        "cut.output-reference",
+        "cut.output-folder",
+    ],
+)
+def test_the_cut_never_overwrites_what_the_render_reads(
+    tmp_path: Path, args: tuple[str, ...], line: str
+) -> None:
+    text = OUTPUT_SAFETY.replace("refs/plate.png", "refs/plate.png\n      clip: refs/clip.mp4")
+    text = text.replace("before @plate", "before @plate and @clip")
+    write(tmp_path, text)
+    write(tmp_path, text.replace("fps: 12}", "fps: 12, output: refs/clip.mp4}"), "cut-on-ref.yaml")
+    write(tmp_path, text.replace("fps: 12}", "fps: 12, output: out.mp4}"), "cut-on-dir.yaml")
+    (tmp_path / "out.mp4").mkdir()
+    (tmp_path / "out").mkdir()
+    write(tmp_path, "shots: [{id: quay, prompt: Rain falls on the empty quay}]\n", "part.yaml")
+    write(tmp_path, "shots: [{id: quay, prompt: Rain falls on the empty quay}]\n", "part.mp4")
+    write(tmp_path, "include: [part.mp4]\n", "part.yaml")  # a part that is also named .mp4
+    make_image(tmp_path / "refs" / "plate.png", "yellow")
+    run_ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=blue:s=320x180:r=12:d=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(tmp_path / "refs" / "clip.mp4"),
+        ],
+        step="making a reference clip",
+    )
+    (tmp_path / "film.lock").write_text('{"shots": [], "version": 1}\n')
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    run = shotlist(*args, cwd=tmp_path)
+
+    assert run.returncode == 1, run.stderr
+    assert len(run.errors) == 1, run.errors
+    assert line in run.errors[0]
+    assert not (tmp_path / ".shotlist" / "clips").exists()  # refused before anything rendered
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_percent_signs_in_every_path_are_taken_literally(tmp_path: Path) -> None:
+    folder = tmp_path / "100% film"
+    write(
+        folder,
+        """\
+        version: 1
+        defaults: {size: 320x180, duration: 1, seed: 3}
+        references:
+          plate: refs/plate%d.png
+        shots:
+          - id: harbour
+            prompt: 'The keeper @plate says: "100% sure"'
+          - id: quay
+            prompt: Rain falls on the empty quay
+            transition: {type: crossfade, duration: 0.25}
+        soundtrack: {music: "music%03d.wav"}
+        cut: {size: 320x180, fps: 12, output: "cuts/take%d.mp4", burn_subtitles: true}
+        """,
+    )
+    make_image(folder / "refs" / "plate%d.png", "yellow")
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=3", str(folder / "music%03d.wav")], step="music")
+    env = {"SHOTLIST_CACHE_DIR": str(tmp_path / "cache%d")}
+
+    rendered = shotlist("render", "film.yaml", cwd=folder, env=env)
+    stitched = shotlist("stitch", "film.yaml", "-o", "again %s.mp4", cwd=folder, env=env)
+
+    assert rendered.returncode == 0, rendered.stderr
+    assert stitched.returncode == 0, stitched.stderr
+    for cut in (folder / "cuts" / "take%d.mp4", folder / "again %s.mp4"):
+        assert_cut(cut, seconds=1.75, fps=12, size="320x180")
+
+
+def test_a_damaged_cut_cache_and_a_killed_stitchs_leftovers_are_repaired(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        HARBOUR.replace(
+            "prompt: A gull", "transition: {type: crossfade, duration: 0.25}\n        prompt: A gull"
+        ),
+    )
+    first = shotlist("render", "film.yaml", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    cut_cache = tmp_path / ".shotlist" / "cut"
+    intermediates = sorted(
+        p for p in cut_cache.rglob("*") if p.is_file() and p.suffix in (".mp4", ".pcm", ".m4a")
+    )
+    assert intermediates
+    for damaged in intermediates[::2]:  # cut short, as by a full disk
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 3])
+    # What a stitch killed part-way leaves behind.
+    leftovers = [
+        cut_cache / "tmp" / "stitch-killed" / "picture.ffconcat",
+        cut_cache / "windows" / ".abc.1234abcd.part.mp4",
+        cut_cache / "pictures" / ".def.1234abcd.part" / "piece0.mp4",
+        tmp_path / "out" / ".film.1234abcd.part.mp4",
+    ]
+    for leftover in leftovers:
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.write_bytes(b"\x00\x00\x00\x18ftypisom half")
+
+    again = shotlist("stitch", "film.yaml", cwd=tmp_path)
+
+    assert again.returncode == 0, again.stderr
+    assert_cut(tmp_path / "out" / "film.mp4", seconds=HARBOUR_SECONDS - 0.25, fps=12, size="320x180")
+    assert [leftover for leftover in leftovers if leftover.exists()] == []

@@ -348,12 +348,13 @@ async def test_a_rerun_after_a_kill_finds_the_same_job(server: LumenfallServer, 
     assert server.jobs_created == 1
 
 
-async def test_a_job_the_gateway_forgot_is_expired_so_the_engine_submits_again(
+async def test_a_job_the_gateway_does_not_know_is_missing_not_expired(
     server: LumenfallServer, provider: LumenfallProvider
 ) -> None:
     status = await provider.poll(shot(), "vid_forgotten")
 
-    assert status.state is JobState.EXPIRED
+    # A 404 is also what a lagging replica says: the engine, not the provider, decides expiry.
+    assert status.state is JobState.MISSING
     assert status.error is not None
     assert "HTTP 404 NOT_FOUND - no video vid_forgotten" in str(status.error)
 
@@ -819,3 +820,162 @@ async def test_a_render_killed_by_sigkill_run_again_creates_no_new_jobs(
     assert server.jobs_created == 6
     assert KEY.encode() not in out + err
     assert_key_on_no_disk(tmp_path)
+
+
+# -- money: a 404 poll is not an expiry, a download is checked as media ------------------
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["json-404", "proxy-html-404"])
+async def test_jobs_the_gateway_does_not_know_yet_are_polled_not_paid_again(
+    server: LumenfallServer, tmp_path: Path, engine: Any, html: bool
+) -> None:
+    from shotlist.events import Notice
+    from shotlist.store.cache import Store
+
+    server.unknown_first_polls, server.unknown_as_html = 3, html
+    events: list[object] = []
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        report = await engine.render_shots(
+            engine_shots(2),
+            store=Store(tmp_path / ".shotlist"),
+            providers={"lumenfall": session},
+            hook=events.append,
+            timing=engine.Timing.instant(),
+        )
+
+    assert report.failures == ()
+    assert server.jobs_created == 2
+    assert len(server.submits) == 2
+    notices = [e.message for e in events if isinstance(e, Notice)]
+    assert len(notices) == 2
+    assert all("does not know job vid_" in n and "nothing is submitted again" in n for n in notices)
+
+
+async def test_a_job_unknown_past_its_stated_expiry_is_submitted_afresh(
+    server: LumenfallServer, tmp_path: Path, engine: Any
+) -> None:
+    from shotlist.store.cache import Store, mark_submitted, new_job_record
+
+    store = Store(tmp_path / ".shotlist")
+    request = engine_shots(1)[0]
+    # A job journalled by an earlier render, whose expiry (as the gateway stated it) has passed.
+    old = mark_submitted(new_job_record(request), "vid_long_gone")
+    store.journal_put(replace(old, expires_at=1_000.0))
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        report = await engine.render_shots(
+            [request], store=store, providers={"lumenfall": session}, timing=engine.Timing.instant()
+        )
+
+    assert report.failures == ()
+    assert server.jobs_created == 1
+    assert server.submits[0].headers["idempotency-key"].endswith("-1")  # a new generation's key
+
+
+async def test_a_young_job_unknown_until_the_deadline_times_out_and_stays_journalled(
+    server: LumenfallServer, tmp_path: Path, engine: Any
+) -> None:
+    from shotlist.store.cache import Store
+
+    server.unknown_first_polls = 1_000_000
+    store = Store(tmp_path / ".shotlist")
+    timing = replace(engine.Timing.instant(), job_deadline=0.3, poll_initial=0.02, poll_cap=0.02)
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        report = await engine.render_shots(
+            engine_shots(1), store=store, providers={"lumenfall": session}, timing=timing
+        )
+
+    [failure] = report.failures
+    assert failure.kind == "timeout"
+    assert "does not know it" in failure.message
+    assert server.jobs_created == 1
+    [record] = store.journal_records()
+    assert record.state == "submitted"
+
+
+@pytest.mark.parametrize("fault", ["truncated-without-length", "header-then-garbage"])
+async def test_a_broken_download_is_fetched_again_never_cached_never_paid_twice(
+    server: LumenfallServer, tmp_path: Path, engine: Any, fault: str
+) -> None:
+    from shotlist.media.probe import clip_problem
+    from shotlist.store.cache import Store
+
+    if fault == "truncated-without-length":
+        server.truncate_next_download(times=3, length=False)
+    else:
+        server.garble_next_download(times=3)
+    store = Store(tmp_path / ".shotlist")
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        report = await engine.render_shots(
+            engine_shots(3), store=store, providers={"lumenfall": session}, timing=engine.Timing.instant()
+        )
+
+    assert report.failures == ()
+    assert server.jobs_created == 3
+    assert len(server.downloads) == 6  # each broken download fetched once more
+    clips = sorted((tmp_path / ".shotlist" / "clips").rglob("*.mp4"))
+    assert len(clips) == 3
+    assert [clip_problem(clip) for clip in clips] == [None, None, None]
+
+
+async def test_a_download_broken_every_time_fails_the_shot_and_keeps_the_job(
+    server: LumenfallServer, tmp_path: Path, engine: Any
+) -> None:
+    from shotlist.store.cache import Store
+
+    server.garble_next_download(times=100)
+    store = Store(tmp_path / ".shotlist")
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        report = await engine.render_shots(
+            engine_shots(1), store=store, providers={"lumenfall": session}, timing=engine.Timing.instant()
+        )
+
+    [failure] = report.failures
+    assert failure.kind == "download"
+    assert "the downloaded clip is broken" in failure.message
+    assert server.jobs_created == 1
+    assert not list((tmp_path / ".shotlist" / "clips").rglob("*.mp4"))
+    [record] = store.journal_records()
+    assert record.state == "submitted"  # the next render fetches it again, unpaid
+
+
+@pytest.mark.parametrize("per_second", [float("nan"), float("inf"), -0.2, 1e9])
+async def test_an_unbelievable_reported_cost_is_recorded_as_unknown(
+    server: LumenfallServer, tmp_path: Path, engine: Any, per_second: float
+) -> None:
+    import json
+
+    from shotlist.store.cache import Store
+
+    server.cost_per_second = per_second
+    async with LumenfallProvider(KEY, server.base_url) as session:
+        report = await engine.render_shots(
+            engine_shots(1),
+            store=Store(tmp_path / ".shotlist"),
+            providers={"lumenfall": session},
+            timing=engine.Timing.instant(),
+        )
+
+    [rendered] = report.shots
+    assert rendered.cost_usd is None
+    sidecar = next((tmp_path / ".shotlist" / "clips").rglob("*.json")).read_text()
+    assert json.loads(sidecar)["cost_usd"] is None  # strict JSON: no NaN anywhere
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://localhost:{port}/loop", "the result URL redirects in a loop"),
+        ("ftp://example.com/clip.mp4", "the result URL is not a usable http(s) URL"),
+        ("http://[::1", "the result URL is not a usable URL"),
+    ],
+    ids=["redirect-loop", "ftp", "malformed"],
+)
+async def test_a_result_url_that_cannot_work_is_one_retryable_download_error(
+    server: LumenfallServer, provider: LumenfallProvider, tmp_path: Path, url: str, message: str
+) -> None:
+    status = JobStatus(JobState.SUCCEEDED, result_url=url.format(port=server.port))
+    with pytest.raises(ProviderError) as info:
+        await provider.fetch(shot(), "vid_1", status, tmp_path / "clip.mp4")
+    assert (info.value.kind, info.value.retryable) == ("download", True)
+    assert message in str(info.value)
+    assert not (tmp_path / "clip.mp4").exists()

@@ -95,6 +95,19 @@ def twelve_shots(folder: Path) -> Path:
     return write(folder, text)
 
 
+def resumable_job_waiting(store: Path, server: LumenfallServer) -> bool:
+    """Whether a job created after the first batch of four is journalled with its id: a job
+    that, at the next kill, is surely still in flight and will be resumed."""
+    with server._lock:
+        later = {job.key.removeprefix("shotlist-") for job in list(server.jobs.values())[4:]}
+    for record in journal(store):
+        with suppress(OSError, ValueError):
+            state = json.loads(record.read_text()).get("state")
+            if record.stem[:32] in later and state == "submitted":
+                return True
+    return False
+
+
 def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
@@ -191,7 +204,9 @@ def test_a_render_killed_part_way_and_run_again_creates_no_extra_jobs(
         child = start("render", "film.yaml", cwd=tmp_path, output=log, env=env)
         try:
             # Some shots stored, others submitted and journalled, the rest not yet sent.
-            wait_until(lambda: bool(finished_clips(store)), child)
+            # (Both, at the moment of the kill: a downloaded clip is verified before it is
+            # stored, which can let a whole batch finish before the next job is journalled.)
+            wait_until(lambda: bool(finished_clips(store)) and resumable_job_waiting(store, server), child)
             child.send_signal(sig)
             child.wait(timeout=10)
         finally:
@@ -298,3 +313,31 @@ def test_a_wrong_or_missing_key_is_one_clear_line_and_never_shown(
     assert server.jobs_created == 0
     assert not (tmp_path / "film.lock").exists() or lock_entries(tmp_path / "film.lock") == {}
     assert_key_nowhere(tmp_path, missing, wrong, key=wrong_key)
+
+
+def test_a_lagging_gateway_and_broken_downloads_cost_one_job_per_shot_and_cache_no_broken_clip(
+    tmp_path: Path, server: LumenfallServer
+) -> None:
+    from shotlist.media.probe import clip_problem
+
+    ids = ["a", "b", "c"]
+    shots = "".join(f"  - {{id: {sid}, prompt: 'Waves on the rocks, take {sid}'}}\n" for sid in ids)
+    write(
+        tmp_path,
+        "version: 1\ndefaults: {provider: lumenfall, duration: 4}\n"
+        f"shots:\n{shots}cut: {{size: 320x180, fps: 12}}\n",
+    )
+    server.unknown_first_polls = 2  # a replica that has not seen new jobs yet
+    server.truncate_next_download(length=False)
+    server.garble_next_download()
+
+    run = shotlist("render", "film.yaml", "--json", cwd=tmp_path, env=env_for(server))
+
+    assert run.returncode == 0, run.stderr
+    assert server.jobs_created == 3
+    assert run.json["submitted"] == 3
+    assert "does not know job" in run.stderr
+    entries = assert_lock_matches_cache(tmp_path / "film.lock", tmp_path / ".shotlist", ids)
+    for entry in entries.values():
+        clip = tmp_path / ".shotlist" / "clips" / entry["hash"][:2] / f"{entry['hash']}.mp4"
+        assert clip_problem(clip) is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -288,3 +290,15 @@ def test_the_store_ignores_itself_in_git(tmp_path: Path) -> None:
     with store.exclusive():
         pass
     assert (tmp_path / ".shotlist" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_the_lock_follows_the_umask_and_ends_with_a_newline(tmp_path: Path) -> None:
+    entry = LockEntry("a", "h" * 64, "local", "previz", 1, 5.0, "job-1", "s" * 64, 0.5)
+    old = os.umask(0o022)
+    try:
+        write_lock(tmp_path / "film.lock", Lock(shots=(entry,)))
+    finally:
+        os.umask(old)
+    path = tmp_path / "film.lock"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert path.read_bytes().endswith(b"}\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -491,7 +492,7 @@ HOSTILE = [
 #: Payloads that the sandbox turns into plain, harmless text.
 HARMLESS = [
     ("{{ self }}", "<TemplateReference None>"),
-    ("{{ ''|format }}", ""),
+    ("a{{ ''|format }}", "a"),
     ("{{ '%s'|format(x) }}", "hello"),
     ("{{ '{} at {:>5}'.format(x, 3) }}", "hello at     3"),
     ("{% raw %}{{ x.__class__ }}{% endraw %}", "{{ x.__class__ }}"),
@@ -599,3 +600,54 @@ def test_hostile_template_in_every_kind_of_field_is_caught(write_storyboard: Wri
         (9, "shots[0].params.nested[0]"),
         (10, "cut.output"),
     ]
+
+
+# -- bombs: refused within seconds, before the work or the memory is spent ------------------------
+
+LONG = "x" * 5_000
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{% for a in s %}{% for b in s %}{% for c in s %}{% endfor %}{% endfor %}{% endfor %}",
+        "{% for a in s %}{% for b in s %}{% if a == b and false %}{{ a }}{% endif %}{% endfor %}{% endfor %}",
+        "{% for a in s|list %}{% for b in s|list %}{% set c = a ~ b %}{% endfor %}{% endfor %}",
+        "{% macro m(n) %}{% for a in s %}{% endfor %}{% endmacro %}{% for a in s %}{{ m(a) }}{% endfor %}",
+    ],
+    ids=["three-loops", "loops-printing-nothing", "loops-with-sets", "macro-in-loop"],
+)
+def test_templates_that_would_run_for_hours_stop_within_seconds(
+    write_storyboard: WriteStoryboard, payload: str
+) -> None:
+    path = write_storyboard(
+        f"version: 1\nvars: {{s: {LONG}}}\nshots:\n"
+        f"  - id: a\n    prompt: {json.dumps(payload)}\n"
+        + "".join(f"  - {{id: b{n}, prompt: {json.dumps(payload)}}}\n" for n in range(20))
+    )
+    started = time.monotonic()
+    with pytest.raises(StoryboardError) as info:
+        load_storyboard(path)
+    assert time.monotonic() - started < 10
+    [problem] = info.value.problems  # once, not once per shot
+    assert (problem.line, problem.field) == (5, "shots[0].prompt")
+    assert problem.message.startswith("the templates do too much work")
+
+
+def test_each_counts_its_shots_before_building_them(write_storyboard: WriteStoryboard) -> None:
+    values = ", ".join(map(str, range(1000)))
+    path = write_storyboard(
+        "version: 1\nshots:\n"
+        '  - id: "s-{{ a }}-{{ b }}-{{ c }}"\n'
+        "    prompt: x\n"
+        f"    each: {{a: [{values}], b: [{values}], c: [{values}]}}\n"
+    )
+    started = time.monotonic()
+    with pytest.raises(StoryboardError) as info:
+        load_storyboard(path)
+    assert time.monotonic() - started < 5
+    assert str(info.value) == (
+        "film.yaml:5:11: shots[0].each: makes 1,000,000,000 shots (1000 x 1000 x 1000); "
+        "a storyboard holds at most 10,000"
+    )
