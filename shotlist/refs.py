@@ -175,8 +175,11 @@ _IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 def check_content(path: Path, kind: MediaKind, source: str) -> None:
     """Refuse a file no provider can use, before anything is paid for: an empty file
     (it would travel as an empty data URI), or an "image" that starts like no image."""
-    with path.open("rb") as handle:
-        head = handle.read(16)
+    if files.in_view():  # a git revision (plan --against): the file as it was there
+        head = files.read_project_bytes(path)[:16]
+    else:
+        with path.open("rb") as handle:
+            head = handle.read(16)
     if not head:
         raise RefError(f"{source!r} is an empty file (0 bytes); expected {_a(kind)}")
     if kind == "image" and not _looks_like_image(head):

@@ -1,6 +1,6 @@
 """The sound track of a cut: normalized, joined, mixed, levelled and encoded, beside the picture.
 
-Effects live here; the ffmpeg arguments and decisions are in ``stitch_audio``
+Effects live here; the ffmpeg arguments and decisions are in ``audio``
 (whose docstring explains the shape of the work). The result is an M4A in the
 cache, keyed by everything mixed into it, which the join copies next to the
 picture; a restitch that changes nothing audible reuses it.

@@ -2,9 +2,9 @@
 
 The pipeline, each step in its own place::
 
-    probe the clips ─► plan_cut: frames, windows, overlaps          stitch_plan (pure)
-    picture: normalize each clip ─► render its windows ─┐ in        this module, stitch_video
-    sound:   normalize, join, mix, level, encode ───────┘ parallel  stitch_sound, stitch_audio
+    probe the clips ─► plan_cut: frames, windows, overlaps          timeline (pure)
+    picture: normalize each clip ─► render its windows ─┐ in        this module, video
+    sound:   normalize, join, mix, level, encode ───────┘ parallel  sound, audio
     join: picture pieces and sound copied ─► the cut                this module
     subtitles and timeline ─► beside the cut                        export (pure)
     the clips the timeline plays ─► out/<name>.media/               media_folder
@@ -12,10 +12,10 @@ The pipeline, each step in its own place::
 The picture is never re-encoded as a whole: normalized clips are split at IDR
 frames where transitions and fades begin, only those windows are re-encoded,
 and the concat demuxer joins every piece with ``-c copy``. The sound is built
-from sample-exact PCM and encoded once (``stitch_audio`` says why) while the
+from sample-exact PCM and encoded once (``audio`` says why) while the
 picture work runs.
 
-``work_dir`` is a cache that outlives runs (``stitch_cache``): a clip's
+``work_dir`` is a cache that outlives runs (``cache``): a clip's
 normalized picture is kept under the clip's sha256 and every setting that
 shapes it, its sound likewise, windows under the keys of their inputs, the
 encoded sound under everything mixed into it. Restitching after one shot

@@ -78,7 +78,7 @@ class CutShot:
 class CutSettings:
     """The cut's format and finish.
 
-    ``fit`` is one of :data:`FIT_MODES` (see ``stitch_video``). ``loudness`` is
+    ``fit`` is one of :data:`FIT_MODES` (see ``video``). ``loudness`` is
     the integrated target in LUFS (``None``: leave levels alone); the true peak
     is held at or under -1 dBTP. ``fade_in``/``fade_out`` fade picture and sound
     from/to black at the cut's ends. ``music`` is laid under the whole cut at

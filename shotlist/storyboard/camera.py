@@ -3,7 +3,7 @@
 Seedance-style providers take camera directions as words ("Camera: slow dolly in;
 extreme wide shot."), compiled here. The local previz engine takes the same
 structured ``CameraDirection`` and turns it into real motion itself
-(``providers/local_motion.py``).
+(``providers/local/motion.py``).
 """
 
 from __future__ import annotations

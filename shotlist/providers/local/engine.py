@@ -4,12 +4,12 @@ Each shot request becomes one ffmpeg run that draws a real animatic clip:
 
 - **picture**: the shot's reference video (looped or cut to length), else its
   first reference image, else a procedural landscape painted from the seed
-  and the prompt (``local_scene``); moved as the camera directs by a
-  per-frame source window (``local_motion``);
+  and the prompt (``scene``); moved as the camera directs by a
+  per-frame source window (``motion``);
 - **caption**: shot id, camera and prompt on the picture, dialogue as
-  subtitles (``local_caption``, rendered by libass with a bundled font);
+  subtitles (``caption``, rendered by libass with a bundled font);
 - **sound**: the audio reference, else seeded ambience when the request asks
-  for audio (``local_sound``), else no audio stream;
+  for audio (``sound``), else no audio stream;
 - **format**: exactly ``round(duration * fps)`` frames at the requested
   size, H.264 yuv420p + AAC 48 kHz stereo in MP4 with ``+faststart``.
 
@@ -159,7 +159,7 @@ def _picture(request: ShotRequest, work_dir: Path, frames: int) -> _Picture:
         still = graph.Input(graph.url(image.path), {"f": "image2", "pattern_type": "none"}).stream("v")
         return _Picture(kind="image", frames=_hold(_cover(still, request), frames, fps))
     scene = scene_for(request.seed, request.source_prompt)
-    # The plate is painted transposed (see local_scene): height x width as stored.
+    # The plate is painted transposed (see scene.py): height x width as stored.
     plate = graph.Input(
         graph.url(work_dir / PLATE_NAME),
         {"f": "rawvideo", "pixel_format": "rgb24", "video_size": f"{request.height}x{request.width}"},
