@@ -40,6 +40,16 @@ Jobs of providers in ``cancel_on_interrupt`` (by default the local engine,
 whose work dies with the process anyway) are cancelled and their journal
 record closed, so the next render starts them again at once.
 
+Continuity: a shot that takes a frame from another shot not rendered yet comes
+as a ``Pending`` (every take, without a hash). It waits, holding no slot, until
+its parents' clips are verified, then ``complete`` (the caller's: extract the
+frames, hash the requests) turns it into ordinary requests, which are looked up
+in the cache and rendered like any other. Shots that depend on nothing never
+wait; a parent that failed fails its dependents without submitting them.
+
+Shots are named in events, results and failures by their request key: the shot
+id, or ``id#k`` for take k >= 2 of a shot with several takes.
+
 One render holds the store at a time (``Store.exclusive``): two processes
 resuming the same journal could otherwise both submit the same shot.
 
@@ -58,7 +68,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from shotlist.errors import ConfigError, FrozenError, ProviderError
+from shotlist.errors import ConfigError, FrozenError, ProviderError, ShotlistError
 from shotlist.events import (
     Hook,
     Notice,
@@ -74,7 +84,7 @@ from shotlist.events import (
 from shotlist.media.probe import clip_problem
 from shotlist.providers.base import JobState, JobStatus, Provider, reported_cost
 from shotlist.providers.capabilities import LOCAL_PROVIDER
-from shotlist.request import ShotRequest
+from shotlist.request import FrameFrom, ShotRequest, take_key
 from shotlist.store.cache import (
     CachedClip,
     ClipMeta,
@@ -191,7 +201,8 @@ def _transient(exc: ProviderError) -> bool:
 
 @dataclass(frozen=True)
 class RenderedShot:
-    """One shot with its clip in the cache. ``cost_usd`` is what the clip cost when made."""
+    """One shot (one take of it) with its clip in the cache. ``cost_usd`` is what the clip
+    cost when made."""
 
     id: str
     hash: str
@@ -200,6 +211,23 @@ class RenderedShot:
     file: Path
     sha256: str
     cost_usd: float | None
+    take: int = 1
+
+    @property
+    def key(self) -> str:
+        return take_key(self.id, self.take)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A shot's takes (without hashes) waiting on frames of other shots' clips."""
+
+    requests: tuple[ShotRequest, ...]
+    needs: tuple[FrameFrom, ...]
+
+
+Complete = Callable[[Pending, Mapping[str, "RenderedShot"]], Sequence[ShotRequest]]
+"""Turns a pending shot into hashed requests, given its parents' clips by request key."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +238,8 @@ class RenderReport:
     failures: tuple[ProviderError, ...]
     submitted: int
     """Jobs submitted to providers by this run (resumed jobs are not counted)."""
+    completed: Mapping[str, ShotRequest] = field(default_factory=dict)
+    """The requests of pending shots as completed by this run, by request key."""
 
     @property
     def ok(self) -> bool:
@@ -233,6 +263,7 @@ def _rendered(shot: ShotRequest, clip: CachedClip, source: Literal["generated", 
         file=clip.file,
         sha256=clip.sha256,
         cost_usd=clip.cost_usd,
+        take=shot.take,
     )
 
 
@@ -373,7 +404,7 @@ class _Job:
     def _resume(self, record: JobRecord, job_id: str) -> str:
         self.record, self.job_id = record, job_id
         self.just_submitted = False
-        self.run.hook(ShotSubmitted(self.request.id, self.request.provider, job_id, resumed=True))
+        self.run.hook(ShotSubmitted(self.request.key, self.request.provider, job_id, resumed=True))
         return job_id
 
     async def _submit(self, record: JobRecord) -> str:
@@ -393,7 +424,7 @@ class _Job:
         self.just_submitted = True
         self.observed = (submitted_at, 0.0)
         self.run.submitted += 1
-        self.run.hook(ShotSubmitted(self.request.id, self.request.provider, job_id))
+        self.run.hook(ShotSubmitted(self.request.key, self.request.provider, job_id))
         return job_id
 
     async def _forget_job(self, *, fresh_key: bool) -> None:
@@ -495,7 +526,7 @@ class _Job:
         seen = (status.state.value, status.progress)
         if seen != self.last_progress:
             self.last_progress = seen
-            self.run.hook(ShotProgress(self.request.id, status.state.value, status.progress))
+            self.run.hook(ShotProgress(self.request.key, status.state.value, status.progress))
 
     # -- fetch and store
 
@@ -527,7 +558,7 @@ class _Job:
         # stop it half-way, and the journal is only closed once the clip is in.
         clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
         await asyncio.to_thread(store.journal_remove, self.request.hash)
-        self.run.hook(ShotDownloaded(self.request.id, str(clip.file)))
+        self.run.hook(ShotDownloaded(self.request.key, str(clip.file)))
         return clip
 
     # -- retrying (the one place)
@@ -545,7 +576,7 @@ class _Job:
 
     async def _pause(self, attempt: int, exc: ProviderError, what: str) -> None:
         delay = self.timing.retry_delay(attempt, exc.retry_after)
-        self.run.hook(ShotRetrying(self.request.id, attempt, delay, f"{what}: {exc.message}"))
+        self.run.hook(ShotRetrying(self.request.key, attempt, delay, f"{what}: {exc.message}"))
         await self.timing.sleep(delay)
 
     # -- interruption and errors
@@ -573,7 +604,7 @@ class _Job:
 
     def _attribute(self, exc: ProviderError) -> None:
         """Name the shot, provider and job on an error that does not yet."""
-        exc.shot_id = exc.shot_id or self.request.id
+        exc.shot_id = exc.shot_id or self.request.key
         exc.provider = exc.provider or self.request.provider
         exc.job_id = exc.job_id or (self.job_id or "")
 
@@ -612,6 +643,9 @@ class _Run:
     submitted: int = 0
     results: dict[str, RenderedShot] = field(default_factory=dict)
     failures: dict[str, ProviderError] = field(default_factory=dict)
+    finished: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Set, per request key, once that request has a clip or a failure."""
+    completed: dict[str, ShotRequest] = field(default_factory=dict)
     # A provider that refused the account (bad key, no balance) refuses every shot alike:
     # the rest of its shots fail at once instead of each asking again.
     halted: dict[str, ProviderError] = field(default_factory=dict)
@@ -628,14 +662,68 @@ class _Run:
             if exc.kind in HALTING_KINDS:
                 self.halted.setdefault(primary.provider, exc)
             for shot in shots:
-                error = exc if shot is primary else _for_shot(exc, shot.id)
-                self.failures[shot.id] = error
-                self.hook(ShotFailed(shot.id, str(error)))
+                self.fail(shot, exc if shot is primary else _for_shot(exc, shot.key))
             return
-        self.results[primary.id] = _rendered(primary, clip, "generated")
+        self.succeed(primary, _rendered(primary, clip, "generated"))
         for shot in shots[1:]:
-            self.hook(ShotCached(shot.id, str(clip.file)))
-            self.results[shot.id] = _rendered(shot, clip, "cache")
+            self.hook(ShotCached(shot.key, str(clip.file)))
+            self.succeed(shot, _rendered(shot, clip, "cache"))
+
+    def succeed(self, request: ShotRequest, rendered: RenderedShot) -> None:
+        self.results[request.key] = rendered
+        self.finished.setdefault(request.key, asyncio.Event()).set()
+
+    def fail(self, request: ShotRequest, error: ProviderError) -> None:
+        self.failures[request.key] = error
+        self.hook(ShotFailed(request.key, str(error)))
+        self.finished.setdefault(request.key, asyncio.Event()).set()
+
+    async def render_pending(self, pending: Pending, complete: Complete) -> None:
+        """Wait for the parents' clips (holding no slot), complete the requests, render them."""
+        parents: dict[str, RenderedShot] = {}
+        for need in pending.needs:
+            problem = await self._parent(need, parents)
+            if problem is not None:
+                for request in pending.requests:
+                    self.fail(request, ProviderError(problem, shot_id=request.key, kind="dependency"))
+                return
+        try:
+            requests = await asyncio.to_thread(complete, pending, parents)
+        except ShotlistError as exc:
+            for request in pending.requests:
+                self.fail(request, ProviderError(str(exc), shot_id=request.key, kind="dependency"))
+            return
+        self.completed.update({r.key: r for r in requests})
+        async with asyncio.TaskGroup() as group:
+            for request in requests:
+                group.create_task(self._render_completed(request))
+
+    async def _parent(self, need: FrameFrom, parents: dict[str, RenderedShot]) -> str | None:
+        """Wait for one parent; the reason the shot cannot go on, if it cannot."""
+        done = self.finished.get(need.key)
+        if done is None:
+            return (
+                f"{need.where}: waits on shot {need.shot!r}, which is not rendered and not part of "
+                f"this render; render it first (or add --only {need.shot})"
+            )
+        await done.wait()
+        parent = self.results.get(need.key)
+        if parent is None:
+            return (
+                f"{need.where}: shot {need.shot!r} failed, so it has no frame to give; nothing was submitted"
+            )
+        parents[need.key] = parent
+        return None
+
+    async def _render_completed(self, request: ShotRequest) -> None:
+        clip, discarded = await asyncio.to_thread(self.store.check, request.hash)
+        if clip is not None:
+            self.hook(ShotCached(request.key, str(clip.file)))
+            self.succeed(request, _rendered(request, clip, "cache"))
+            return
+        if discarded is not None:
+            self.hook(Notice(request.key, f"{discarded}; rendering it again"))
+        await self.render_group([request])
 
     def _check_halted(self, request: ShotRequest) -> None:
         refusal = self.halted.get(request.provider)
@@ -644,7 +732,7 @@ class _Run:
             raise ProviderError(
                 refusal.message,
                 provider=request.provider,
-                shot_id=request.id,
+                shot_id=request.key,
                 kind=refusal.kind,
             )
 
@@ -658,10 +746,10 @@ def _group_by_hash(requests: Sequence[ShotRequest]) -> dict[str, list[ShotReques
     groups: dict[str, list[ShotRequest]] = {}
     for request in requests:
         if not request.hash:
-            raise ValueError(f"shot {request.id!r} has no request hash")
-        if request.id in ids:
-            raise ValueError(f"shot id {request.id!r} appears twice")
-        ids.add(request.id)
+            raise ValueError(f"shot {request.key!r} has no request hash")
+        if request.key in ids:
+            raise ValueError(f"shot id {request.key!r} appears twice")
+        ids.add(request.key)
         groups.setdefault(request.hash, []).append(request)
     return groups
 
@@ -678,7 +766,7 @@ async def _lookup_cache(
             found[request_hash] = clip
         elif discarded is not None:
             for shot in groups[request_hash]:
-                hook(Notice(shot.id, f"{discarded}; rendering it again"))
+                hook(Notice(shot.key, f"{discarded}; rendering it again"))
     return found
 
 
@@ -692,6 +780,8 @@ async def render_shots(
     frozen: bool = False,
     timing: Timing = Timing(),
     cancel_on_interrupt: frozenset[str] = frozenset({LOCAL_PROVIDER}),
+    pending: Sequence[Pending] = (),
+    complete: Complete | None = None,
 ) -> RenderReport:
     """Bring every request's clip into the cache, submitting only what is missing.
 
@@ -706,16 +796,22 @@ async def render_shots(
     shot, provider and job) is in ``RenderReport.failures`` and the caller
     decides (the CLI raises ``RenderError``). Raises ``ConfigError`` when a
     needed provider cannot be opened, before anything is submitted.
+
+    ``pending`` shots wait on frames of other shots' clips; ``complete`` (required
+    with them) turns each into hashed requests once its parents are verified.
     """
     groups = _group_by_hash(requests)
+    waiting = [r for p in pending for r in p.requests]
+    if pending and complete is None:
+        raise ValueError("pending shots need a complete function")
     with store.exclusive():
         store.sweep_downloads()
-        for request in requests:
-            hook(ShotQueued(request.id, request.provider))
+        for request in [*requests, *waiting]:
+            hook(ShotQueued(request.key, request.provider))
         cached = await _lookup_cache(store, groups, hook)
         missing = [h for h in groups if h not in cached]
-        if frozen and missing:
-            raise FrozenError([shot.id for h in missing for shot in groups[h]])
+        if frozen and (missing or waiting):
+            raise FrozenError([shot.key for h in missing for shot in groups[h]] + [r.key for r in waiting])
         run = _Run(
             store=store,
             sessions=_Sessions(providers),
@@ -723,13 +819,16 @@ async def render_shots(
             hook=hook,
             timing=timing,
             cancel_on_interrupt=cancel_on_interrupt,
+            finished={r.key: asyncio.Event() for r in [*requests, *waiting]},
         )
         await _report_cached(run, groups, cached)
-        await _render_missing(run, [groups[h] for h in missing], concurrency)
+        await _render_missing(run, [groups[h] for h in missing], concurrency, pending, complete)
+    order = [r.key for r in requests] + [r.key for r in waiting]
     return RenderReport(
-        shots=tuple(run.results[r.id] for r in requests if r.id in run.results),
-        failures=tuple(run.failures[r.id] for r in requests if r.id in run.failures),
+        shots=tuple(run.results[k] for k in order if k in run.results),
+        failures=tuple(run.failures[k] for k in order if k in run.failures),
         submitted=run.submitted,
+        completed=dict(run.completed),
     )
 
 
@@ -740,16 +839,20 @@ async def _report_cached(
         # A render killed after storing a clip but before closing its journal record.
         await asyncio.to_thread(run.store.journal_remove, request_hash)
         for shot in groups[request_hash]:
-            run.hook(ShotCached(shot.id, str(clip.file)))
-            run.results[shot.id] = _rendered(shot, clip, "cache")
+            run.hook(ShotCached(shot.key, str(clip.file)))
+            run.succeed(shot, _rendered(shot, clip, "cache"))
 
 
 async def _render_missing(
-    run: _Run, missing: Sequence[Sequence[ShotRequest]], concurrency: Concurrency
+    run: _Run,
+    missing: Sequence[Sequence[ShotRequest]],
+    concurrency: Concurrency,
+    pending: Sequence[Pending] = (),
+    complete: Complete | None = None,
 ) -> None:
-    if not missing:
+    if not missing and not pending:
         return
-    names = {shots[0].provider for shots in missing}
+    names = {shots[0].provider for shots in missing} | {r.provider for p in pending for r in p.requests}
     limits = resolve_concurrency(concurrency, names)
     run.slots.update({name: asyncio.Semaphore(limit) for name, limit in limits.items()})
     try:
@@ -759,6 +862,9 @@ async def _render_missing(
         async with asyncio.TaskGroup() as group:
             for shots in missing:
                 group.create_task(run.render_group(shots))
+            for shot in pending:
+                assert complete is not None
+                group.create_task(run.render_pending(shot, complete))
     except BaseExceptionGroup as failed:
         # Only unexpected errors get here (provider failures are collected per
         # shot); hand the caller the first one rather than a group.

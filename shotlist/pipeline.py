@@ -20,10 +20,18 @@ from typing import Any, TypeVar
 
 from shotlist import files
 from shotlist.cut.types import CutResult, CutSegment, CutSettings, CutShot, TransitionSpec
-from shotlist.engine import ProviderSource, RenderedShot, Timing, render_shots
+from shotlist.engine import Pending, ProviderSource, RenderedShot, Timing, render_shots
 from shotlist.errors import BudgetError, ConfigError, NotRenderedError, RenderError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ignore
-from shotlist.planner import Lookup, Plan, PlannedShot, build_plan, cost_to_render, cut_output_conflict
+from shotlist.planner import (
+    Lookup,
+    Plan,
+    PlannedShot,
+    build_plan,
+    cost_to_render,
+    cut_output_conflict,
+    with_completed,
+)
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
 from shotlist.review import Review, compare
@@ -172,9 +180,12 @@ def engine_salts() -> dict[str, str]:
 
 def _lookup(storyboard: Path, env: Mapping[str, str]) -> Lookup:
     """The lock's hashes and the cache, for new/changed/cached. Reads, never writes."""
+    from shotlist.continuity import frame_lookup
+
     lock = read_lock(lock_path(storyboard))
     store = Store(store_root(storyboard, env))
-    return Lookup(locked={entry.id: entry.hash for entry in lock.shots}, cached=store.has)
+    locked = {key: value for entry in lock.shots for key, value in entry.take_hashes().items()}
+    return Lookup(locked=locked, cached=store.has, frame=frame_lookup(store))
 
 
 @dataclass(frozen=True)
@@ -188,19 +199,29 @@ class RenderedCut:
     submitted: int
 
     def to_json(self) -> dict[str, object]:
+        """One entry per shot: its picked take (``take``) and every take rendered (``takes``)."""
+        by_key = {s.key: s for s in self.shots}
+        shots = []
+        for planned in self.plan.shots:
+            picked = by_key.get(planned.request.key)
+            if picked is None:
+                continue  # not rendered this time (--only, or it failed)
+            takes = [by_key[r.key] for r in planned.requests if r.key in by_key]
+            shots.append(
+                {
+                    "id": picked.id,
+                    "hash": picked.hash,
+                    "source": picked.source,
+                    "job_id": picked.job_id,
+                    "file": str(picked.file),
+                    "cost_usd": picked.cost_usd,
+                    "take": planned.pick,
+                    "takes": [{"take": t.take, "hash": t.hash, "file": str(t.file)} for t in takes],
+                }
+            )
         return {
             "output": str(self.output) if self.output else None,
-            "shots": [
-                {
-                    "id": s.id,
-                    "hash": s.hash,
-                    "source": s.source,
-                    "job_id": s.job_id,
-                    "file": str(s.file),
-                    "cost_usd": s.cost_usd,
-                }
-                for s in self.shots
-            ],
+            "shots": shots,
             "submitted": self.submitted,
         }
 
@@ -289,18 +310,28 @@ async def arender(
     for warning in result.warnings:
         hook(Notice("", str(warning)))
     store = Store(store_root(result.loaded.path, environ))
+    from shotlist.continuity import completer
+
     report = await render_shots(
-        [s.request for s in selected],
+        [r for s in selected if not s.waits_on for r in s.requests],
         store=store,
         providers=providers or provider_factory(store, environ),
         concurrency=concurrency,
         hook=hook,
         frozen=frozen,
         timing=timing or Timing(),
+        pending=[Pending(s.requests, s.frames) for s in selected if s.waits_on],
+        complete=completer(store, engine_salts()),
     )
+    result = with_completed(result, report.completed)
     if record_lock:
         lock_file = lock_path(result.loaded.path)
-        lock = update_lock(read_lock(lock_file), [s.request for s in result.shots], report.shots)
+        lock = update_lock(
+            read_lock(lock_file),
+            [r for s in result.shots for r in s.requests],
+            report.shots,
+            picks={s.request.id: s.pick for s in result.shots},
+        )
         if lock.shots or lock_file.exists():  # no lock of nothing after a first render that all failed
             write_lock(lock_file, lock)
     if report.failures:
@@ -553,3 +584,46 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
 
 # Providers with a rendering session (the others are planned and priced only, for now).
 RENDERABLE = (caps.LOCAL_PROVIDER, "lumenfall")
+
+
+def pick(
+    file: Path, shot_id: str, take: int, *, overrides: Sequence[str] | Mapping[str, object] = ()
+) -> Path:
+    """Set ``pick: take`` for ``shot_id`` in the storyboard, in place, keeping comments and
+    layout (``shotlist pick``). Submits nothing; the next render restitches from the cache.
+    Returns the file edited (the storyboard, or the include that holds the shot)."""
+    from shotlist.storyboard.edit import set_pick
+
+    values = overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides))
+    return set_pick(load_storyboard(file, overrides=values), shot_id, take)
+
+
+def takes_sheet(
+    file: Path,
+    shot_id: str,
+    *,
+    output: Path | None = None,
+    overrides: Sequence[str] | Mapping[str, object] = (),
+    provider: str | None = None,
+    allow_outside: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """A contact sheet of a shot's rendered takes (``shotlist takes``): one row per take with
+    frames from its start, middle and end, labelled with the take, its seed and whether it is
+    picked. Default output: ``out/<storyboard>.<shot>.takes.png``. Submits nothing; raises
+    NotRenderedError when a take is not rendered yet."""
+    from shotlist.media.sheet import SheetRow, write_sheet
+    from shotlist.storyboard.edit import shot_index
+
+    environ = os.environ if env is None else env
+    result = plan(file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ)
+    planned = result.shots[shot_index(result.loaded, shot_id)]
+    store = Store(store_root(result.loaded.path, environ))
+    rows = []
+    for take in planned.all_takes:
+        clip = store.get(take.request.hash) if take.request.hash else None
+        if clip is None:
+            raise NotRenderedError([take.request.key], result.loaded.label)
+        rows.append(SheetRow(clip.file, take.take, take.request.seed, take.take == planned.pick))
+    target = output or result.loaded.folder / "out" / f"{result.loaded.path.stem}.{shot_id}.takes.png"
+    return write_sheet(rows, target)

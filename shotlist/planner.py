@@ -12,22 +12,32 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from shotlist import files, refs
 from shotlist.errors import Problem, StoryboardError
 from shotlist.providers import capabilities as caps
-from shotlist.request import NAMED_FIELDS, CameraDirection, ShotRequest, ShotSegment
+from shotlist.request import (
+    NAMED_FIELDS,
+    CameraDirection,
+    FrameFrom,
+    FrameSlot,
+    MediaRef,
+    ShotRequest,
+    ShotSegment,
+)
 from shotlist.store.cache import STORE_DIRNAME
 from shotlist.storyboard import multishot
 from shotlist.storyboard.camera import append_camera
 from shotlist.storyboard.loader import LoadedStoryboard
-from shotlist.storyboard.model import Camera, Shot
+from shotlist.storyboard.model import Camera, FrameOf, Shot
 from shotlist.storyboard.source import Path_
+from shotlist.suggest import suggest
 
-Status = Literal["new", "changed", "cached"]
+Status = Literal["new", "changed", "cached", "waiting"]
+"""``waiting``: the request takes a frame from a shot not rendered yet, so its hash is not known."""
 BUILTIN_DEFAULTS: Mapping[str, Any] = {
     "provider": caps.LOCAL_PROVIDER,
     "duration": 5.0,
@@ -37,7 +47,9 @@ BUILTIN_DEFAULTS: Mapping[str, Any] = {
     "seed": 0,
     "caption": True,
     "mute": False,
+    "takes": 1,
 }
+FRAME_SLOTS: tuple[FrameSlot, ...] = ("first_frame", "last_frame")
 HASH_VERSION = 1  # bump when the canonical form changes meaning
 _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”')
 
@@ -58,11 +70,38 @@ class Settings:
     params: Mapping[str, Any]
     caption: bool
     mute: bool
+    takes: int = 1
+
+
+@dataclass(frozen=True)
+class PlannedTake:
+    """One take of a shot: its own request (seed), status and price."""
+
+    take: int
+    request: ShotRequest
+    status: Status
+    estimated_cost_usd: float
+    same_as: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "take": self.take,
+            "hash": self.request.hash or None,
+            "seed": self.request.seed,
+            "status": self.status,
+            "estimated_cost_usd": round(self.estimated_cost_usd, 4),
+        }
 
 
 @dataclass(frozen=True)
 class PlannedShot:
-    """One shot of the plan: the exact request, whether it must be rendered, and its price."""
+    """One shot of the plan: the exact request, whether it must be rendered, and its price.
+
+    ``request`` and ``status`` are the picked take's; ``takes`` holds every take (take 1
+    alone for a shot without ``takes``) and ``estimated_cost_usd`` is their sum. A shot
+    that takes a frame from a shot not rendered yet ``waits_on`` it: its requests are
+    completed (``frames``) once that clip is verified.
+    """
 
     shot: Shot
     request: ShotRequest
@@ -72,12 +111,27 @@ class PlannedShot:
     mute: bool = False
     same_as: str | None = None
     """The id of an earlier shot with the identical request: rendered and paid once, for both."""
+    takes: tuple[PlannedTake, ...] = ()
+    pick: int = 1
+    frames: tuple[FrameFrom, ...] = ()
+    waits_on: tuple[str, ...] = ()
+
+    @property
+    def all_takes(self) -> tuple[PlannedTake, ...]:
+        return self.takes or (
+            PlannedTake(1, self.request, self.status, self.estimated_cost_usd, self.same_as),
+        )
+
+    @property
+    def requests(self) -> tuple[ShotRequest, ...]:
+        """Every take's request, take 1 first."""
+        return tuple(t.request for t in self.all_takes)
 
     def to_json(self) -> dict[str, object]:
         r = self.request
         return {
             "id": r.id,
-            "hash": r.hash,
+            "hash": r.hash or None,
             "status": self.status,
             "provider": r.provider,
             "model": r.model,
@@ -102,6 +156,9 @@ class PlannedShot:
             "same_request_as": self.same_as,
             "notes": list(self.notes),
             **({"segments": [_segment_json(s) for s in r.segments]} if r.segments else {}),
+            "pick": self.pick,
+            "takes": [t.to_json() for t in self.all_takes],
+            "waits_on": list(self.waits_on),
         }
 
 
@@ -148,20 +205,35 @@ class Plan:
         }
 
 
-class Lookup:
-    """What the plan needs to know about earlier renders: the lock's hashes and the cache."""
+FrameLookup = Callable[[str, FrameFrom], MediaRef | None]
 
-    def __init__(self, locked: Mapping[str, str] | None = None, cached: Any = None) -> None:
+
+class Lookup:
+    """What the plan needs to know about earlier renders: the lock's hashes (by request key,
+    ``id`` or ``id#k``), the cache, and frames of rendered clips (extracted on demand)."""
+
+    def __init__(
+        self, locked: Mapping[str, str] | None = None, cached: Any = None, frame: FrameLookup | None = None
+    ) -> None:
         self.locked = dict(locked or {})
         self._cached = cached
+        self._frame = frame
 
     def is_cached(self, request_hash: str) -> bool:
         return bool(self._cached and self._cached(request_hash))
 
-    def status(self, shot_id: str, request_hash: str) -> Status:
+    def frame(self, clip_hash: str, need: FrameFrom) -> MediaRef | None:
+        """The frame ``need`` names from the clip of ``clip_hash``, if that clip is rendered."""
+        if not clip_hash or self._frame is None or not self.is_cached(clip_hash):
+            return None
+        return self._frame(clip_hash, need)
+
+    def status(self, key: str, request_hash: str) -> Status:
+        if not request_hash:
+            return "waiting"
         if self.is_cached(request_hash):
             return "cached"
-        previous = self.locked.get(shot_id)
+        previous = self.locked.get(key)
         return "changed" if previous is not None and previous != request_hash else "new"
 
 
@@ -173,11 +245,13 @@ def build_plan(
     lookup: Lookup | None = None,
     engine_salt: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Resolve every shot into its exact request. Raises StoryboardError with every problem.
+    """Resolve every shot into its exact requests. Raises StoryboardError with every problem.
 
     ``provider`` overrides every shot's provider (``--provider``). ``engine_salt``
     maps a provider name to text mixed into its request hashes (the local engine's
-    version and ffmpeg build, whose output bytes depend on them).
+    version and ffmpeg build, whose output bytes depend on them). Shots are resolved
+    parents first (a shot taking a frame from another needs that shot's request),
+    and listed in film order.
     """
     lookup = lookup or Lookup()
     board = loaded.storyboard
@@ -186,38 +260,31 @@ def build_plan(
         loaded.problem(("references", d.name), d.error) for d in declared.values() if d.error
     ]
     warnings: list[Problem] = []
-    planned: list[PlannedShot] = []
-    first_with: dict[str, str] = {}  # request hash -> id of the first shot with it
+    links, link_problems = frame_links(loaded)
+    order, cycle_problems = dependency_order(loaded, links)
+    problems += link_problems + cycle_problems
+    built: dict[int, PlannedShot] = {}
     used: set[str] = set()
-    for index, shot in enumerate(board.shots):
+    for index in order:
+        shot = board.shots[index]
         settings = merge_defaults(board.defaults, shot, provider)
+        salt = (engine_salt or {}).get(settings.provider, "")
         try:
-            request, notes, names = build_request(
-                loaded,
-                index,
-                shot,
-                settings,
-                declared,
-                allow_outside,
-                (engine_salt or {}).get(settings.provider, ""),
+            planned, names = plan_shot(
+                loaded, index, settings, declared, allow_outside, salt, links.get(index, []), built, lookup
             )
         except StoryboardError as exc:
             problems += exc.problems
             continue
         used |= names
-        status = lookup.status(request.id, request.hash)
-        same_as = first_with.setdefault(request.hash, request.id)
-        same_as_other = same_as if same_as != request.id else None
-        # An identical request is one job: its price is counted on the first shot only.
-        cost = 0.0 if status == "cached" or same_as_other else estimate_cost(request)
-        planned.append(
-            PlannedShot(shot, request, status, cost, notes, mute=settings.mute, same_as=same_as_other)
-        )
-        warnings += [loaded.problem(("shots", index), note) for note in notes]
+        built[index] = planned
+        warnings += [loaded.problem(("shots", index), note) for note in planned.notes]
+    in_order = [built[i] for i in sorted(built)]
     if not problems:
-        problems += timing_problems(loaded, [p.request.duration for p in planned])
+        problems += timing_problems(loaded, [p.request.duration for p in in_order])
     music, music_problems = resolve_music(loaded, declared, allow_outside)
-    media = [m.path for p in planned for m in p.request.media if m.path is not None]
+    frames = [m for p in in_order for m in (p.request.first_frame, p.request.last_frame) if m is not None]
+    media = [m.path for m in (*(m for p in in_order for m in p.request.media), *frames) if m.path is not None]
     media += [d.path for d in declared.values() if d.path is not None] + ([music] if music else [])
     problems += music_problems + output_problems(loaded, allow_outside, media)
     if problems:
@@ -228,7 +295,236 @@ def build_plan(
         warnings.append(
             loaded.problem(("references", name), f'reference "{name}" is declared but no shot uses it')
         )
-    return Plan(loaded, tuple(planned), tuple(sorted(warnings)), music=music)
+    return Plan(loaded, price_shots(in_order), tuple(sorted(warnings)), music=music)
+
+
+def price_shots(shots: Sequence[PlannedShot]) -> tuple[PlannedShot, ...]:
+    """Prices in film order: an identical request is one job, its price counted on the first
+    take that has it; a cached take costs nothing."""
+    first_with: dict[str, str] = {}  # request hash -> key of the first take with it
+    priced: list[PlannedShot] = []
+    for planned in shots:
+        takes = []
+        for take in planned.all_takes:
+            request = take.request
+            same_as = first_with.setdefault(request.hash, request.key) if request.hash else request.key
+            other = same_as if same_as != request.key else None
+            cost = 0.0 if take.status == "cached" or other else estimate_cost(request)
+            takes.append(replace(take, estimated_cost_usd=cost, same_as=other))
+        picked = takes[planned.pick - 1]
+        priced.append(
+            replace(
+                planned,
+                takes=tuple(takes),
+                estimated_cost_usd=sum(t.estimated_cost_usd for t in takes),
+                same_as=picked.same_as.partition("#")[0] if picked.same_as else None,
+            )
+        )
+    return tuple(priced)
+
+
+def take_seed(seed: int, take: int) -> int:
+    """The seed of take ``take`` of a shot whose seed is ``seed``: take 1 keeps it; take k >= 2
+    gets the first 4 bytes (big-endian) of sha256("shotlist-take:{seed}:{k}")."""
+    if take == 1:
+        return seed
+    digest = hashlib.sha256(f"shotlist-take:{seed}:{take}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+Link = tuple[FrameSlot, FrameOf, int]  # (field, what it says, index of the shot it takes from)
+
+
+def frame_links(loaded: LoadedStoryboard) -> tuple[dict[int, list[Link]], list[Problem]]:
+    """Which shots take frames from which, by index; unknown ids and self-references are problems."""
+    shots = loaded.storyboard.shots
+    ids = {shot.id: i for i, shot in enumerate(shots)}
+    links: dict[int, list[Link]] = {}
+    problems: list[Problem] = []
+    for index, shot in enumerate(shots):
+        for slot in FRAME_SLOTS:
+            source = getattr(shot, slot)
+            if not isinstance(source, FrameOf):
+                continue
+            where = ("shots", index, slot)
+            if source.shot == shot.id:
+                problems.append(
+                    loaded.problem(where, f'a shot cannot take a frame from itself ("{shot.id}")')
+                )
+            elif source.shot not in ids:
+                hint = suggest(source.shot, list(ids))
+                extra = f'; did you mean "{hint}"?' if hint else f"; shots: {', '.join(ids)}"
+                problems.append(loaded.problem(where, f'unknown shot "{source.shot}"{extra}'))
+            else:
+                links.setdefault(index, []).append((slot, source, ids[source.shot]))
+    return links, problems
+
+
+def dependency_order(
+    loaded: LoadedStoryboard, links: dict[int, list[Link]]
+) -> tuple[list[int], list[Problem]]:
+    """Shot indexes with every shot after the shots it takes frames from; each cycle is a
+    problem naming it (``a -> b -> a``), and its shots lose their links."""
+    shots = loaded.storyboard.shots
+    problems: list[Problem] = []
+    while (cycle := find_cycle({i: [p for _, _, p in ls] for i, ls in links.items()})) is not None:
+        slot = next(slot for slot, _, parent in links[cycle[0]] if parent == cycle[1])
+        names = " -> ".join(shots[i].id for i in cycle)
+        problems.append(loaded.problem(("shots", cycle[0], slot), f"shots form a cycle: {names}"))
+        for index in cycle:
+            links.pop(index, None)
+    order: list[int] = []
+    seen: set[int] = set()
+
+    def visit(index: int) -> None:
+        if index in seen:
+            return
+        seen.add(index)
+        for _, _, parent in links.get(index, []):
+            visit(parent)
+        order.append(index)
+
+    for index in range(len(shots)):
+        visit(index)
+    return order, problems
+
+
+def find_cycle(edges: Mapping[int, Sequence[int]]) -> list[int] | None:
+    """A cycle of ``edges`` as a closed path starting at its lowest node, or None."""
+    state: dict[int, int] = {}
+    stack: list[int] = []
+
+    def visit(node: int) -> list[int] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in edges.get(node, ()):
+            if state.get(nxt) == 1:
+                loop = stack[stack.index(nxt) :]
+                low = loop.index(min(loop))
+                loop = loop[low:] + loop[:low]
+                return [*loop, loop[0]]
+            if nxt not in state and (found := visit(nxt)) is not None:
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)) is not None:
+            return found
+    return None
+
+
+def plan_shot(
+    loaded: LoadedStoryboard,
+    index: int,
+    settings: Settings,
+    declared: Mapping[str, refs.Declared],
+    allow_outside: bool,
+    salt: str,
+    links: Sequence[Link],
+    built: Mapping[int, PlannedShot],
+    lookup: Lookup,
+) -> tuple[PlannedShot, set[str]]:
+    """One shot with every take's request; a shot whose parents' clips are not rendered yet
+    gets requests without a hash (``waiting``), completed by ``with_frames`` later."""
+    shot = loaded.storyboard.shots[index]
+    problems: list[Problem] = []
+    frames: dict[FrameSlot, MediaRef | None] = {}
+    needs: list[FrameFrom] = []
+    waits: list[str] = []
+    names: set[str] = set()
+    for slot in FRAME_SLOTS:
+        source = getattr(shot, slot)
+        if isinstance(source, str):
+            try:
+                frames[slot] = refs.frame_image(source, declared, loaded.folder, allow_outside=allow_outside)
+            except refs.RefError as exc:
+                problems.append(loaded.problem(("shots", index, slot), str(exc)))
+            if source.startswith("@"):
+                names.add(source[1:])
+    for slot, source, parent_index in links:
+        parent = built.get(parent_index)
+        if parent is None:
+            continue  # the parent's own problems are reported
+        need = frame_need(loaded, index, slot, source, parent)
+        needs.append(need)
+        frames[slot] = lookup.frame(parent.request.hash, need)
+        if frames[slot] is None and parent.request.id not in waits:
+            waits.append(parent.request.id)
+    takes = settings.takes
+    pick = shot.pick or 1
+    if pick > takes:
+        problems.append(
+            loaded.problem(
+                ("shots", index, "pick"),
+                f"pick {pick} is out of range: the shot has {takes} take{'s' if takes != 1 else ''} "
+                f"(pick 1 to {takes}, or raise takes)",
+            )
+        )
+    try:
+        request, notes, used = build_request(
+            loaded, index, shot, settings, declared, allow_outside, salt, frame_slots=tuple(frames)
+        )
+    except StoryboardError as exc:
+        raise StoryboardError([*problems, *exc.problems]) from None
+    if problems:
+        raise StoryboardError(problems)
+    requests = [take_request(request, k, salt) for k in range(1, takes + 1)]
+    if frames:
+        requests = [with_frames(r, frames, salt) for r in requests]
+    planned_takes = tuple(
+        PlannedTake(k, r, lookup.status(r.key, r.hash), 0.0) for k, r in enumerate(requests, start=1)
+    )
+    picked = planned_takes[pick - 1]
+    planned = PlannedShot(
+        shot,
+        picked.request,
+        picked.status,
+        0.0,
+        notes,
+        mute=settings.mute,
+        takes=planned_takes,
+        pick=pick,
+        frames=tuple(needs),
+        waits_on=tuple(waits),
+    )
+    return planned, used | names
+
+
+def frame_need(
+    loaded: LoadedStoryboard, index: int, slot: FrameSlot, source: FrameOf, parent: PlannedShot
+) -> FrameFrom:
+    """Which frame of the parent's picked take: ``first_frame`` starts where the parent ends
+    (its last frame before the trim out point), ``last_frame`` ends where it starts (its
+    frame at the trim in point); ``at`` names a time of the clip instead."""
+    trim = parent.shot.trim
+    at: float | None
+    if source.at is not None:
+        at, before = float(source.at), False
+    elif slot == "first_frame":
+        at, before = (trim.end if trim else None), True
+    else:
+        at, before = (trim.start if trim else 0.0), False
+    path = ("shots", index, slot)
+    pos = loaded.position(path)
+    where = f"{pos.file}:{pos.line}:{pos.column}: {loaded.label_of(path)}"
+    return FrameFrom(slot, parent.request.id, parent.request.key, at, before, where)
+
+
+def take_request(request: ShotRequest, take: int, salt: str) -> ShotRequest:
+    """Take ``take`` of a shot whose take 1 is ``request``: the same request with its own seed."""
+    if take == 1:
+        return request
+    return _with_hash(replace(request, take=take, seed=take_seed(request.seed, take)), salt)
+
+
+def with_frames(request: ShotRequest, frames: Mapping[FrameSlot, MediaRef | None], salt: str) -> ShotRequest:
+    """``request`` with its first/last frames; without a hash while any frame is still unknown."""
+    done = replace(request, first_frame=frames.get("first_frame"), last_frame=frames.get("last_frame"))
+    if any(media is None for media in frames.values()):
+        return replace(done, hash="")
+    return _with_hash(done, salt)
 
 
 def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> Settings:
@@ -261,6 +557,7 @@ def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> 
         params=params,
         caption=pick("caption"),
         mute=pick("mute"),
+        takes=int(pick("takes")),
     )
 
 
@@ -296,9 +593,12 @@ def build_request(
     declared: Mapping[str, refs.Declared],
     allow_outside: bool,
     salt: str,
+    *,
+    frame_slots: Sequence[FrameSlot] = (),
 ) -> tuple[ShotRequest, tuple[str, ...], set[str]]:
-    """One shot's exact request, the notes about values mapped to the provider's, and the
-    names of the declared references it uses."""
+    """One shot's exact request (take 1, frames not filled in), the notes about values mapped
+    to the provider's, and the names of the declared references it uses. ``frame_slots``
+    are the frames the shot is given, checked against what the route can take."""
     problems: list[Problem] = []
     notes: list[str] = []
     capability = caps.capabilities(settings.provider)
@@ -334,7 +634,7 @@ def build_request(
         size=settings.size,
         aspect_ratio=settings.aspect_ratio,
         resolution=settings.resolution,
-        images=len(resolved.images),
+        images=len(resolved.images) + len(frame_slots),
         videos=len(resolved.videos),
         audios=len(resolved.audios),
         generate_audio=settings.generate_audio,
@@ -349,6 +649,7 @@ def build_request(
             continue
         problems.append(loaded.problem(("shots", index, limit.field), limit.message))
     notes += mapped.notes
+    problems += frame_problems(loaded, index, limits, frame_slots, resolved)
     secret = secret_param(settings.params)
     if secret:
         problems.append(
@@ -489,6 +790,36 @@ def plan_segments(
     return multishot.compile_multishot(shot.prompt, beats, limits.multi_shot), tuple(placed), problems
 
 
+def frame_problems(
+    loaded: LoadedStoryboard,
+    index: int,
+    limits: caps.ModelLimits,
+    frame_slots: Sequence[FrameSlot],
+    resolved: refs.ResolvedPrompt,
+) -> list[Problem]:
+    """First/last frames the route cannot take: no documented field, or mixed with references."""
+    problems = []
+    for slot in frame_slots:
+        field_name = limits.first_frame_field if slot == "first_frame" else limits.last_frame_field
+        if field_name is None:
+            problems.append(
+                loaded.problem(
+                    ("shots", index, slot),
+                    f"{limits.title} documents no field for a {slot.replace('_', ' ')}; "
+                    "drop it or choose a provider that takes one (local takes both)",
+                )
+            )
+    if frame_slots and not limits.frames_with_references and (resolved.images or resolved.videos):
+        problems.append(
+            loaded.problem(
+                ("shots", index, frame_slots[0]),
+                f"{limits.title} cannot mix first/last frames with reference images or videos; "
+                "use either the frames or the references in this shot",
+            )
+        )
+    return problems
+
+
 SECRET_NAMES = frozenset(
     {"api_key", "apikey", "key", "token", "secret", "authorization", "password", "access_token", "bearer"}
 )
@@ -532,6 +863,10 @@ def canonical_request(request: ShotRequest, salt: str = "") -> dict[str, Any]:
         "media": [[m.kind, m.sha256] for m in request.media],
         "params": dict(request.params),
     }
+    # Only present when given, so every request without frames keeps its hash.
+    for slot, media in (("first_frame", request.first_frame), ("last_frame", request.last_frame)):
+        if media is not None:
+            form[slot] = media.sha256
     if request.provider == caps.LOCAL_PROVIDER:
         form.update(
             id=request.id if request.caption else "",
@@ -566,14 +901,17 @@ def request_hash(request: ShotRequest, salt: str = "") -> str:
 
 
 def _with_hash(request: ShotRequest, salt: str) -> ShotRequest:
-    from dataclasses import replace
-
     return replace(request, hash=request_hash(request, salt))
 
 
 def cost_to_render(shots: Iterable[PlannedShot]) -> float:
     """The estimated cost of rendering ``shots``: each distinct request not yet cached, once."""
-    todo = {s.request.hash: s.request for s in shots if s.status != "cached"}
+    todo = {
+        t.request.hash or f"waiting:{t.request.key}": t.request
+        for s in shots
+        for t in s.all_takes
+        if t.status != "cached"
+    }
     return sum(estimate_cost(r) for r in todo.values())
 
 
@@ -740,3 +1078,17 @@ def resolve_music(
         return refs.locate(music, loaded.folder, allow_outside=allow_outside), []
     except refs.RefError as exc:
         return None, [loaded.problem(where, str(exc))]
+
+
+def with_completed(plan: Plan, completed: Mapping[str, ShotRequest]) -> Plan:
+    """``plan`` with the requests of waiting shots as a render completed them (by request key)."""
+    if not completed:
+        return plan
+    shots = []
+    for planned in plan.shots:
+        takes = tuple(
+            replace(t, request=completed[t.request.key]) if t.request.key in completed else t
+            for t in planned.all_takes
+        )
+        shots.append(replace(planned, takes=takes, request=takes[planned.pick - 1].request))
+    return replace(plan, shots=tuple(shots))

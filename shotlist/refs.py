@@ -248,6 +248,29 @@ def shot_media_spec(item: str, kind: MediaKind, declared: Mapping[str, RefSpec])
     return declare_reference(stem, item, kind)
 
 
+def frame_image(
+    item: str, declared: Mapping[str, Declared], folder: Path, *, allow_outside: bool
+) -> MediaRef:
+    """A shot's ``first_frame``/``last_frame`` written as an image reference (``@name``, a path
+    or an https URL), located, checked to be an image and hashed. Raises RefError."""
+    name = item[1:] if item.startswith("@") else ""
+    known = declared.get(name)
+    if known is not None and known.error:
+        raise RefError(f"@{name} cannot be used: {known.error}")
+    if known is not None and known.kind != "image":
+        raise RefError(f"@{name} is {_a(known.kind or 'image')}, not an image: a frame is a picture")
+    if not name and kind_of(item) not in (None, "image"):
+        raise RefError(f"{item!r} is {_a(kind_of(item) or 'image')}, not an image: a frame is a picture")
+    specs = {d.name: d.spec for d in declared.values() if d.spec is not None}
+    spec = shot_media_spec(item, "image", specs)
+    media = (
+        known.media
+        if known is not None and known.media
+        else resolve_media(spec, folder, allow_outside=allow_outside)
+    )
+    return media  # resolve_media has read its first bytes: it is an image
+
+
 # Prompt tokens -------------------------------------------------------------------------------
 
 

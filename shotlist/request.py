@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 MediaKind = Literal["image", "video", "audio"]
+FrameSlot = Literal["first_frame", "last_frame"]
 
 # Request fields the storyboard format names and providers set themselves from it;
 # a shot's ``params`` (passed through unchanged) may not replace any of them.
@@ -50,6 +51,32 @@ class MediaRef:
     sha256: str
     path: Path | None = None
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class FrameFrom:
+    """A frame to take from another shot's rendered clip once it is verified.
+
+    ``key`` is the request key (``ShotRequest.key``) of the parent's picked take;
+    ``at`` is the time in the clip (None: its end); with ``before`` the frame is the
+    one shown just before ``at`` (an out point), else the one shown at ``at``.
+    ``where`` locates the storyboard field (``film.yaml:12:5: shots[3].first_frame``)
+    for messages.
+    """
+
+    slot: FrameSlot
+    shot: str
+    key: str
+    at: float | None
+    before: bool
+    where: str = ""
+
+    @property
+    def spec(self) -> str:
+        """The frame's name, independent of the clip: ``end``, ``before-4.5`` or ``at-2``."""
+        if self.at is None:
+            return "end"
+        return f"{'before' if self.before else 'at'}-{self.at:g}"
 
 
 @dataclass(frozen=True)
@@ -120,7 +147,15 @@ class ShotRequest:
     caption: bool = True
     dialogue: tuple[str, ...] = ()
     segments: tuple[ShotSegment, ...] = ()
+    take: int = 1
+    first_frame: MediaRef | None = None
+    last_frame: MediaRef | None = None
     hash: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> str:
+        """The request's name in a render: the shot id, ``id#k`` for take k >= 2."""
+        return self.id if self.take == 1 else take_key(self.id, self.take)
 
     @property
     def size(self) -> str:
@@ -133,3 +168,8 @@ class ShotRequest:
     @property
     def media(self) -> tuple[MediaRef, ...]:
         return self.images + self.videos + self.audios
+
+
+def take_key(shot_id: str, take: int) -> str:
+    """How a render names take ``take`` of a shot (``#`` never occurs in a shot id)."""
+    return shot_id if take == 1 else f"{shot_id}#{take}"

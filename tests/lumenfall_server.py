@@ -92,6 +92,7 @@ class Job:
     tokens: list[str] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)
     unknown_polls: int = 0
+    created: float = field(default_factory=time.monotonic)
 
 
 class LumenfallServer:
@@ -106,6 +107,7 @@ class LumenfallServer:
         download_host: str = "localhost",
         cost_per_second: float = 0.181,
         url_ttl: float = 3600.0,
+        latency: float | None = None,
     ) -> None:
         self.api_key = api_key
         self.polls_to_complete = polls_to_complete
@@ -117,6 +119,9 @@ class LumenfallServer:
         """Each job's first N polls answer 404, as a replica that has not seen it yet."""
         self.unknown_as_html = False
         """Those 404s come as a proxy's HTML page instead of the gateway's JSON error."""
+        self.latency = latency
+        """With a latency, a job completes that many seconds after it was created (progress
+        reported linearly) instead of after ``polls_to_complete`` polls."""
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, Job] = {}
         self.faults: list[Fault] = []
@@ -265,7 +270,11 @@ class LumenfallServer:
             job.polls += 1
             polls = job.polls
         base: dict[str, Any] = {"id": job.id, "object": "video", "model": job.body.get("model")}
-        if polls < self.polls_to_complete:
+        if self.latency is not None:
+            elapsed = time.monotonic() - job.created
+            if elapsed < self.latency:
+                return {**base, "status": "in_progress", "progress": round(100 * elapsed / self.latency)}
+        elif polls < self.polls_to_complete:
             progress = round(100 * polls / self.polls_to_complete)
             status = "queued" if polls == 1 else "in_progress"
             return {**base, "status": status, "progress": 0 if polls == 1 else progress}

@@ -254,22 +254,35 @@ def show_review(review: Any) -> None:
     )
 
 
+def _take_label(shot: Any, take: Any) -> str:
+    if len(shot.all_takes) == 1:
+        return str(shot.request.id)
+    return f"{shot.request.id} take {take.take}" + (" (pick)" if take.take == shot.pick else "")
+
+
+def _status_label(shot: Any, take: Any) -> str:
+    return f"waits on {', '.join(shot.waits_on)}" if take.status == "waiting" else str(take.status)
+
+
 def show_plan(result: Any) -> None:
+    """One row per take (a shot without takes is one row), then the requests and the total."""
+    takes = [(shot, take) for shot in result.shots for take in shot.all_takes]
     rows = [
         (
-            r.id,
-            shot.status,
+            _take_label(shot, take),
+            _status_label(shot, take),
             f"{r.provider}/{r.model}",
             f"{r.duration:g}s",
             str(r.seed),
             r.size,
-            str(len(r.media)),
-            f"${shot.estimated_cost_usd:.2f}",
+            str(len(r.media) + (r.first_frame is not None) + (r.last_frame is not None)),
+            f"${take.estimated_cost_usd:.2f}",
             r.prompt,
         )
-        for shot in result.shots
-        for r in [shot.request]
+        for shot, take in takes
+        for r in [take.request]
     ]
+    statuses = [take.status for _, take in takes]
     headers = ("shot", "status", "provider/model", "dur", "seed", "size", "refs", "cost", "prompt")
     table = Table(title=result.title, title_justify="left", box=None, pad_edge=False)
     widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers[:-1])]
@@ -284,18 +297,20 @@ def show_plan(result: Any) -> None:
     room = out.width - sum(widths) - 2 * len(widths)
     if room >= 16:
         table.add_column("prompt", no_wrap=True, overflow="ellipsis", max_width=room)
-    colours = {"new": "cyan", "changed": "yellow", "cached": "green"}
-    for row in rows:
+    colours = {"new": "cyan", "changed": "yellow", "cached": "green", "waiting": "magenta"}
+    for row, status in zip(rows, statuses, strict=True):
         cells = [escape(cell) for cell in row[: len(table.columns)]]
-        cells[1] = f"[{colours[row[1]]}]{row[1]}[/]"
+        cells[1] = f"[{colours[status]}]{escape(row[1])}[/]"
         table.add_row(*cells)
     out.print(table)
     show_requests(result)
-    counts = {s: sum(1 for x in result.shots if x.status == s) for s in ("new", "changed", "cached")}
+    counts = {s: statuses.count(s) for s in ("new", "changed", "cached", "waiting")}
     seconds = sum(x.request.duration for x in result.shots)
+    extra_takes = f" ({len(takes)} takes)" if len(takes) != len(result.shots) else ""
+    waiting = f", {counts['waiting']} waiting" if counts["waiting"] else ""
     out.print(
-        f"{len(result.shots)} shots, {seconds:g}s of video: "
-        f"{counts['new']} new, {counts['changed']} changed, {counts['cached']} cached; "
+        f"{len(result.shots)} shots{extra_takes}, {seconds:g}s of video: "
+        f"{counts['new']} new, {counts['changed']} changed, {counts['cached']} cached{waiting}; "
         f"estimated cost [bold]${result.total_estimated_cost_usd:.2f}[/]"
     )
 
@@ -311,6 +326,14 @@ def show_requests(result: Any) -> None:
             out.print(
                 f"{'':{width}}  [dim]{media.kind} {i + 1}:[/] {escape(media.name)} ({escape(str(where))})"
             )
+        for slot in ("first_frame", "last_frame"):
+            frame = getattr(r, slot)
+            need = next((n for n in shot.frames if n.slot == slot), None)
+            if need is not None:
+                seen = "" if frame is not None else f" (waits on {need.shot})"
+                out.print(f"{'':{width}}  [dim]{slot}:[/] from shot {escape(need.shot)}{seen}")
+            elif frame is not None:
+                out.print(f"{'':{width}}  [dim]{slot}:[/] {escape(str(frame.path or frame.url))}")
         for note in shot.notes:
             out.print(f"{'':{width}}  [yellow]note:[/] {escape(note)}")
 
@@ -451,7 +474,13 @@ async def watch_session(file: Path, options: Any, port: int | None) -> None:
     with contextlib.ExitStack() as stack:
         hooks = [view.hook]
         if port is not None:
-            server = stack.enter_context(PreviewServer(port))
+            from shotlist import pipeline
+
+            def pick(shot: str, take: int) -> object:
+                # The page's pick button: the storyboard is edited; the watch loop sees the save.
+                return pipeline.pick(file, shot, take, overrides=options.overrides)
+
+            server = stack.enter_context(PreviewServer(port, pick=pick))
             hooks.append(server.hook)
             out.print(f"preview: {server.url}")
 
@@ -563,6 +592,51 @@ def stitch_command(
             display.close()
             interrupted("run the same command again to build the cut")
     out.print(f"cut: {escape(str(cut))}")
+
+
+@app.command("pick")
+def pick_command(
+    file: FileArg,
+    shot: Annotated[str, typer.Argument(help="The shot's id.")],
+    take: Annotated[int, typer.Argument(help="The take to put in the cut (1..takes).")],
+    var: VarOpt = None,
+) -> None:
+    """Choose a take: edits the storyboard in place, keeping comments; submits nothing."""
+    from shotlist import pipeline
+
+    try:
+        edited = pipeline.pick(file, shot, take, overrides=var or [])
+    except ShotlistError as exc:
+        fail(exc)
+    out.print(
+        f"{escape(shot)}: pick {take} ({escape(str(edited))}); "
+        f"shotlist render {escape(str(file))} restitches the cut from the cache"
+    )
+
+
+@app.command("takes")
+def takes_command(
+    file: FileArg,
+    shot: Annotated[str, typer.Argument(help="The shot's id.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the contact sheet (PNG) here.")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="The provider the shots were rendered with.")
+    ] = None,
+    var: VarOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+) -> None:
+    """Contact sheet of a shot's takes: start, middle and end frames, one row per take."""
+    from shotlist import pipeline
+
+    try:
+        sheet = pipeline.takes_sheet(
+            file, shot, output=output, overrides=var or [], provider=provider, allow_outside=allow_outside
+        )
+    except ShotlistError as exc:
+        fail(exc)
+    out.print(f"contact sheet: {escape(str(sheet))}")
 
 
 class ExportFormat(StrEnum):

@@ -187,3 +187,30 @@ def _frame_seconds(frame: object) -> float:
     duration = getattr(frame, "duration", None)
     time_base = getattr(frame, "time_base", None)
     return float(duration * time_base) if duration and time_base else 0.0
+
+
+def frame_index(clip: Path, at: float | None, before: bool = False) -> int:
+    """The number (0 is the first) of the frame of ``clip`` shown at ``at`` seconds, or with
+    ``before`` of the last one shown before it; ``at`` None is the last frame, a time before
+    the first frame the first. Raises ``MediaError``."""
+    import av
+
+    try:
+        with av.open(str(clip)) as container:
+            index = -1
+            for frame in container.decode(container.streams.video[0]):
+                if index >= 0 and _past(frame.time, at, before):
+                    break
+                index += 1
+    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
+        raise MediaError(f"{clip}: cannot take a frame ({exc})") from exc
+    if index < 0:
+        raise MediaError(f"{clip}: no picture to take a frame from")
+    return index
+
+
+def _past(seconds: float | None, at: float | None, before: bool) -> bool:
+    """Whether a frame shown from ``seconds`` on comes after the one wanted at ``at``."""
+    if at is None or seconds is None:
+        return False
+    return seconds >= at - 1e-6 if before else seconds > at + 1e-6

@@ -86,6 +86,12 @@ class ModelLimits:
     price_per_second_usd: float = 0.0
     price_area: int | None = 1280 * 720
     multi_shot: MultiShotWording | None = SEEDANCE_MULTI_SHOT
+    first_frame_field: str | None = None
+    """The documented request field that carries a first frame (image-to-video); None: none."""
+    last_frame_field: str | None = None
+    """The documented request field that carries a last frame; None: the route takes none."""
+    frames_with_references: bool = False
+    """Whether first/last frames may be sent with reference images or videos (Seedance: no)."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -149,6 +155,9 @@ PREVIZ = ModelLimits(
     audio_needs_visual=False,
     price_per_second_usd=0.0,
     price_area=None,
+    first_frame_field="first_frame",
+    last_frame_field="last_frame",
+    frames_with_references=True,
 )
 
 LOCAL = Capabilities(
@@ -176,6 +185,9 @@ LUMENFALL = Capabilities(
             aliases=("seedance-2-0", "seedance-2"),
             wire_id="seedance-2.0",
             price_per_second_usd=0.30,
+            # The gateway's page: input_reference, "Input image(s) to animate into video"
+            # (I2V); it documents no field for a last frame.
+            first_frame_field="input_reference",
         ),
     ),
     default_model="seedance-2.0",

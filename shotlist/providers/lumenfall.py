@@ -20,7 +20,9 @@ Body choices (``request_body``):
 
 - ``size`` ("WxH") when the plan left ``aspect_ratio`` empty (the storyboard
   gave a size), otherwise ``aspect_ratio`` + ``resolution``; see ``size_fields``.
-- images -> ``input_reference`` (array, in order); one video -> ``video_url``,
+- images -> ``input_reference`` (array, in order); a first frame is sent there too,
+  alone (image-to-video; the plan refuses mixing it with references, and refuses a
+  last frame: the gateway documents no field for one); one video -> ``video_url``,
   several -> ``video_urls`` (array, in order); audio -> ``audio_urls``.
 - local files travel as data URIs (``DATA_URI_LIMITS``), https refs as URLs.
 - ``n`` is always 1: the engine fetches one clip per job and bills one.
@@ -129,8 +131,9 @@ def _duration(seconds: float) -> int | float:
 
 def _reference_fields(request: ShotRequest, uri: MediaUri) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    if request.images:
-        fields["input_reference"] = [uri(ref) for ref in request.images]
+    first = (request.first_frame,) if request.first_frame is not None else ()
+    if first or request.images:
+        fields["input_reference"] = [uri(ref) for ref in (*first, *request.images)]
     if len(request.videos) == 1:
         fields["video_url"] = uri(request.videos[0])
     elif request.videos:
@@ -151,6 +154,12 @@ def check_request(request: ShotRequest) -> None:
                 kind="invalid",
                 retryable=False,
             )
+    if request.last_frame is not None:
+        raise ctx.error(
+            f"{NAME} documents no field for a last frame; plan refuses it before this point",
+            kind="invalid",
+            retryable=False,
+        )
     clashes = sorted(NAMED_FIELDS.intersection(key for key, _ in request.params))
     if clashes:
         raise ctx.error(

@@ -7,6 +7,7 @@ Layout of the store directory (``.shotlist/`` beside the storyboard, or
     clips/<hash[:2]>/<hash>.json    its sidecar: sha256 and size of the clip, job id, provider, cost
     journal/<hash>.json             a job submitted but not yet stored in the cache
     downloads/                      downloads in progress (same file system as clips/)
+    frames/<clip sha256>-<which>.png   frames taken from clips for continuity (first/last frames)
     lock                            held by the one render that may use the store
 
 Every write goes to a temporary file in the destination directory, is
@@ -34,7 +35,7 @@ from typing import Any, Literal, Protocol
 from shotlist import files
 from shotlist.errors import StoreError
 from shotlist.providers.base import reported_cost
-from shotlist.request import ShotRequest
+from shotlist.request import ShotRequest, take_key
 
 STORE_DIRNAME = ".shotlist"
 CACHE_DIR_ENV = "SHOTLIST_CACHE_DIR"
@@ -144,6 +145,7 @@ class Store:
         self.clips_dir = root / "clips"
         self.journal_dir = root / "journal"
         self.downloads_dir = root / "downloads"
+        self.frames_dir = root / "frames"
 
     # -- cache
 
@@ -234,6 +236,15 @@ class Store:
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
+
+    def clip_sha256(self, request_hash: str) -> str | None:
+        """The recorded sha256 of a cached clip (not verified: ``has`` first, ``get`` to verify)."""
+        value = (self._read_sidecar(request_hash) or {}).get("sha256")
+        return value if isinstance(value, str) else None
+
+    def frame_path(self, clip_sha256: str, which: str) -> Path:
+        """Where a frame taken from a clip is kept: by the clip's content and the frame's name."""
+        return self.frames_dir / f"{clip_sha256}-{which}.png"
 
     # -- temporary downloads
 
@@ -364,8 +375,25 @@ def mark_ended(record: JobRecord) -> JobRecord:
 
 
 @dataclass(frozen=True)
+class LockTake:
+    """One take of a shot with several: what it was rendered from and into."""
+
+    take: int
+    hash: str
+    seed: int
+    job_id: str
+    sha256: str
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
 class LockEntry:
-    """What one shot was rendered from and into (DESIGN §4)."""
+    """What one shot was rendered from and into (DESIGN §4).
+
+    A shot with several takes also records ``pick`` and every take (``takes``); its own
+    hash, seed, job, sha256 and cost are the picked take's. A shot with one take has
+    neither field, so its entry reads as before takes existed.
+    """
 
     id: str
     hash: str
@@ -376,6 +404,14 @@ class LockEntry:
     job_id: str
     sha256: str
     cost_usd: float | None
+    pick: int | None = None
+    takes: tuple[LockTake, ...] | None = None
+
+    def take_hashes(self) -> dict[str, str]:
+        """Request key (``id``, ``id#k``) -> hash of every take this entry records."""
+        if not self.takes:
+            return {self.id: self.hash}
+        return {take_key(self.id, t.take): t.hash for t in self.takes}
 
 
 @dataclass(frozen=True)
@@ -455,12 +491,31 @@ def _parse_entry(item: Any) -> LockEntry:
         duration=float(item["duration"]),
         job_id=_str(item, "job_id"),
         sha256=_str(item, "sha256"),
-        cost_usd=None if item["cost_usd"] is None else reported_cost(item["cost_usd"]),
+        cost_usd=_cost(item),
+        pick=None if item.get("pick") is None else int(item["pick"]),
+        takes=None if item.get("takes") is None else tuple(_parse_take(t) for t in item["takes"]),
     )
     unknown = sorted(set(item) - set(LockEntry.__dataclass_fields__))
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r}")
     return entry
+
+
+def _cost(item: Mapping[str, Any]) -> float | None:
+    return None if item["cost_usd"] is None else reported_cost(item["cost_usd"])
+
+
+def _parse_take(item: Any) -> LockTake:
+    if not isinstance(item, dict):
+        raise TypeError("each take must be an object")
+    return LockTake(
+        take=int(item["take"]),
+        hash=_str(item, "hash"),
+        seed=int(item["seed"]),
+        job_id=_str(item, "job_id"),
+        sha256=_str(item, "sha256"),
+        cost_usd=_cost(item),
+    )
 
 
 def _str(item: Mapping[str, Any], key: str) -> str:
@@ -472,7 +527,15 @@ def _str(item: Mapping[str, Any], key: str) -> str:
 
 def lock_bytes(lock: Lock) -> bytes:
     """The exact bytes of a lock file: sorted keys, indent 2, trailing newline."""
-    return _json_bytes({"version": lock.version, "shots": [asdict(e) for e in lock.shots]})
+    return _json_bytes({"version": lock.version, "shots": [_entry_json(e) for e in lock.shots]})
+
+
+def _entry_json(entry: LockEntry) -> dict[str, Any]:
+    # A one-take shot is written exactly as before takes existed: old locks stay byte-identical.
+    data = asdict(entry)
+    if entry.takes is None:
+        del data["pick"], data["takes"]
+    return data
 
 
 def write_lock(path: Path, lock: Lock) -> bool:
@@ -485,24 +548,80 @@ def write_lock(path: Path, lock: Lock) -> bool:
     return True
 
 
-def update_lock(previous: Lock, shots: Sequence[ShotRequest], rendered: Iterable[LockedRender]) -> Lock:
+def update_lock(
+    previous: Lock,
+    shots: Sequence[ShotRequest],
+    rendered: Iterable[LockedRender],
+    *,
+    picks: Mapping[str, int] | None = None,
+) -> Lock:
     """The lock after a render.
 
-    ``shots`` are all shots of the storyboard, in storyboard order. A shot
-    rendered (or found in the cache) this time gets a fresh entry; one not
-    rendered this time (``--only``, or it failed) keeps its previous entry;
-    a shot no longer in the storyboard is dropped.
+    ``shots`` are the requests of all shots of the storyboard, in storyboard order,
+    every take of a shot together (take 1 first); ``picks`` names each shot's picked
+    take (default 1). A take rendered (or found in the cache) this time gets a fresh
+    record; one not rendered this time (``--only``, or it failed) keeps its previous
+    one; a shot no longer in the storyboard is dropped.
     """
-    done = {r.id: r for r in rendered}
+    done = {_render_key(r): r for r in rendered}
     kept = previous.by_id()
+    groups: dict[str, list[ShotRequest]] = {}
+    for request in shots:
+        groups.setdefault(request.id, []).append(request)
     entries: list[LockEntry] = []
-    for shot in shots:
-        result = done.get(shot.id)
-        if result is not None:
-            entries.append(_lock_entry(shot, result))
-        elif shot.id in kept:
-            entries.append(kept[shot.id])
+    for shot_id, takes in groups.items():
+        entry = _shot_entry(takes, (picks or {}).get(shot_id, 1), done, kept.get(shot_id))
+        if entry is not None:
+            entries.append(entry)
     return Lock(shots=tuple(entries))
+
+
+def _render_key(result: LockedRender) -> str:
+    key = getattr(result, "key", None)
+    return key if isinstance(key, str) else result.id
+
+
+def _shot_entry(
+    takes: Sequence[ShotRequest], pick: int, done: Mapping[str, LockedRender], previous: LockEntry | None
+) -> LockEntry | None:
+    if len(takes) == 1:
+        result = done.get(takes[0].key)
+        if result is not None:
+            return _lock_entry(takes[0], result)
+        return previous
+    before = {t.take: t for t in (previous.takes or ())} if previous else {}
+    if previous is not None and not previous.takes:
+        before[1] = LockTake(
+            1, previous.hash, previous.seed, previous.job_id, previous.sha256, previous.cost_usd
+        )
+    records: list[LockTake] = []
+    for request in takes:
+        result = done.get(request.key)
+        if result is not None:
+            records.append(
+                LockTake(
+                    request.take, result.hash, request.seed, result.job_id, result.sha256, result.cost_usd
+                )
+            )
+        elif request.take in before:
+            records.append(before[request.take])
+    picked = next((t for t in records if t.take == pick), None)
+    if picked is None:
+        return previous
+    first = takes[0]
+    return LockEntry(
+        id=first.id,
+        hash=picked.hash,
+        provider=first.provider,
+        model=first.model,
+        seed=picked.seed,
+        duration=float(first.duration),
+        job_id=picked.job_id,
+        sha256=picked.sha256,
+        cost_usd=picked.cost_usd,
+        pick=pick,
+        takes=tuple(records),
+    )
 
 
 def _lock_entry(shot: ShotRequest, result: LockedRender) -> LockEntry:

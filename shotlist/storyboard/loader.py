@@ -36,6 +36,8 @@ _CONTAINERS = {
     "transition": "Transition",
     "soundtrack": "Soundtrack",
     "cut": "Cut",
+    "first_frame": "FrameOf",
+    "last_frame": "FrameOf",
 }
 
 

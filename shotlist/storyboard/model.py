@@ -107,6 +107,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("*", "dialogue"): "a spoken line, or a list of them",
     ("*", "segments"): "a list of segments, each a mapping with duration and prompt (camera, dialogue)",
     ("*", "vars"): "a mapping of variable names to values",
+    ("*", "takes"): "a whole number of takes between 1 and 8",
+    ("*", "pick"): "the number of a take between 1 and 8 (at most the shot's takes)",
+    ("*", "first_frame"): "an image reference (@name or a path), or {shot: ID} or {shot: ID, at: SECONDS}",
+    ("*", "last_frame"): "an image reference (@name or a path), or {shot: ID} or {shot: ID, at: SECONDS}",
+    ("FrameOf", "shot"): "the id of another shot",
+    ("FrameOf", "at"): "seconds into that shot's clip, as a number of 0 or more",
     ("Camera", "move"): "a camera move",
     ("Camera", "speed"): "one of slow, medium, fast",
     ("Camera", "shot"): "a shot size",
@@ -190,6 +196,21 @@ class ReferenceFile(Frozen):
         return self
 
 
+class FrameOf(Frozen):
+    """A frame of another shot's picked take: by default its last frame at the trim out point
+    (for ``first_frame``) or its first frame at the trim in point (for ``last_frame``)."""
+
+    shot: StrictStr = Field(description="The id of the shot whose rendered clip gives the frame.")
+    at: Annotated[float, Strict(), Field(ge=0)] | None = Field(
+        default=None, description="Seconds into that shot's clip: the frame shown at that time."
+    )
+
+
+FrameSource = Annotated[
+    StrictStr | FrameOf,
+    Field(description="An image reference (@name or a path), or {shot: ID} / {shot: ID, at: SECONDS}."),
+]
+
 Reference = Annotated[
     StrictStr | ReferenceFile,
     Field(description="A file path or https URL (kind from the extension), or {image|video|audio: path}."),
@@ -230,6 +251,10 @@ class ShotFields(Frozen):
         default=None, description="Caption the local previz with the shot id and prompt."
     )
     mute: StrictBool | None = Field(default=None, description="Drop the shot's own audio in the cut.")
+    takes: Annotated[int, Strict(), Field(ge=1, le=8)] | None = Field(
+        default=None,
+        description="Candidates to render (1-8), each its own request and seed; take 1 keeps the seed.",
+    )
 
 
 def _non_finite(value: Any, prefix: str = "") -> str | None:
@@ -301,6 +326,14 @@ class ShotBody(ShotFields):
         description="Several shots inside one generation (multi-shot), with a cut between each; "
         "the shot's duration is their sum and its prompt applies to all of them.",
     )
+    first_frame: FrameSource | None = Field(
+        default=None,
+        description="The picture the shot starts on: an image, or {shot: ID} for that shot's last frame.",
+    )
+    last_frame: FrameSource | None = Field(
+        default=None,
+        description="The picture the shot ends on: an image, or {shot: ID} for that shot's first frame.",
+    )
 
 
 class Template(ShotBody):
@@ -331,6 +364,9 @@ class Shot(ShotBody):
     )
     vars: dict[str, Any] | None = Field(
         default=None, description="Variables for this shot, over the storyboard's vars."
+    )
+    pick: Annotated[int, Strict(), Field(ge=1, le=8)] | None = Field(
+        default=None, description="The take that goes into the cut (1..takes, default 1)."
     )
 
 

@@ -7,11 +7,15 @@ Routes::
     GET /events            the same, pushed as server-sent events whenever it changes
     GET /cut/<v>.mp4       a snapshot of the cut, with Range support (players seek with it)
     GET /cut/<v>.vtt       its subtitles as WebVTT (read from the cut's SRT when it was built)
-    GET /thumb/<hash>.jpg  a shot's thumbnail, named by its request hash
+    GET /thumb/<hash>.jpg  a shot's (a take's) thumbnail, named by its request hash
     GET /favicon.svg       the page's icon (also as /favicon.ico, which browsers ask for)
+    POST /pick             {"shot": ID, "take": K}: what ``shotlist pick`` does (JSON only)
 
 The server knows only what the watch loop's events tell it (``PreviewState.apply``);
-it never plans, renders or reads a storyboard. The page writes user text (prompts,
+it never plans, renders or reads a storyboard: a pick is handed to the ``pick``
+callback it was given (the CLI's: edit the storyboard in place), and the watch loop
+sees the saved file like any other edit. A pick must be a same-origin JSON POST (a
+form on another site can send neither that content type nor this Origin). The page writes user text (prompts,
 ids, error messages) with ``textContent`` only, and a Content-Security-Policy with a
 per-response nonce forbids any other script; requests naming another host are refused
 (a web page cannot reach this server through DNS rebinding).
@@ -27,6 +31,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -34,7 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from shotlist.errors import ConfigError
+from shotlist.errors import ConfigError, ShotlistError
 from shotlist.events import (
     Event,
     Notice,
@@ -76,6 +81,9 @@ FAVICON = (
 _THUMB_PATH = re.compile(r"^/thumb/([0-9a-f]{64})\.jpg$")
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+PICK_BODY_LIMIT = 4096
+Pick = Callable[[str, int], object]
+"""Sets a shot's pick (``shotlist pick``); raises ShotlistError with a message for the page."""
 
 
 class PreviewState:
@@ -128,9 +136,10 @@ class PreviewState:
             return True
         if isinstance(event, ThumbnailReady):
             self.thumbs[event.hash] = Path(event.file)
-            for shot in self._shots(event.shot_id):
-                if shot["hash"] == event.hash:
-                    shot["thumb"] = f"/thumb/{event.hash}.jpg"
+            for shot in self._shots(event.shot_id.partition("#")[0]):
+                for part in [shot, *shot["takes"]]:
+                    if part["hash"] == event.hash:
+                        part["thumb"] = f"/thumb/{event.hash}.jpg"
             return True
         if isinstance(event, CutReady):
             self.cuts = {event.version: Path(event.snapshot), **dict(list(self.cuts.items())[:3])}
@@ -183,16 +192,37 @@ class PreviewState:
                 "previewed": view.previewed,
                 "thumb": f"/thumb/{view.hash}.jpg" if view.hash in self.thumbs else None,
                 "error": None,
+                "pick": view.pick,
+                "takes": [
+                    {
+                        "take": take.take,
+                        "hash": take.hash,
+                        "seed": take.seed,
+                        "status": take.status,
+                        "state": "cached" if take.status == "cached" else "queued",
+                        "thumb": f"/thumb/{take.hash}.jpg" if take.hash in self.thumbs else None,
+                    }
+                    for take in view.takes
+                ],
             }
             for view in event.shots
         ]
 
     def _shot_event(self, event: Event) -> bool:
-        shots = self._shots(event.shot_id)
+        """Engine events name a request (``id`` or ``id#k``): they move that take, and the
+        shot itself when it is the picked take."""
+        shot_id, _, number = event.shot_id.partition("#")
+        take = int(number) if number.isdigit() else 1
+        shots = self._shots(shot_id)
         if not shots:
             return False
         for shot in shots:
             if isinstance(event, ShotQueued):
+                continue
+            for part in shot["takes"]:
+                if part["take"] == take:
+                    _take_state(part, event)
+            if take != shot["pick"]:
                 continue
             if isinstance(event, ShotCached):
                 shot["state"], shot["progress"] = "cached", None
@@ -287,6 +317,17 @@ def webvtt(srt: str) -> str:
     return "WEBVTT\n\n" + "".join(block + "\n\n" for block in blocks)
 
 
+def _take_state(take: dict[str, Any], event: Event) -> None:
+    if isinstance(event, ShotCached):
+        take["state"] = "cached"
+    elif isinstance(event, ShotSubmitted | ShotProgress):
+        take["state"] = "rendering"
+    elif isinstance(event, ShotDownloaded):
+        take["state"] = "rendered"
+    elif isinstance(event, ShotFailed):
+        take["state"] = "failed"
+
+
 class PreviewServer:
     """The page on ``http://127.0.0.1:PORT/``; ``hook`` takes the watch loop's events.
 
@@ -294,9 +335,10 @@ class PreviewServer:
     taken) and on exit every connection is closed and every thread joined.
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, pick: Pick | None = None) -> None:
         self.state = PreviewState()
         self.requested_port = port
+        self.pick = pick
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -314,7 +356,7 @@ class PreviewServer:
 
     def start(self) -> PreviewServer:
         try:
-            httpd = _Server((HOST, self.requested_port), _Handler, self.state)
+            httpd = _Server((HOST, self.requested_port), _Handler, self.state, self.pick)
         except OSError as exc:
             raise ConfigError(
                 f"cannot serve the preview on {HOST}:{self.requested_port}: {exc.strerror or exc}; "
@@ -352,7 +394,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
 
-    def __init__(self, address: tuple[str, int], handler: Any, state: PreviewState) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: Any, state: PreviewState, pick: Pick | None = None
+    ) -> None:
+        self.pick = pick
         self.state = state
         self._live: set[socket.socket] = set()
         self._live_lock = threading.Lock()
@@ -403,6 +448,49 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._route(head=False)
 
+    def do_POST(self) -> None:
+        if not self._host_allowed():
+            self._plain(HTTPStatus.MISDIRECTED_REQUEST, "this server answers to 127.0.0.1 and localhost only")
+            return
+        if self.path.split("?", 1)[0] != "/pick":
+            self._plain(HTTPStatus.NOT_FOUND, "not found")
+            return
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.lower() not in (f"http://{h}" for h in self._hosts()):
+            self._plain(HTTPStatus.FORBIDDEN, "a pick comes from this page only")
+            return
+        if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+            self._plain(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the pick as application/json")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 < length <= PICK_BODY_LIMIT:
+            self._plain(HTTPStatus.BAD_REQUEST, 'send {"shot": ID, "take": K}')
+            return
+        self._pick(self.rfile.read(length))
+
+    def _pick(self, body: bytes) -> None:
+        try:
+            data = json.loads(body)
+            shot, take = data["shot"], data["take"]
+            if not isinstance(shot, str) or not isinstance(take, int) or isinstance(take, bool):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            self._plain(HTTPStatus.BAD_REQUEST, 'send {"shot": ID, "take": K}')
+            return
+        if self.server.pick is None:
+            self._plain(HTTPStatus.NOT_IMPLEMENTED, "this preview cannot edit the storyboard")
+            return
+        try:
+            self.server.pick(shot, take)
+        except ShotlistError as exc:
+            self._json(HTTPStatus.UNPROCESSABLE_ENTITY, {"ok": False, "error": str(exc)})
+            return
+        self._json(HTTPStatus.OK, {"ok": True, "shot": shot, "take": take})
+
+    def _json(self, status: HTTPStatus, value: dict[str, Any]) -> None:
+        body = json.dumps(value, ensure_ascii=False).encode()
+        self._send(status, "application/json; charset=utf-8", body, False, {"Cache-Control": "no-store"})
+
     def _route(self, *, head: bool) -> None:
         if not self._host_allowed():
             self._plain(HTTPStatus.MISDIRECTED_REQUEST, "this server answers to 127.0.0.1 and localhost only")
@@ -427,9 +515,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(HTTPStatus.NOT_FOUND, "not found")
 
     def _host_allowed(self) -> bool:
-        host = (self.headers.get("Host") or "").lower()
+        return (self.headers.get("Host") or "").lower() in self._hosts()
+
+    def _hosts(self) -> tuple[str, str]:
         port = self.server.server_address[1]
-        return host in (f"127.0.0.1:{port}", f"localhost:{port}")
+        return f"127.0.0.1:{port}", f"localhost:{port}"
 
     # -- answers
 

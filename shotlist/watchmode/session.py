@@ -177,6 +177,16 @@ def preview_port(argument: int | None, env: Mapping[str, str] | None = None) -> 
 
 
 @dataclass(frozen=True)
+class TakeView:
+    """One take of a shot with several, as the page lists it."""
+
+    take: int
+    hash: str
+    seed: int
+    status: str
+
+
+@dataclass(frozen=True)
 class ShotView:
     """One shot as watch mode shows it: from the plan, before rendering."""
 
@@ -195,6 +205,9 @@ class ShotView:
     """What this plan will spend on it: the price unless it is cached."""
     previewed: bool = False
     """Rendered with the local engine in place of its own provider (``preview``)."""
+    pick: int = 1
+    takes: tuple[TakeView, ...] = ()
+    """Every take (take 1 alone for a shot without takes)."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +219,7 @@ class Cycle:
     outcome: Outcome
     shots: tuple[ShotView, ...] = ()
     rendered: tuple[str, ...] = ()
-    """Ids of the shots rendered (not taken from the cache) in this cycle."""
+    """Ids of the shots rendered (not taken from the cache) in this cycle (``id#k`` for take k >= 2)."""
     cut: Path | None = None
     errors: tuple[str, ...] = ()
     spent_usd: float = 0.0
@@ -597,11 +610,11 @@ class _Session:
             self.hook(BudgetRefused("", exc.needed_usd, exc.remaining_usd))
             raise
         finally:
-            by_id = {s.request.id: s.request for s in result.shots}
-            self.spent_usd += sum(estimate_cost(by_id[i]) for i in submitted)
+            by_key = {r.key: r for s in result.shots for r in s.requests}
+            self.spent_usd += sum(estimate_cost(by_key[k]) for k in submitted)
         if rendered.output is not None:
             self.cut, self.cut_key = rendered.output, key
-        return tuple(s.id for s in rendered.shots if s.source == "generated"), rendered.output is not None
+        return tuple(s.key for s in rendered.shots if s.source == "generated"), rendered.output is not None
 
     async def _announce_cut(self) -> None:
         if self.cut is None:
@@ -612,8 +625,7 @@ class _Session:
     async def _thumbnails(self, result: Plan) -> None:
         store = self.store
         folder = store.root / "preview" / "thumbs"
-        for planned in result.shots:
-            request = planned.request
+        for request in (r for planned in result.shots for r in planned.requests if r.hash):
             target = folder / f"{request.hash}.jpg"
             if not target.exists():
                 clip = store.clip_path(request.hash)
@@ -622,9 +634,9 @@ class _Session:
                 try:
                     await make_thumbnail(clip, target, at=request.duration / 2)
                 except ShotlistError as exc:
-                    self.hook(Notice(request.id, f"no thumbnail: {exc}"))
+                    self.hook(Notice(request.key, f"no thumbnail: {exc}"))
                     continue
-            self.hook(ThumbnailReady(request.id, request.hash, str(target)))
+            self.hook(ThumbnailReady(request.key, request.hash, str(target)))
 
 
 # ---------------------------------------------------------------- decisions (pure)
@@ -672,6 +684,10 @@ def shot_views(result: Plan, previewed: frozenset[str] = frozenset()) -> tuple[S
                 price_usd=estimate_cost(r),
                 to_pay_usd=planned.estimated_cost_usd,
                 previewed=r.id in previewed,
+                pick=planned.pick,
+                takes=tuple(
+                    TakeView(t.take, t.request.hash, t.request.seed, t.status) for t in planned.all_takes
+                ),
             )
         )
     return tuple(views)

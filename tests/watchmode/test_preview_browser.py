@@ -260,10 +260,12 @@ def rename_over(path: Path, text: str) -> None:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """``shotlist watch film.yaml --serve=0`` running; yields the storyboard and the page's URL."""
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Path, str]]:
+    """``shotlist watch film.yaml --serve=0`` running; yields the storyboard and the page's URL.
+    A test may name another storyboard text with ``@pytest.mark.film(TEXT)``."""
+    marker = request.node.get_closest_marker("film")
     film = tmp_path / "film.yaml"
-    film.write_text(textwrap.dedent(FILM), encoding="utf-8")
+    film.write_text(textwrap.dedent(marker.args[0] if marker else FILM), encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, "-m", "shotlist", "watch", film.name, "--serve=0"],
         cwd=tmp_path,
@@ -385,3 +387,54 @@ def test_the_page_follows_edits_without_a_reload(served: tuple[Path, str]) -> No
             f" && {CARD.format(id='b')}.prompt === 'A grey boat in the harbour'",
             what="the fix to clear the error",
         )
+
+
+TAKES_FILM = """\
+    version: 1
+    title: Takes in the browser
+    defaults: {duration: 1, size: 320x180, seed: 12}
+    shots:
+      - id: storm   # three candidates
+        prompt: Waves break
+        takes: 3
+    cut: {size: 320x180, fps: 12, loudness: null}
+    """
+TAKES = """(() => {
+  const items = [...document.querySelectorAll('.shot[data-id="storm"] .take')];
+  return items.map((t) => ({take: Number(t.dataset.take), picked: t.dataset.picked === "true",
+    button: t.querySelector("button").textContent, disabled: t.querySelector("button").disabled,
+    loaded: t.querySelector("img").complete && t.querySelector("img").naturalWidth > 0}));
+})()"""
+
+
+@pytest.mark.e2e
+@pytest.mark.film(TAKES_FILM)
+def test_the_pick_button_picks_a_take_and_the_page_shows_the_new_cut(served: tuple[Path, str]) -> None:
+    film, url = served
+    before = film.read_text()
+    with Chromium.launch() as browser:
+        page = browser.open(url)
+        takes = page.wait_for(
+            f"(() => {{ const t = {TAKES}; return t.length === 3 && t.every((x) => x.loaded) && t; }})()",
+            what="three takes with their thumbnails",
+        )
+        assert [(t["take"], t["picked"], t["button"], t["disabled"]) for t in takes] == [
+            (1, True, "picked", True),
+            (2, False, "pick", False),
+            (3, False, "pick", False),
+        ]
+        page.wait_for(VIDEO + ".ready >= 1", what="the first cut to load")
+        first_video = page.evaluate(VIDEO)
+        page.evaluate(
+            'document.querySelector(\'.shot[data-id="storm"] .take[data-take="2"] button\').click()'
+        )
+        page.wait_for(
+            f"(() => {{ const t = {TAKES}; return t.length === 3 && t[1].picked && !t[0].picked; }})()",
+            what="take 2 shown as picked",
+        )
+        page.wait_for(
+            f"(() => {{ const v = {VIDEO};"
+            f" return v.src !== {json.dumps(first_video['src'])} && v.ready >= 1; }})()",
+            what="the cut with take 2 in the player",
+        )
+    assert film.read_text() == before.replace("    takes: 3\n", "    takes: 3\n    pick: 2\n")

@@ -838,6 +838,7 @@ def test_the_page_state_follows_a_cycle() -> None:
         "id": "b", "hash": "", "status": "changed", "state": "rendering", "progress": 0.25,
         "prompt": "<b>", "seed": 7, "provider": "lumenfall", "model": "seedance-2.0", "duration": 4.0,
         "price_usd": 0.5, "to_pay_usd": 0.5, "previewed": False, "thumb": None, "error": None,
+        "pick": 1, "takes": [],
     }  # fmt: skip
 
     state.apply(ShotFailed("b", "provider lumenfall: content policy"))

@@ -10,6 +10,9 @@ Each shot request becomes one ffmpeg run that draws a real animatic clip:
   subtitles (``caption``, rendered by libass with a bundled font);
 - **sound**: the audio reference, else seeded ambience when the request asks
   for audio (``sound``), else no audio stream;
+- **continuity**: a ``first_frame`` image is the clip's first frame exactly and
+  dissolves into the picture; a ``last_frame`` image dissolves in so the clip
+  ends on it exactly (both fitted to the shot's size);
 - **format**: exactly ``round(duration * fps)`` frames at the requested
   size, H.264 yuv420p + AAC 48 kHz stereo in MP4 with ``+faststart``.
 
@@ -113,7 +116,7 @@ def _check(request: ShotRequest) -> None:
         raise _invalid(request, "duration and fps must be positive")
 
 
-def _cover(picture: Stream, request: ShotRequest) -> Stream:
+def _cover(picture: Stream, request: ShotRequest, *, pix_fmt: str = "yuv420p") -> Stream:
     """Scale to fill the frame (cropping the overflow), converting to BT.709 4:2:0."""
     w, h = request.width, request.height
     scaled = picture.filter(
@@ -125,7 +128,38 @@ def _cover(picture: Stream, request: ShotRequest) -> Stream:
         out_color_matrix="bt709",
         out_range="tv",
     )
-    return scaled.filter("crop", w=w, h=h).filter("setsar", sar=1).filter("format", pix_fmts="yuv420p")
+    return scaled.filter("crop", w=w, h=h).filter("setsar", sar=1).filter("format", pix_fmts=pix_fmt)
+
+
+FRAME_BLEND = 1.0
+"""Seconds over which a first/last frame image dissolves out of or into the picture (at most
+a third of the shot)."""
+
+
+def _with_frames(video: Stream, request: ShotRequest, frames: int) -> Stream:
+    """``video`` with the request's first/last frame images over it.
+
+    The first frame is fully opaque on frame 0 and fades out; the last fades in to be fully
+    opaque on the final frame. Fitted like a reference image, converted like every picture.
+    """
+    fps = request.fps
+    blend = min(FRAME_BLEND, request.duration / 3)
+    end = (frames - 1) / fps
+    # The last fade completes half a frame early, so the final frame is the image itself.
+    last_start = round(max(0.0, end - blend - 0.5 / fps), 6)
+    overlays: tuple[tuple[MediaRef | None, str, float], ...] = (
+        (request.first_frame, "out", 0.0),
+        (request.last_frame, "in", last_start),
+    )
+    for image, direction, start in overlays:
+        if image is None or image.path is None:
+            continue
+        still = graph.Input(graph.url(image.path), {"f": "image2", "pattern_type": "none"}).stream("v")
+        layer = _hold(_cover(still, request, pix_fmt="yuva420p"), frames, fps).filter(
+            "fade", t=direction, st=start, d=round(blend, 6), alpha=1
+        )
+        video = graph.merge("overlay", [video, layer], eof_action="pass", format="yuv420")
+    return video
 
 
 def _hold(picture: Stream, frames: int, fps: int) -> Stream:
@@ -242,6 +276,8 @@ def build_local_render(
         files.append((fonts.FONTS_CONF_NAME, conf.encode("utf-8")))
         env.extend(fonts.fontconfig_env(work_dir / fonts.FONTS_CONF_NAME).items())
         video = video.filter("ass", filename=str(work_dir / ASS_NAME), fontsdir=str(font_dir))
+    if request.first_frame is not None or request.last_frame is not None:
+        video = _with_frames(video, request, frames)
     sound = _sound(request)
     streams = [video] if sound is None else [video, sound]
     options = _encoder_options(request, frames, sound is not None)
@@ -298,6 +334,8 @@ def _build_segmented(request: ShotRequest, dest: Path, work_dir: Path, font_dir:
     # Numbered afresh: concat would otherwise place each segment's first frame on the last
     # one before it (a held picture has no frame duration), and the encoder would drop it.
     joined = graph.merge("concat", parts, n=len(parts), v=1, a=0).filter("setpts", f"N/({request.fps}*TB)")
+    if request.first_frame is not None or request.last_frame is not None:
+        joined = _with_frames(joined, request, frames)
     sound = _sound(request)
     streams = [joined] if sound is None else [joined, sound]
     options = _encoder_options(request, frames, sound is not None)
@@ -307,7 +345,7 @@ def _build_segmented(request: ShotRequest, dest: Path, work_dir: Path, font_dir:
 
 
 def _missing_reference(request: ShotRequest) -> ProviderError | None:
-    for ref in request.media:
+    for ref in _all_media(request):
         if ref.path is not None and not ref.path.is_file():
             return _invalid(request, f"reference {ref.name!r} not found: {ref.path}")
     return None
@@ -316,10 +354,15 @@ def _missing_reference(request: ShotRequest) -> ProviderError | None:
 def _unreadable_reference(request: ShotRequest) -> ProviderError | None:
     """The first reference ffmpeg cannot decode, named: its own error only says that
     nothing was written."""
-    for ref in request.media:
+    for ref in _all_media(request):
         if ref.path is not None and not decodes(ref.path):
             return _invalid(request, f"reference {ref.name!r} is not a readable {ref.kind}: {ref.path}")
     return None
+
+
+def _all_media(request: ShotRequest) -> tuple[MediaRef, ...]:
+    frames = (request.first_frame, request.last_frame)
+    return request.media + tuple(frame for frame in frames if frame is not None)
 
 
 def _failed(request: ShotRequest, exc: FFmpegError) -> ProviderError:
