@@ -52,7 +52,9 @@ def plan(
     budget: float | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Load, expand and plan ``file``; check the budget. Submits nothing, writes nothing."""
+    """Load, expand and plan ``file``; check the budget. Submits nothing and writes nothing but
+    the cache's copies of frames taken from rendered clips (continuity: a dependent shot's
+    request holds its parent's frame by content)."""
     check_provider_name(provider)
     environ = os.environ if env is None else env
     values = overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides))

@@ -16,6 +16,7 @@ IMPORT_NAMES = {
     "ffmpeg-python": "ffmpeg",
     "pyyaml": "yaml",
     "imageio-ffmpeg": "imageio_ffmpeg",
+    "ruamel.yaml": "ruamel",
 }
 
 
