@@ -53,6 +53,12 @@ id, or ``id#k`` for take k >= 2 of a shot with several takes.
 One render holds the store at a time (``Store.exclusive``): two processes
 resuming the same journal could otherwise both submit the same shot.
 
+With a team cache (``shared``, store/shared.py) a shot missing here is first
+fetched from it, verified; a clip made here is offered to it (create-only);
+and a paid shot is claimed there before it is submitted (store/claims.py): a
+shot someone else holds is followed (their job polled, or waited for), never
+submitted again. ``_Job._arbitrate`` is the one place that decides.
+
 The engine never prints: it reports through the ``hook`` with typed events.
 """
 
@@ -94,6 +100,8 @@ from shotlist.store.cache import (
     mark_submitted,
     new_job_record,
 )
+from shotlist.store.claims import Claim
+from shotlist.store.shared import SharedCache
 
 T = TypeVar("T")
 
@@ -141,6 +149,10 @@ class Timing:
     wall: Callable[[], float] = time.time
     """Calendar time (Unix seconds), for expiries that outlive one process."""
     cancel_timeout: float = 5.0
+    claim_wait: float = 2.0
+    """How often a shot claimed by another machine, with no job id yet, is looked at again."""
+    claim_renew: float = 60.0
+    """How often a held claim is renewed while its job is polled (well inside the claims' ttl)."""
     sleep: Sleep = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -157,6 +169,7 @@ class Timing:
             retry_after_cap=0.0,
             job_deadline=60.0,
             cancel_timeout=1.0,
+            claim_wait=0.05,
         )
 
     def retry_delay(self, attempt: int, retry_after: float | None = None) -> float:
@@ -345,16 +358,25 @@ class _Job:
         self.observed: tuple[float, float] | None = None
         self.last_progress: tuple[str, float | None] | None = None
         self.missing_noted = False
+        self.claim: Claim | None = None
+        self.following = False
+        self.adopted_key: str | None = None
 
-    async def render(self) -> CachedClip:
+    async def render(self) -> tuple[CachedClip, Literal["generated", "cache"]]:
         try:
-            return await self._render()
+            return await self._render(), "generated"
+        except _FoundShared as found:
+            return found.clip, "cache"
         except asyncio.CancelledError:
             self._interrupted()
             await self._cancel_local_work()
             raise
         except ProviderError as exc:
             self._attribute(exc)
+            if self.claim is not None and exc.kind != "timeout":
+                # A definite failure: let the next render (here or elsewhere) try afresh. After a
+                # timeout the job still runs: the claim stays and is taken over after its deadline.
+                await asyncio.to_thread(self._shared().claims.release, self.claim)
             raise
 
     async def _render(self) -> CachedClip:
@@ -378,6 +400,10 @@ class _Job:
                     raise ProviderError(
                         f"the provider lost the job {lost} times", job_id=job_id, kind="expired"
                     )
+                if self.following:
+                    # Not our job: its holder resubmits; we look at the claim again.
+                    self.job_id, self.following, self.deadline = None, False, None
+                    continue
                 await self._forget_job(fresh_key=status.state is JobState.EXPIRED)
             else:
                 await self._end_job()
@@ -397,9 +423,69 @@ class _Job:
             # An ended job's key would only find the dead job again: a new generation.
             generation = 0 if record is None else record.generation + 1
             record = new_job_record(self.request, generation)
-            await asyncio.to_thread(self.run.store.journal_put, record)
+        if self.run.shared is not None and self.provider.name != LOCAL_PROVIDER:
+            followed = await self._arbitrate(record)
+            if followed is not None:
+                return followed
+            if self.adopted_key is not None:
+                record = replace(record, idempotency_key=self.adopted_key)
+        await asyncio.to_thread(self.run.store.journal_put, record)
         self.record = record
         return await self._submit(record)
+
+    # -- claims: the one place that decides whether this machine submits
+
+    def _shared(self) -> SharedCache:
+        assert self.run.shared is not None
+        return self.run.shared
+
+    async def _arbitrate(self, record: JobRecord) -> str | None:
+        """Claim the request in the team cache before paying for it. Returns None when this
+        process holds the claim (go on and submit), or the job id of another machine's job to
+        follow; raises ``_FoundShared`` when the clip turned up in the team cache meanwhile."""
+        shared, request = self._shared(), self.request
+        waiting = False
+        while True:
+            outcome = await asyncio.to_thread(
+                shared.claims.acquire, request.hash, request.id, request.provider, record.idempotency_key
+            )
+            claim = outcome.claim
+            if outcome.mine:
+                self.claim = claim
+                return None
+            if claim.stale(time.time(), shared.claims.ttl):
+                taken = await asyncio.to_thread(
+                    shared.claims.take_over, claim, idempotency_key=record.idempotency_key
+                )
+                if taken is None:
+                    continue  # another machine took it over first: look again
+                self.claim, self.adopted_key = taken, taken.idempotency_key
+                self.run.hook(Notice(request.key, f"took over the stale claim of {claim.holder}"))
+                if taken.job_id:
+                    # Its job was paid for: poll it, never submit again.
+                    adopted = replace(record, idempotency_key=taken.idempotency_key)
+                    adopted = mark_submitted(adopted, taken.job_id)
+                    await asyncio.to_thread(self.run.store.journal_put, adopted)
+                    return self._resume(adopted, taken.job_id)
+                return None  # it died before its job id was known: same key, the provider dedupes
+            if claim.job_id:
+                self.job_id, self.following, self.just_submitted = claim.job_id, True, False
+                said = f"{claim.holder} is rendering this shot; following its job {claim.job_id}"
+                self.run.hook(Notice(request.key, said))
+                return claim.job_id
+            if not waiting:
+                waiting = True
+                self.run.hook(Notice(request.key, f"{claim.holder} is submitting this shot; waiting for it"))
+            fetched = await asyncio.to_thread(shared.fetch, request.hash, self.run.store)
+            if fetched.clip is not None:
+                raise _FoundShared(fetched.clip)
+            await self.timing.sleep(self.timing.claim_wait)
+
+    async def _renew_claim(self) -> None:
+        claim = self.claim
+        if claim is not None and time.time() - claim.renewed_at >= self.timing.claim_renew:
+            # Lost (taken over while we were slow)? Both then poll the same job: no harm.
+            self.claim = await asyncio.to_thread(self._shared().claims.renew, claim)
 
     def _resume(self, record: JobRecord, job_id: str) -> str:
         self.record, self.job_id = record, job_id
@@ -425,6 +511,8 @@ class _Job:
         self.observed = (submitted_at, 0.0)
         self.run.submitted += 1
         self.run.hook(ShotSubmitted(self.request.key, self.request.provider, job_id))
+        if self.claim is not None:
+            self.claim = await asyncio.to_thread(self._shared().claims.record_job, self.claim, job_id)
         return job_id
 
     async def _forget_job(self, *, fresh_key: bool) -> None:
@@ -466,6 +554,7 @@ class _Job:
             else:
                 self._report_progress(status)
             await self._record_expiry(status)
+            await self._renew_claim()
             now = self.timing.clock()
             if now >= self.deadline:
                 unknown = " (the provider still answers that it does not know it)"
@@ -558,6 +647,11 @@ class _Job:
         # stop it half-way, and the journal is only closed once the clip is in.
         clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
         await asyncio.to_thread(store.journal_remove, self.request.hash)
+        if self.run.shared is not None:
+            await asyncio.to_thread(self.run.shared.publish, clip)
+            if self.claim is not None:
+                await asyncio.to_thread(self.run.shared.claims.release, self.claim)
+                self.claim = None
         self.run.hook(ShotDownloaded(self.request.key, str(clip.file)))
         return clip
 
@@ -609,6 +703,14 @@ class _Job:
         exc.job_id = exc.job_id or (self.job_id or "")
 
 
+class _FoundShared(Exception):
+    """The clip of a shot another machine was rendering reached the team cache."""
+
+    def __init__(self, clip: CachedClip) -> None:
+        super().__init__(clip.hash)
+        self.clip = clip
+
+
 def _store_download(store: Store, request_hash: str, tmp: Path, meta: ClipMeta) -> CachedClip:
     try:
         return store.put(request_hash, tmp, meta, move=True)
@@ -640,6 +742,7 @@ class _Run:
     hook: Hook
     timing: Timing
     cancel_on_interrupt: frozenset[str]
+    shared: SharedCache | None = None
     submitted: int = 0
     results: dict[str, RenderedShot] = field(default_factory=dict)
     failures: dict[str, ProviderError] = field(default_factory=dict)
@@ -657,14 +760,16 @@ class _Run:
         try:
             async with self.slots[primary.provider]:
                 self._check_halted(primary)
-                clip = await job.render()
+                clip, source = await job.render()
         except ProviderError as exc:
             if exc.kind in HALTING_KINDS:
                 self.halted.setdefault(primary.provider, exc)
             for shot in shots:
                 self.fail(shot, exc if shot is primary else _for_shot(exc, shot.key))
             return
-        self.succeed(primary, _rendered(primary, clip, "generated"))
+        self.succeed(primary, _rendered(primary, clip, source))
+        if source == "cache":
+            self.hook(ShotCached(primary.key, str(clip.file)))
         for shot in shots[1:]:
             self.hook(ShotCached(shot.key, str(clip.file)))
             self.succeed(shot, _rendered(shot, clip, "cache"))
@@ -755,9 +860,14 @@ def _group_by_hash(requests: Sequence[ShotRequest]) -> dict[str, list[ShotReques
 
 
 async def _lookup_cache(
-    store: Store, groups: Mapping[str, Sequence[ShotRequest]], hook: Hook
+    store: Store,
+    groups: Mapping[str, Sequence[ShotRequest]],
+    hook: Hook,
+    shared: SharedCache | None = None,
 ) -> dict[str, CachedClip]:
-    """Verified cache entries by hash (sha256 checked in worker threads, in parallel)."""
+    """Verified cache entries by hash (sha256 checked in worker threads, in parallel); with a
+    team cache, what is missing here is fetched from it (verified), and what is here but not
+    there is offered to it."""
     hashes = list(groups)
     checks = await asyncio.gather(*(asyncio.to_thread(store.check, h) for h in hashes))
     found: dict[str, CachedClip] = {}
@@ -767,6 +877,17 @@ async def _lookup_cache(
         elif discarded is not None:
             for shot in groups[request_hash]:
                 hook(Notice(shot.key, f"{discarded}; rendering it again"))
+    if shared is None:
+        return found
+    missing = [h for h in hashes if h not in found]
+    await asyncio.gather(*(asyncio.to_thread(shared.publish_if_absent, c) for c in found.values()))
+    fetches = await asyncio.gather(*(asyncio.to_thread(shared.fetch, h, store) for h in missing))
+    for request_hash, fetched in zip(missing, fetches, strict=True):
+        if fetched.clip is not None:
+            found[request_hash] = fetched.clip
+        elif fetched.discarded is not None:
+            for shot in groups[request_hash]:
+                hook(Notice(shot.key, f"{fetched.discarded}; rendering it again"))
     return found
 
 
@@ -782,6 +903,7 @@ async def render_shots(
     cancel_on_interrupt: frozenset[str] = frozenset({LOCAL_PROVIDER}),
     pending: Sequence[Pending] = (),
     complete: Complete | None = None,
+    shared: SharedCache | None = None,
 ) -> RenderReport:
     """Bring every request's clip into the cache, submitting only what is missing.
 
@@ -791,6 +913,7 @@ async def render_shots(
     the sessions it made). ``concurrency`` bounds jobs in flight per provider
     (see ``resolve_concurrency``). With ``frozen`` nothing is submitted:
     ``FrozenError`` lists every shot not in the cache, before any other work.
+    ``shared`` is the team cache (fetched from, published to, claimed in).
 
     A failing shot does not stop the others: its ``ProviderError`` (naming the
     shot, provider and job) is in ``RenderReport.failures`` and the caller
@@ -808,7 +931,7 @@ async def render_shots(
         store.sweep_downloads()
         for request in [*requests, *waiting]:
             hook(ShotQueued(request.key, request.provider))
-        cached = await _lookup_cache(store, groups, hook)
+        cached = await _lookup_cache(store, groups, hook, shared)
         missing = [h for h in groups if h not in cached]
         if frozen and (missing or waiting):
             raise FrozenError([shot.key for h in missing for shot in groups[h]] + [r.key for r in waiting])
@@ -820,6 +943,7 @@ async def render_shots(
             timing=timing,
             cancel_on_interrupt=cancel_on_interrupt,
             finished={r.key: asyncio.Event() for r in [*requests, *waiting]},
+            shared=shared,
         )
         await _report_cached(run, groups, cached)
         await _render_missing(run, [groups[h] for h in missing], concurrency, pending, complete)

@@ -14,6 +14,7 @@ caller recovers::
     ├── FrozenError          --frozen and some shots are not rendered yet
     │   └── NotRenderedError ... for ``stitch``, which never submits
     ├── StoreError           the cache, journal or lock cannot be used (busy, corrupt)
+    │   └── SharedCacheError ... the team cache (S3) cannot be reached or refuses
     ├── MediaError           a media file cannot be read as media
     ├── CutError             the rendered shots cannot make the cut asked for
     └── FFmpegError          ffmpeg failed (the command and its last stderr lines)
@@ -162,6 +163,11 @@ class RevisionError(ShotlistError):
 class StoreError(ShotlistError):
     """The cache, the journal or the lock file cannot be used: another render holds the
     cache, or a record is unreadable (the message says what to delete to start afresh)."""
+
+
+class SharedCacheError(StoreError):
+    """The team cache cannot be used: unreachable, access denied, a bucket that does not
+    exist. Names the cache's location and what it said, never a credential."""
 
 
 class MediaError(ShotlistError):

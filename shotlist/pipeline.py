@@ -35,7 +35,9 @@ from shotlist.planner import (
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
 from shotlist.review import Review, compare
+from shotlist.store.backend import cache_url
 from shotlist.store.cache import Lock, Store, lock_path, read_lock, store_root, update_lock, write_lock
+from shotlist.store.shared import SharedCache, open_shared_cache
 from shotlist.storyboard.gitrev import GitRevision
 from shotlist.storyboard.loader import load_storyboard, parse_var_overrides
 from shotlist.suggest import suggest
@@ -51,10 +53,12 @@ def plan(
     allow_outside: bool = False,
     budget: float | None = None,
     env: Mapping[str, str] | None = None,
+    cache: str | None = None,
 ) -> Plan:
     """Load, expand and plan ``file``; check the budget. Submits nothing and writes nothing but
     the cache's copies of frames taken from rendered clips (continuity: a dependent shot's
-    request holds its parent's frame by content)."""
+    request holds its parent's frame by content).
+    With a team cache (``cache`` or ``SHOTLIST_CACHE_URL``) a shot there counts as cached."""
     check_provider_name(provider)
     environ = os.environ if env is None else env
     values = overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides))
@@ -64,7 +68,7 @@ def plan(
         loaded,
         provider=provider,
         allow_outside=allow_outside,
-        lookup=_lookup(loaded.path, environ),
+        lookup=_lookup(loaded.path, environ, team_cache(cache, environ)),
         engine_salt=engine_salts(),
     )
     check_budget(cost_to_render(result.shots), budget)
@@ -180,14 +184,23 @@ def engine_salts() -> dict[str, str]:
     return {caps.LOCAL_PROVIDER: f"engine {LOCAL_ENGINE_VERSION}; {ffmpeg_version()}"}
 
 
-def _lookup(storyboard: Path, env: Mapping[str, str]) -> Lookup:
+def _lookup(storyboard: Path, env: Mapping[str, str], shared: SharedCache | None = None) -> Lookup:
     """The lock's hashes and the cache, for new/changed/cached. Reads, never writes."""
     from shotlist.continuity import frame_lookup
 
     lock = read_lock(lock_path(storyboard))
     store = Store(store_root(storyboard, env))
     locked = {key: value for entry in lock.shots for key, value in entry.take_hashes().items()}
-    return Lookup(locked=locked, cached=store.has, frame=frame_lookup(store))
+
+    def cached(request_hash: str) -> bool:
+        return store.has(request_hash) or (shared is not None and shared.has(request_hash))
+
+    return Lookup(locked=locked, cached=cached, frame=frame_lookup(store))
+
+
+def team_cache(cache: str | None, env: Mapping[str, str]) -> SharedCache | None:
+    """The team cache: ``cache`` (``--cache URL``) beats ``SHOTLIST_CACHE_URL``; None without."""
+    return open_shared_cache(cache_url(cache, env), env)
 
 
 @dataclass(frozen=True)
@@ -244,6 +257,7 @@ def render(
     env: Mapping[str, str] | None = None,
     providers: ProviderSource | None = None,
     timing: Timing | None = None,
+    cache: str | None = None,
 ) -> RenderedCut:
     """``arender`` for callers without an event loop (it runs one). Inside a running loop
     (a notebook, an async service), await ``arender`` instead."""
@@ -263,6 +277,7 @@ def render(
             env=env,
             providers=providers,
             timing=timing,
+            cache=cache,
         )
     )
 
@@ -285,6 +300,7 @@ async def arender(
     timing: Timing | None = None,
     record_lock: bool = True,
     spent: float | None = None,
+    cache: str | None = None,
 ) -> RenderedCut:
     """Plan, check the budget, render what is missing, record the lock, stitch: the one path.
 
@@ -294,7 +310,9 @@ async def arender(
     is rendered and counted once. A shot that fails does not stop the others: the lock
     records every shot that finished, then ``RenderError`` names the failures.
     ``record_lock=False`` leaves the lock alone (watch's free previews); ``spent`` is a
-    watch session's spend so far against ``budget``. ``providers`` and ``timing`` replace
+    watch session's spend so far against ``budget``. ``cache`` is the team cache's URL
+    (default ``SHOTLIST_CACHE_URL``): shots are fetched from it, published to it and claimed
+    in it before they are paid for. ``providers`` and ``timing`` replace
     the provider sessions and the engine's delays (tests). Planning and stitching run in
     a thread, so the event loop stays free.
     """
@@ -303,7 +321,13 @@ async def arender(
         result = file
     else:
         result = await in_thread(
-            plan, file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ
+            plan,
+            file,
+            overrides=overrides,
+            provider=provider,
+            allow_outside=allow_outside,
+            env=environ,
+            cache=cache,
         )
     selected = select_shots(result, only)
     check_budget(cost_to_render(selected), budget, spent=spent)
@@ -314,6 +338,7 @@ async def arender(
     store = Store(store_root(result.loaded.path, environ))
     from shotlist.continuity import completer
 
+    shared = team_cache(cache, environ)
     report = await render_shots(
         [r for s in selected if not s.waits_on for r in s.requests],
         store=store,
@@ -324,6 +349,7 @@ async def arender(
         timing=timing or Timing(),
         pending=[Pending(s.requests, s.frames) for s in selected if s.waits_on],
         complete=completer(store, engine_salts()),
+        shared=shared,
     )
     result = with_completed(result, report.completed)
     if record_lock:
@@ -427,14 +453,16 @@ def stitch(
     allow_outside: bool = False,
     hook: Hook = ignore,
     env: Mapping[str, str] | None = None,
+    cache: str | None = None,
 ) -> Path:
-    """Rebuild the cut from rendered shots only; submits nothing. Raises NotRenderedError
-    (a FrozenError) when a shot is not rendered."""
+    """Rebuild the cut from rendered shots only (here or in the team cache); submits nothing.
+    Raises NotRenderedError (a FrozenError) when a shot is not rendered."""
     environ = os.environ if env is None else env
     result = plan(file, overrides=overrides, provider=provider, allow_outside=allow_outside, env=environ)
     cut_output(result, output)  # where the cut goes is checked before what it needs
     store = Store(store_root(result.loaded.path, environ))
-    return stitch_plan(result, store, output=output, hook=hook).output
+    shared = team_cache(cache, environ)
+    return stitch_plan(result, store, output=output, hook=hook, shared=shared).output
 
 
 def export(
@@ -477,6 +505,7 @@ def stitch_plan(
     output: Path | None,
     hook: Hook,
     verified: Mapping[str, tuple[Path, str]] | None = None,
+    shared: SharedCache | None = None,
 ) -> CutResult:
     """Build the cut of a fully rendered plan.
 
@@ -491,6 +520,8 @@ def stitch_plan(
     for planned in result.shots:
         if planned.request.hash not in clips:
             cached = store.get(planned.request.hash)
+            if cached is None and shared is not None:
+                cached = shared.fetch(planned.request.hash, store).clip
             clips[planned.request.hash] = (cached.file, cached.sha256) if cached else None
     missing = [s.request.id for s in result.shots if clips[s.request.hash] is None]
     if missing:

@@ -41,6 +41,14 @@ AllowOutsideOpt = Annotated[
     bool, typer.Option("--allow-outside", help="Allow references outside the storyboard's folder.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+CacheOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cache",
+        metavar="URL",
+        help="Team cache: s3://bucket/prefix (or SHOTLIST_CACHE_URL); shots are shared and claimed there.",
+    ),
+]
 BudgetOpt = Annotated[
     float | None,
     typer.Option("--budget", help="Refuse when the estimated cost exceeds USD.", min=0),
@@ -174,6 +182,7 @@ def plan(
             help="Compare with the storyboard at this git revision: what changed and what it costs.",
         ),
     ] = None,
+    cache: CacheOpt = None,
 ) -> None:
     """Show the exact request of every shot, what is new, changed or cached, and the cost."""
     from shotlist import pipeline
@@ -183,7 +192,12 @@ def plan(
         return
     try:
         result = pipeline.plan(
-            file, overrides=var or [], provider=provider, allow_outside=allow_outside, budget=budget
+            file,
+            overrides=var or [],
+            provider=provider,
+            allow_outside=allow_outside,
+            budget=budget,
+            cache=cache,
         )
     except ShotlistError as exc:
         fail(exc)
@@ -361,6 +375,7 @@ def render(
     ] = False,
     json_output: JsonOpt = False,
     allow_outside: AllowOutsideOpt = False,
+    cache: CacheOpt = None,
 ) -> None:
     """Render what is missing or changed, record the lock, and stitch the cut."""
     from shotlist import pipeline
@@ -380,6 +395,7 @@ def render(
                 output=output,
                 allow_outside=allow_outside,
                 hook=display.hook,
+                cache=cache,
             )
         except ShotlistError as exc:
             display.close()
@@ -570,6 +586,7 @@ def stitch_command(
     ] = None,
     var: VarOpt = None,
     allow_outside: AllowOutsideOpt = False,
+    cache: CacheOpt = None,
 ) -> None:
     """Rebuild the cut from rendered shots only; submits nothing."""
     from shotlist import pipeline
@@ -584,6 +601,7 @@ def stitch_command(
                 output=output,
                 allow_outside=allow_outside,
                 hook=display.hook,
+                cache=cache,
             )
         except ShotlistError as exc:
             display.close()
