@@ -452,6 +452,8 @@ class _Job:
             claim = outcome.claim
             if outcome.mine:
                 self.claim = claim
+                # The clip may have been published (and its claim released) since we looked.
+                await self._collect_shared()
                 return None
             if claim.stale(time.time(), shared.claims.ttl):
                 taken = await asyncio.to_thread(
@@ -476,10 +478,19 @@ class _Job:
             if not waiting:
                 waiting = True
                 self.run.hook(Notice(request.key, f"{claim.holder} is submitting this shot; waiting for it"))
-            fetched = await asyncio.to_thread(shared.fetch, request.hash, self.run.store)
-            if fetched.clip is not None:
-                raise _FoundShared(fetched.clip)
+            await self._collect_shared()
             await self.timing.sleep(self.timing.claim_wait)
+
+    async def _collect_shared(self) -> None:
+        """Raise ``_FoundShared`` if the clip is in the team cache now (releasing our claim)."""
+        shared = self._shared()
+        fetched = await asyncio.to_thread(shared.fetch, self.request.hash, self.run.store)
+        if fetched.clip is None:
+            return
+        if self.claim is not None:
+            await asyncio.to_thread(shared.claims.release, self.claim)
+            self.claim = None
+        raise _FoundShared(fetched.clip)
 
     async def _renew_claim(self) -> None:
         claim = self.claim

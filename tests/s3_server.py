@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 BUCKET = "team-cache"
 PREFIX = "films"
@@ -37,6 +37,11 @@ class _Serialized:
             return list(self.app(environ, start_response))
 
 
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 class S3Server:
     def __init__(self) -> None:
         self._server: BaseWSGIServer | None = None
@@ -45,7 +50,7 @@ class S3Server:
 
     def __enter__(self) -> S3Server:
         app = _Serialized(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self.client = boto3.client(

@@ -16,7 +16,7 @@ S3-compatible bucket)::
 ``If-Match``), so concurrent writers on different machines never overwrite each
 other: one wins, the others learn so and read what won. Back-ends raise
 ``SharedCacheError`` for anything else (unreachable, denied), naming ``location``,
-never a credential. ``open_objects`` turns a cache URL into a back-end.
+never a credential. ``store.shared.open_objects`` turns a cache URL into a back-end.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
-
-from shotlist.errors import ConfigError
 
 CACHE_URL_ENV = "SHOTLIST_CACHE_URL"
 
@@ -86,36 +83,3 @@ def cache_url(explicit: str | None, env: Mapping[str, str]) -> str | None:
     if explicit is not None and explicit.strip():
         return explicit.strip()
     return env.get(CACHE_URL_ENV, "").strip() or None
-
-
-def open_objects(url: str, env: Mapping[str, str]) -> ObjectStore:
-    """The back-end a cache URL names: ``s3://bucket/prefix`` or ``file:///shared/folder``.
-
-    A wrong URL or a missing extra is a ConfigError saying what to do; the URL is
-    repeated without any user:password part it may carry."""
-    parts = urlsplit(url)
-    shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}" if parts.scheme else url
-    if parts.username or parts.password:
-        raise ConfigError(
-            f"cache URL {shown}: credentials do not belong in the URL; "
-            "use the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables"
-        )
-    if parts.scheme == "s3":
-        if not parts.hostname:
-            raise ConfigError(f"cache URL {url!r} names no bucket; expected s3://bucket/prefix")
-        try:
-            from shotlist.store.s3 import S3Objects
-        except ImportError as exc:
-            raise ConfigError(
-                f"cache URL {shown} needs the s3 extra: pip install 'shotlist[s3]' ({exc.name} is missing)"
-            ) from exc
-        return S3Objects(parts.hostname, parts.path.strip("/"), env)
-    if parts.scheme == "file":
-        from shotlist.store.folder import FolderObjects
-
-        if not parts.path:
-            raise ConfigError(f"cache URL {url!r} names no folder; expected file:///path/to/folder")
-        return FolderObjects(Path(parts.path))
-    raise ConfigError(
-        f"cache URL {shown!r} is not supported; use s3://bucket/prefix (or file:///shared/folder)"
-    )

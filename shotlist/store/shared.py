@@ -20,8 +20,10 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from shotlist import files
+from shotlist.errors import ConfigError
 from shotlist.store.backend import ObjectStore
 from shotlist.store.cache import CachedClip, ClipMeta, Store
 from shotlist.store.claims import Claims
@@ -117,8 +119,37 @@ def _cost(text: str) -> float | None:
 def open_shared_cache(url: str | None, env: Mapping[str, str]) -> SharedCache | None:
     """The team cache at ``url`` (None: no team cache). A bad URL or a missing extra is a
     ConfigError saying what to do."""
-    if url is None:
-        return None
-    from shotlist.store.backend import open_objects
+    return None if url is None else SharedCache(open_objects(url, env))
 
-    return SharedCache(open_objects(url, env))
+
+def open_objects(url: str, env: Mapping[str, str]) -> ObjectStore:
+    """The back-end a cache URL names: ``s3://bucket/prefix`` or ``file:///shared/folder``.
+
+    A wrong URL or a missing extra is a ConfigError saying what to do; the URL is
+    repeated without any user:password part it may carry."""
+    parts = urlsplit(url)
+    shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}" if parts.scheme else url
+    if parts.username or parts.password:
+        raise ConfigError(
+            f"cache URL {shown}: credentials do not belong in the URL; "
+            "use the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables"
+        )
+    if parts.scheme == "s3":
+        if not parts.hostname:
+            raise ConfigError(f"cache URL {url!r} names no bucket; expected s3://bucket/prefix")
+        try:
+            from shotlist.store.s3 import S3Objects
+        except ImportError as exc:
+            raise ConfigError(
+                f"cache URL {shown} needs the s3 extra: pip install 'shotlist[s3]' ({exc.name} is missing)"
+            ) from exc
+        return S3Objects(parts.hostname, parts.path.strip("/"), env)
+    if parts.scheme == "file":
+        from shotlist.store.folder import FolderObjects
+
+        if not parts.path:
+            raise ConfigError(f"cache URL {url!r} names no folder; expected file:///path/to/folder")
+        return FolderObjects(Path(parts.path))
+    raise ConfigError(
+        f"cache URL {shown!r} is not supported; use s3://bucket/prefix (or file:///shared/folder)"
+    )

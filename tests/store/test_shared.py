@@ -15,11 +15,11 @@ import pytest
 from s3_server import BUCKET, PREFIX, SECRET_KEY, S3Server
 
 from shotlist.errors import ConfigError, SharedCacheError
-from shotlist.store.backend import ObjectStore, cache_url, open_objects
+from shotlist.store.backend import ObjectStore, cache_url
 from shotlist.store.cache import ClipMeta, Store
 from shotlist.store.claims import Claims, claim_key
 from shotlist.store.folder import FolderObjects
-from shotlist.store.shared import SharedCache, clip_key
+from shotlist.store.shared import SharedCache, clip_key, open_objects
 
 HASH = "ab" + "c" * 62
 
