@@ -10,6 +10,7 @@ the ones above it)::
     store/, engine                      clip cache, journal, lock; async scheduling
     media/, cut/                        ffmpeg and probing; the cut and its export
     pipeline                            plan -> budget -> render -> lock -> stitch
+    batch/                              one cut per row of a table, locally or on Ray
     watchmode/, cli/                    watch mode and its page; the command line
 
 Use it as a library::
@@ -40,6 +41,9 @@ _EXPORTS: dict[str, str] = {
     "arender": "shotlist.pipeline",
     "stitch": "shotlist.pipeline",
     "watch": "shotlist.watchmode.session",
+    "plan_matrix": "shotlist.batch.run",
+    "render_matrix": "shotlist.batch.run",
+    "arender_matrix": "shotlist.batch.run",
     # results
     "LoadedStoryboard": "shotlist.storyboard.loader",
     "Plan": "shotlist.planner",
@@ -52,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "WatchOptions": "shotlist.watchmode.session",
     "Cycle": "shotlist.watchmode.session",
     "Event": "shotlist.events",
+    "MatrixPlan": "shotlist.batch.matrix",
+    "BatchResult": "shotlist.batch.run",
     # errors
     "ShotlistError": "shotlist.errors",
     "Problem": "shotlist.errors",
@@ -65,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "FrozenError": "shotlist.errors",
     "NotRenderedError": "shotlist.errors",
     "StoreError": "shotlist.errors",
+    "SharedCacheError": "shotlist.errors",
     "MediaError": "shotlist.errors",
     "CutError": "shotlist.errors",
     "FFmpegError": "shotlist.errors",
@@ -73,6 +80,7 @@ _EXPORTS: dict[str, str] = {
 
 # The public API, pinned by tests/test_public_api.py (the same names as _EXPORTS).
 __all__ = [
+    "BatchResult",
     "BudgetError",
     "ConfigError",
     "CutError",
@@ -82,6 +90,7 @@ __all__ = [
     "FFmpegError",
     "FrozenError",
     "LoadedStoryboard",
+    "MatrixPlan",
     "MediaError",
     "NotRenderedError",
     "Plan",
@@ -94,6 +103,7 @@ __all__ = [
     "RenderedShot",
     "Review",
     "RevisionError",
+    "SharedCacheError",
     "ShotRequest",
     "ShotlistError",
     "StitchError",
@@ -102,10 +112,13 @@ __all__ = [
     "WatchOptions",
     "__version__",
     "arender",
+    "arender_matrix",
     "load_storyboard",
     "plan",
     "plan_against",
+    "plan_matrix",
     "render",
+    "render_matrix",
     "stitch",
     "watch",
 ]
@@ -125,6 +138,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from shotlist.batch.matrix import MatrixPlan
+    from shotlist.batch.run import BatchResult, arender_matrix, plan_matrix, render_matrix
     from shotlist.cut.types import CutResult
     from shotlist.engine import RenderedShot
     from shotlist.errors import (
@@ -140,6 +155,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
         ProviderError,
         RenderError,
         RevisionError,
+        SharedCacheError,
         ShotlistError,
         StitchError,
         StoreError,

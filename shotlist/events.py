@@ -77,6 +77,19 @@ class Notice(Event):
     message: str
 
 
+@dataclass(frozen=True)
+class RowFinished(Event):
+    """One row of a ``--matrix`` batch has its cut (or failed: ``error`` says why)."""
+
+    row: str
+    output: str
+    shots: int
+    rendered: int
+    cached: int
+    cost_usd: float
+    error: str = ""
+
+
 Hook = Callable[[Event], None]
 
 

@@ -20,13 +20,14 @@ PUBLIC = {
     "__version__",
     # the path
     "load_storyboard", "plan", "plan_against", "render", "arender", "stitch", "watch",
+    "plan_matrix", "render_matrix", "arender_matrix",
     # results
     "LoadedStoryboard", "Plan", "PlannedShot", "ShotRequest", "RenderedCut", "RenderedShot",
-    "CutResult", "WatchOptions", "Cycle", "Event", "Review",
+    "CutResult", "WatchOptions", "Cycle", "Event", "Review", "MatrixPlan", "BatchResult",
     # the error tree
     "ShotlistError", "Problem", "StoryboardError", "ConfigError", "ProjectError", "BudgetError",
     "ProviderError", "RenderError", "FrozenError", "NotRenderedError", "RevisionError", "StoreError",
-    "MediaError", "CutError", "FFmpegError", "StitchError",
+    "SharedCacheError", "MediaError", "CutError", "FFmpegError", "StitchError",
 }  # fmt: skip
 
 

@@ -49,6 +49,14 @@ CacheOpt = Annotated[
         help="Team cache: s3://bucket/prefix (or SHOTLIST_CACHE_URL); shots are shared and claimed there.",
     ),
 ]
+MatrixOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--matrix",
+        metavar="ROWS.CSV",
+        help="Batch: one cut per row; the columns are --var values (cut.output must use one).",
+    ),
+]
 BudgetOpt = Annotated[
     float | None,
     typer.Option("--budget", help="Refuse when the estimated cost exceeds USD.", min=0),
@@ -183,12 +191,16 @@ def plan(
         ),
     ] = None,
     cache: CacheOpt = None,
+    matrix: MatrixOpt = None,
 ) -> None:
     """Show the exact request of every shot, what is new, changed or cached, and the cost."""
     from shotlist import pipeline
 
     if against is not None:
         review_against(file, against, json_output, var or [], provider, allow_outside)
+        return
+    if matrix is not None:
+        plan_matrix(file, matrix, json_output, var or [], provider, budget, allow_outside, cache)
         return
     try:
         result = pipeline.plan(
@@ -276,6 +288,51 @@ def _take_label(shot: Any, take: Any) -> str:
 
 def _status_label(shot: Any, take: Any) -> str:
     return f"waits on {', '.join(shot.waits_on)}" if take.status == "waiting" else str(take.status)
+
+
+def plan_matrix(
+    file: Path,
+    matrix: Path,
+    json_output: bool,
+    var: list[str],
+    provider: str | None,
+    budget: float | None,
+    allow_outside: bool,
+    cache: str | None,
+) -> None:
+    """``plan --matrix``: per row its shots, what is cached and its cost alone; then the batch's
+    cost with shared shots counted once."""
+    from shotlist.batch.run import plan_matrix as make_plan
+
+    try:
+        batch = make_plan(
+            file,
+            matrix,
+            overrides=var,
+            provider=provider,
+            allow_outside=allow_outside,
+            budget=budget,
+            cache=cache,
+        )
+    except ShotlistError as exc:
+        fail(exc)
+    summary = batch.to_json()
+    if json_output:
+        sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        return
+    for row in batch.rows:
+        cached = sum(1 for s in row.plan.shots if s.status == "cached")
+        values = ", ".join(f"{k}={v}" for k, v in row.row.values.items())
+        out.print(
+            f"{row.row.label} ({escape(values)}): {escape(str(row.output))}: {len(row.plan.shots)} shots, "
+            f"{cached} cached, ${row.estimated_cost_usd:.2f} on its own"
+        )
+    out.print(
+        f"{len(batch.rows)} rows, {summary['shots']} shots, "
+        f"{summary['distinct_requests']} distinct requests, {summary['to_render']} to render: "
+        f"estimated cost [bold]${batch.total_estimated_cost_usd:.2f}[/] "
+        f"(rows one by one: ${batch.rows_one_by_one_cost_usd:.2f})"
+    )
 
 
 def show_plan(result: Any) -> None:
@@ -376,10 +433,41 @@ def render(
     json_output: JsonOpt = False,
     allow_outside: AllowOutsideOpt = False,
     cache: CacheOpt = None,
+    matrix: MatrixOpt = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="With --matrix: previz renders and stitches on Ray (or RAY_ADDRESS; 'local' starts one).",
+        ),
+    ] = None,
 ) -> None:
     """Render what is missing or changed, record the lock, and stitch the cut."""
     from shotlist import pipeline
     from shotlist.cli.display import Display
+
+    if matrix is not None:
+        if output is not None or only or no_stitch:
+            raise typer.BadParameter(
+                "-o, --only and --no-stitch do not go with --matrix", param_hint="--matrix"
+            )
+        render_matrix(
+            file,
+            matrix,
+            cluster,
+            provider,
+            concurrency,
+            var or [],
+            budget,
+            frozen,
+            json_output,
+            allow_outside,
+            cache,
+        )
+        return
+    if cluster is not None:
+        raise typer.BadParameter("a cluster runs a batch: add --matrix ROWS.CSV", param_hint="--cluster")
 
     with Display(err, quiet=False) as display:
         try:
@@ -414,6 +502,78 @@ def render(
     n = len(result.shots)
     summary = f"{n} shot{'s' if n != 1 else ''}: {generated} rendered, {n - generated} from the cache"
     out.print(summary + (f"; cut: {escape(str(result.output))}" if result.output else ""))
+
+
+def render_matrix(
+    file: Path,
+    matrix: Path,
+    cluster: str | None,
+    provider: str | None,
+    concurrency: int | None,
+    var: list[str],
+    budget: float | None,
+    frozen: bool,
+    json_output: bool,
+    allow_outside: bool,
+    cache: str | None,
+) -> None:
+    """``render --matrix``: the shots' progress, one line per row as its cut is ready, a summary."""
+    import asyncio
+
+    from shotlist.batch.run import arender_matrix
+    from shotlist.cli.display import Display
+    from shotlist.events import Event, RowFinished
+
+    with Display(err, quiet=False) as display:
+
+        def hook(event: Event) -> None:
+            if isinstance(event, RowFinished):
+                err.print(row_line(event))
+            else:
+                display.hook(event)
+
+        try:
+            result = asyncio.run(
+                arender_matrix(
+                    file,
+                    matrix,
+                    overrides=var,
+                    provider=provider,
+                    concurrency=concurrency,
+                    budget=budget,
+                    frozen=frozen,
+                    allow_outside=allow_outside,
+                    hook=hook,
+                    cache=cache,
+                    cluster=cluster,
+                )
+            )
+        except ShotlistError as exc:
+            display.close()
+            fail(exc)
+        except KeyboardInterrupt:
+            display.close()
+            interrupted("run the same command again to resume: jobs already submitted are not paid for twice")
+    if json_output:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return
+    failed = sum(1 for r in result.rows if r.error)
+    out.print(
+        f"{len(result.rows)} rows, {len(result.rows) - failed} cuts: {result.plan.shots} shots, "
+        f"{result.distinct} distinct requests, {result.submitted} jobs submitted, "
+        f"{result.cache_hits} from the cache; estimated cost ${result.cost_usd:.2f}"
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+def row_line(event: Any) -> str:
+    if event.error:
+        return f"[red]{escape(event.row)}: error:[/] {escape(event.error)}"
+    return (
+        f"[green]{escape(event.row)}[/]: {escape(event.output)}: {event.shots} shots, "
+        f"{event.rendered} rendered, {event.cached} from the cache"
+    )
 
 
 @app.command()

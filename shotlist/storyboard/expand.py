@@ -608,3 +608,31 @@ def merge_layers(layers: list[Layer]) -> tuple[dict[str, Any], SourceMap]:
                     del table[path]
             source.graft(layer.source, src_path, here)
     return merged, source
+
+
+def template_variables(document: Any) -> frozenset[str]:
+    """The variables a storyboard document (as loaded from YAML, before expansion) can take
+    from outside: its declared ``vars`` and every name its templates read that no ``each:``
+    loop binds. What a ``--matrix`` column may set."""
+    from jinja2 import meta
+    from jinja2.exceptions import TemplateSyntaxError
+
+    names: set[str] = set()
+    bound: set[str] = set()
+    environment = _Sandbox()
+
+    def visit(value: Any, key: object = None) -> None:
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            with contextlib.suppress(TemplateSyntaxError):
+                names.update(meta.find_undeclared_variables(environment.parse(value)))
+        elif isinstance(value, dict):
+            if key in ("vars", "each"):
+                (names if key == "vars" else bound).update(str(k) for k in value)
+            for k, item in value.items():
+                visit(item, k)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item, key)
+
+    visit(document)
+    return frozenset(names - bound)
