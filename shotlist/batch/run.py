@@ -222,7 +222,10 @@ async def arender_matrix(
         async with slots:
             return await _finish_row(row, clips, new, failed, store, pool, hook)
 
-    rows = await asyncio.gather(*(one_row(r) for r in batch.rows))
+    # The first row's cut normalizes the shots every row shares; the others then find them
+    # in the stitch cache instead of racing each other to build the same pieces.
+    first = await one_row(batch.rows[0])
+    rows = [first, *await asyncio.gather(*(one_row(r) for r in batch.rows[1:]))]
     generated = {s.hash for s in report.shots if s.source == "generated"}
     result = BatchResult(
         plan=batch,
