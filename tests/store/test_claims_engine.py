@@ -64,9 +64,7 @@ async def test_two_machines_at_once_submit_each_shot_once(tmp_path: Path, clip: 
     assert double.submissions == 6
 
 
-async def test_a_refused_shot_releases_its_claim(
-    tmp_path: Path, clip: Path
-) -> None:
+async def test_a_refused_shot_releases_its_claim(tmp_path: Path, clip: Path) -> None:
     from provider_double import Script
 
     from shotlist.errors import ProviderError
