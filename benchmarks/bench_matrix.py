@@ -81,12 +81,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=50)
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (to compare the cuts)")
     args = parser.parse_args()
     rows = args.rows
-    distinct = 4 + 2 * rows
+    # "hello" names the row's person (one per row), "item" its product (five of them).
+    distinct = 4 + rows + min(rows, len(PRODUCTS))
     print(f"{rows} rows x 6 shots = {6 * rows} shots, {distinct} distinct requests; {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="bench-matrix-") as tmp:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
         jobs, base, reference = one_by_one(work / "one-by-one", rows)
         print(f"rows one by one:     {jobs:4d} jobs  {base:7.1f} s")
         cases = [("batch, local", None)]
@@ -99,7 +101,9 @@ def main() -> int:
         for label, cluster in cases:
             jobs, took, made = batch(work / label.replace(" ", "-").replace(",", ""), rows, cluster)
             same = made == reference
-            ok = ok and same and jobs == 4 + 2 * rows
+            ok = ok and same and jobs == distinct
+            if not same:
+                print("  differ:", sorted(k for k in reference if made.get(k) != reference[k]))
             print(
                 f"{label + ':':20s} {jobs:4d} jobs  {took:7.1f} s  {took / base:5.2f}x of one by one"
                 f"  cuts {'byte-identical' if same else 'DIFFER'}"
