@@ -59,7 +59,8 @@ class MatrixPlan:
         found: dict[str, ShotRequest] = {}
         for row in self.rows:
             for shot in row.plan.shots:
-                found.setdefault(shot.request.hash, shot.request)
+                for take in shot.all_takes:
+                    found.setdefault(take.request.hash, take.request)
         return found
 
     def to_render(self) -> dict[str, ShotRequest]:
@@ -67,8 +68,9 @@ class MatrixPlan:
         todo: dict[str, ShotRequest] = {}
         for row in self.rows:
             for shot in row.plan.shots:
-                if shot.status != "cached":
-                    todo.setdefault(shot.request.hash, shot.request)
+                for take in shot.all_takes:
+                    if take.status != "cached":
+                        todo.setdefault(take.request.hash, take.request)
         return todo
 
     @property
@@ -150,6 +152,18 @@ def _check_header(path: Path, header: Sequence[str], variables: frozenset[str]) 
             raise ConfigError(
                 f"--matrix: {path}: column {column!r} is not a variable of the storyboard; {known}"
             )
+
+
+def check_supported(rows: Sequence[RowPlan]) -> None:
+    """A batch renders every row's requests at once: a shot that starts on another shot's frame
+    (its request is only known once that shot is rendered) cannot be part of one yet."""
+    for row in rows:
+        for shot in row.plan.shots:
+            if shot.waits_on:
+                raise ConfigError(
+                    f"--matrix: shot {shot.request.id!r} starts on a frame of {', '.join(shot.waits_on)}, "
+                    "which a batch cannot render yet; render the rows one by one with --var"
+                )
 
 
 def check_outputs(rows: Sequence[RowPlan]) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shotlist import pipeline
-from shotlist.batch.matrix import MatrixPlan, Row, RowPlan, check_outputs, read_rows
+from shotlist.batch.matrix import MatrixPlan, Row, RowPlan, check_outputs, check_supported, read_rows
 from shotlist.engine import ProviderSource, RenderedShot, Timing, render_shots
 from shotlist.errors import Problem, ProviderError, RenderError, ShotlistError, StoryboardError
 from shotlist.events import Hook, RowFinished, ignore
@@ -65,6 +65,7 @@ def plan_matrix(
             raise StoryboardError(_in_row(p, row) for p in exc.problems) from exc
         plans.append(RowPlan(row, result, pipeline.cut_output(result, None)))
     check_outputs(plans)
+    check_supported(plans)
     batch = MatrixPlan(tuple(plans))
     pipeline.check_budget(batch.total_estimated_cost_usd, budget)
     return batch
@@ -206,7 +207,8 @@ async def arender_matrix(
         shared=shared,
     )
     clips = {s.hash: s for s in report.shots}
-    failed = {originals[f.shot_id].hash: f for f in report.failures if f.shot_id in originals}
+    by_key = {r.key: r.hash for r in requests}
+    failed = {by_key[f.shot_id]: f for f in report.failures if f.shot_id in by_key}
     limit = concurrency or max(1, os.cpu_count() or 1)
     slots = asyncio.Semaphore(limit)
 
@@ -233,7 +235,7 @@ async def arender_matrix(
         submitted=report.submitted,
         distinct=len(requests),
         cache_hits=len(clips) - len(generated),
-        cost_usd=sum(estimate_cost(originals[s.id]) for s in report.shots if s.hash in generated),
+        cost_usd=sum(estimate_cost(originals[h]) for h in generated),
     )
     if report.failures:
         raise RenderError(report.failures, partial=result)
@@ -241,20 +243,25 @@ async def arender_matrix(
 
 
 def engine_requests(batch: MatrixPlan) -> tuple[list[ShotRequest], dict[str, ShotRequest]]:
-    """One request per distinct hash, under an id unique in the batch (``shot@row 3`` when rows
-    give one shot id different requests), and the original request behind each such id."""
+    """One request per distinct hash (every take of every shot), under a name unique in the batch
+    (``shot@row 3`` when rows give one shot different requests), and the original request behind
+    each hash: providers receive the original (the local engine captions the shot id)."""
     requests: list[ShotRequest] = []
     originals: dict[str, ShotRequest] = {}
-    seen: set[str] = set()
+    keys: set[str] = set()
     for row in batch.rows:
         for shot in row.plan.shots:
-            request = shot.request
-            if request.hash in seen:
-                continue
-            seen.add(request.hash)
-            name = request.id if request.id not in originals else f"{request.id}@{row.row.label}"
-            originals[name] = request
-            requests.append(replace(request, id=name))
+            for request in shot.requests:
+                if request.hash in originals:
+                    continue
+                originals[request.hash] = request
+                renamed = (
+                    request
+                    if request.key not in keys
+                    else replace(request, id=f"{request.id}@{row.row.label}")
+                )
+                keys.add(renamed.key)
+                requests.append(renamed)
     return requests, originals
 
 
@@ -340,7 +347,7 @@ class _Originals:
         self.originals = originals
 
     def _original(self, request: ShotRequest) -> ShotRequest:
-        return self.originals.get(request.id, request)
+        return self.originals.get(request.hash, request)
 
     async def submit(self, request: ShotRequest, idempotency_key: str) -> str:
         return await self.inner.submit(self._original(request), idempotency_key)
