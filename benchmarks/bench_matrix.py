@@ -107,7 +107,8 @@ def main() -> int:
             ok = ok and jobs == distinct
             if not same:
                 differ = sorted(k for k in reference if made.get(k) != reference[k])
-                print(f"  {len(differ)} of {len(reference)} cuts differ in bytes: {', '.join(differ[:5])} ...")
+                shown = ", ".join(differ[:5])
+                print(f"  {len(differ)} of {len(reference)} cuts differ in bytes: {shown} ...")
             print(
                 f"{label + ':':20s} {jobs:4d} jobs  {took:7.1f} s  {took / base:5.2f}x of one by one"
                 f"  cuts {'byte-identical' if same else 'not all byte-identical'}"
