@@ -91,16 +91,9 @@ from shotlist.media.probe import clip_problem
 from shotlist.providers.base import JobState, JobStatus, Provider, reported_cost
 from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.request import FrameFrom, ShotRequest, take_key
-from shotlist.store.cache import (
-    CachedClip,
-    ClipMeta,
-    JobRecord,
-    Store,
-    mark_ended,
-    mark_submitted,
-    new_job_record,
-)
+from shotlist.store.cache import CachedClip, ClipMeta, Store
 from shotlist.store.claims import Claim
+from shotlist.store.journal import JobRecord, mark_ended, mark_submitted, new_job_record
 from shotlist.store.shared import SharedCache
 
 T = TypeVar("T")

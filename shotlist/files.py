@@ -132,6 +132,12 @@ def canonical_json(value: Any, *, pretty: bool = False) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def json_bytes(value: Any) -> bytes:
+    """``value`` as pretty canonical JSON with a final newline: the form of files people
+    read, diff and commit (the lock, the cache's sidecars, the journal)."""
+    return (canonical_json(value, pretty=True) + "\n").encode("utf-8")
+
+
 def json_hash(value: Any) -> str:
     """The sha256 (hex) of ``value``'s canonical JSON."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()

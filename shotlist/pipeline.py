@@ -36,7 +36,8 @@ from shotlist.providers import capabilities as caps
 from shotlist.providers.base import Provider
 from shotlist.review import Review, compare
 from shotlist.store.backend import cache_url
-from shotlist.store.cache import Lock, Store, lock_path, read_lock, store_root, update_lock, write_lock
+from shotlist.store.cache import Store, store_root
+from shotlist.store.lock import Lock, lock_path, read_lock, update_lock, write_lock
 from shotlist.store.shared import SharedCache, open_shared_cache
 from shotlist.storyboard.gitrev import GitRevision
 from shotlist.storyboard.loader import load_storyboard, parse_var_overrides

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shotlist.planner import Plan, PlannedShot, cost_to_render
-from shotlist.store.cache import Lock
+from shotlist.store.lock import Lock
 
 # What a change can touch, in the storyboard's words, each with how to read it off a
 # planned shot. The order is the order a review lists them in.

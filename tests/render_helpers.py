@@ -201,7 +201,7 @@ def journal(store: Path) -> list[Path]:
 
 def lock_entries(lock: Path) -> dict[str, dict[str, Any]]:
     """Shot id -> lock entry, after checking the file parses as shotlist reads it."""
-    from shotlist.store.cache import read_lock
+    from shotlist.store.lock import read_lock
 
     read_lock(lock)
     return {entry["id"]: entry for entry in json.loads(lock.read_bytes())["shots"]}

@@ -40,14 +40,9 @@ from shotlist.events import (
 from shotlist.files import sha256_file as file_sha256
 from shotlist.providers.base import JobState
 from shotlist.request import ShotRequest
-from shotlist.store.cache import (
-    Store,
-    idempotency_key,
-    lock_path,
-    read_lock,
-    update_lock,
-    write_lock,
-)
+from shotlist.store.cache import Store
+from shotlist.store.journal import idempotency_key
+from shotlist.store.lock import lock_path, read_lock, update_lock, write_lock
 
 TESTS = Path(__file__).parent
 INSTANT = Timing.instant()
@@ -539,7 +534,7 @@ async def test_killed_after_storing_before_closing_the_journal_uses_the_cache(
 ) -> None:
     await render(shots("a"), store, double)
     request = make_request("a")
-    from shotlist.store.cache import mark_submitted, new_job_record
+    from shotlist.store.journal import mark_submitted, new_job_record
 
     store.journal_put(mark_submitted(new_job_record(request), "job-0001"))
     report = await render(shots("a"), store, double)

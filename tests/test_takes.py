@@ -11,7 +11,7 @@ import pytest
 from shotlist.errors import StoryboardError
 from shotlist.planner import Lookup, build_plan, take_seed
 from shotlist.request import take_key
-from shotlist.store.cache import Lock, LockEntry, lock_bytes, read_lock, update_lock
+from shotlist.store.lock import Lock, LockEntry, lock_bytes, read_lock, update_lock
 from shotlist.storyboard.loader import load_storyboard
 
 

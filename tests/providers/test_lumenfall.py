@@ -854,7 +854,8 @@ async def test_jobs_the_gateway_does_not_know_yet_are_polled_not_paid_again(
 async def test_a_job_unknown_past_its_stated_expiry_is_submitted_afresh(
     server: LumenfallServer, tmp_path: Path, engine: Any
 ) -> None:
-    from shotlist.store.cache import Store, mark_submitted, new_job_record
+    from shotlist.store.cache import Store
+    from shotlist.store.journal import mark_submitted, new_job_record
 
     store = Store(tmp_path / ".shotlist")
     request = engine_shots(1)[0]

@@ -14,21 +14,9 @@ from provider_double import make_request, make_tiny_clip
 
 from shotlist.errors import ShotlistError
 from shotlist.files import sha256_file as file_sha256
-from shotlist.store.cache import (
-    ClipMeta,
-    Lock,
-    LockEntry,
-    Store,
-    idempotency_key,
-    lock_bytes,
-    lock_path,
-    mark_submitted,
-    new_job_record,
-    read_lock,
-    store_root,
-    update_lock,
-    write_lock,
-)
+from shotlist.store.cache import ClipMeta, Store, store_root
+from shotlist.store.journal import idempotency_key, mark_submitted, new_job_record
+from shotlist.store.lock import Lock, LockEntry, lock_bytes, lock_path, read_lock, update_lock, write_lock
 
 HASH = "ab" + "0" * 62
 META = ClipMeta(job_id="job-1", provider="lumenfall", cost_usd=0.6)
