@@ -659,7 +659,7 @@ def build_request(
                 f"({capability.api_key_env or 'none is needed here'}), never the storyboard",
             )
         )
-    clash = sorted(set(settings.params) & NAMED_FIELDS)
+    clash = sorted(set(settings.params) & (NAMED_FIELDS | capability.named_params))
     if clash:
         problems.append(
             loaded.problem(

@@ -116,6 +116,9 @@ class Capabilities:
     default_concurrency: int
     token_style: TokenStyle
     any_model: bool = False  # local: any model name previews with the one previz model
+    # Wire fields this provider fills from storyboard fields, beyond request.NAMED_FIELDS:
+    # ``params`` may not set them either.
+    named_params: frozenset[str] = frozenset()
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -227,6 +230,7 @@ FAL = Capabilities(
     default_base_url="https://queue.fal.run",
     default_concurrency=4,
     token_style=TokenStyle.AT,
+    named_params=frozenset({"image_urls", "end_image_url"}),
 )
 
 # docs.byteplus.com ModelArk (via docs.powertokens.ai's copy of the API page): model ids
@@ -260,6 +264,7 @@ ARK = Capabilities(
     default_base_url="https://ark.ap-southeast.bytepluses.com/api/v3",
     default_concurrency=2,
     token_style=TokenStyle.SPACED,
+    named_params=frozenset({"content", "ratio"}),
 )
 
 # replicate.com/bytedance/seedance-2.0 (and -fast) API schema: reference_images "up to 9 ...
@@ -291,6 +296,10 @@ REPLICATE = Capabilities(
     default_base_url="https://api.replicate.com/v1",
     default_concurrency=4,
     token_style=TokenStyle.BRACKET,
+    # ``image`` (the first frame) cannot be combined with reference_images.
+    named_params=frozenset(
+        {"image", "last_frame_image", "reference_images", "reference_videos", "reference_audios"}
+    ),
 )
 
 _BY_NAME: dict[str, Capabilities] = {c.name: c for c in (LOCAL, LUMENFALL, FAL, ARK, REPLICATE)}
@@ -298,11 +307,16 @@ PROVIDERS: tuple[str, ...] = tuple(_BY_NAME)
 
 
 def capabilities(provider: str) -> Capabilities:
-    """The record for ``provider``; UnknownName (a ValueError and LookupError) if unknown."""
-    try:
+    """The record for ``provider``; UnknownName (a ValueError and LookupError) if unknown.
+
+    Built-in records answer at once; any other name is looked up among the providers
+    that packages add (``shotlist.providers.registry``).
+    """
+    if provider in _BY_NAME:
         return _BY_NAME[provider]
-    except KeyError:
-        raise UnknownName(_unknown("provider", provider, PROVIDERS)) from None
+    from shotlist.providers import registry  # the registry imports this module
+
+    return registry.entry(provider).capabilities
 
 
 def resolve_model(caps: Capabilities, name: str | None) -> ModelLimits:
@@ -318,10 +332,10 @@ def resolve_model(caps: Capabilities, name: str | None) -> ModelLimits:
             return model
     if caps.any_model:
         return caps.models[0]
-    raise UnknownName(_unknown("model", wanted, caps.model_names, f" for {caps.name}"))
+    raise UnknownName(unknown_name_message("model", wanted, caps.model_names, f" for {caps.name}"))
 
 
-def _unknown(what: str, value: str, choices: tuple[str, ...], where: str = "") -> str:
+def unknown_name_message(what: str, value: str, choices: tuple[str, ...], where: str = "") -> str:
     hint = suggest(value, choices)
     tail = f'; did you mean "{hint}"?' if hint else ""
     return f"unknown {what} {value!r}{where}: choose one of {', '.join(choices)}{tail}"

@@ -44,7 +44,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -52,6 +52,7 @@ import httpx
 from shotlist import __version__
 from shotlist.errors import ConfigError, ProviderError
 from shotlist.providers.base import JobState, JobStatus, reported_cost
+from shotlist.providers.capabilities import LUMENFALL
 from shotlist.providers.http import (
     CallContext,
     ErrorClass,
@@ -62,7 +63,11 @@ from shotlist.providers.http import (
     json_object,
     same_origin,
 )
+from shotlist.providers.registry import ProviderEntry
 from shotlist.request import NAMED_FIELDS, MediaKind, MediaRef, ShotRequest
+
+if TYPE_CHECKING:
+    from shotlist.store.cache import Store
 
 NAME = "lumenfall"
 DEFAULT_BASE_URL = "https://api.lumenfall.ai/v1"
@@ -392,3 +397,10 @@ class LumenfallProvider:
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+def open_lumenfall(env: Mapping[str, str], _store: Store) -> LumenfallProvider:
+    return LumenfallProvider.from_env(env)
+
+
+ENTRY = ProviderEntry(LUMENFALL, open_lumenfall)
