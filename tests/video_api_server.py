@@ -322,6 +322,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
     body: Any = None
+    raw: bytes = b""
     auth: Auth = "none"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -358,6 +359,7 @@ class Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        self.raw = raw
         if not raw:
             return None
         try:
