@@ -539,6 +539,10 @@ def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> 
 
     provider = provider_override or pick("provider")
     model = pick("model") or caps.capabilities(provider).default_model
+    size, aspect_ratio = pick("size"), pick("aspect_ratio")
+    if size is not None and ":" in size:
+        # "W:H" as a size is an aspect ratio (the Lumenfall gateway's rule), still winning.
+        size, aspect_ratio = None, size
     camera = _merge_camera(defaults.camera, shot.camera)
     params = {**(defaults.params or {}), **(shot.params or {})}
     base_seed = defaults.seed if defaults.seed is not None else BUILTIN_DEFAULTS["seed"]
@@ -548,9 +552,9 @@ def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> 
         model=model,
         # A shot of segments lasts as long as they do (an explicit duration must agree).
         duration=float(sum(s.duration for s in shot.segments) if shot.segments else pick("duration")),
-        aspect_ratio=pick("aspect_ratio"),
+        aspect_ratio=aspect_ratio,
         resolution=pick("resolution"),
-        size=pick("size"),
+        size=size,
         generate_audio=pick("generate_audio"),
         seed=seed,
         camera=camera,
@@ -648,6 +652,10 @@ def build_request(
             problems.append(loaded.problem(("shots", index, "segments"), message))
             continue
         problems.append(loaded.problem(("shots", index, limit.field), limit.message))
+    if limits.requires_prompt and not shot.segments and not resolved.plain_prompt.strip():
+        problems.append(
+            loaded.problem(("shots", index, "prompt"), f"the prompt is empty; {limits.title} requires one")
+        )
     notes += mapped.notes
     problems += frame_problems(loaded, index, limits, frame_slots, resolved)
     secret = secret_param(settings.params)
@@ -705,6 +713,7 @@ def build_request(
             else spoken_lines(resolved.plain_prompt, shot.dialogue)
         ),
         segments=segments,
+        sized=mapped.from_size,
     )
     request = _with_hash(request, salt)
     return request, tuple(notes), set(resolved.used_names)

@@ -92,6 +92,10 @@ class ModelLimits:
     """The documented request field that carries a last frame; None: the route takes none."""
     frames_with_references: bool = False
     """Whether first/last frames may be sent with reference images or videos (Seedance: no)."""
+    # (ratio, tier, width, height) where the provider documents its own pixel sizes
+    # (which need not be even); other frames are computed by ``pixel_size``.
+    frame_sizes: tuple[tuple[str, str, int, int], ...] = ()
+    requires_prompt: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -161,6 +165,7 @@ PREVIZ = ModelLimits(
     first_frame_field="first_frame",
     last_frame_field="last_frame",
     frames_with_references=True,
+    requires_prompt=False,  # a previz without a prompt is still a previz
 )
 
 LOCAL = Capabilities(
@@ -175,10 +180,21 @@ LOCAL = Capabilities(
     any_model=True,
 )
 
-# lumenfall.ai/models/bytedance/seedance-2.0: model id seedance-2.0, "also known as:
-# seedance-2-0, seedance-2"; duration values 4..15; aspect ratios as above. Its page quotes
-# $0.302/s at 720p through fal. It lists sizes at about 1 MP (1365x768 ...) and resolution
-# "1K"; we send the 480p/720p/1080p tiers and the gateway maps them by its own rule.
+# The gateway's own Seedance 2.0 page (DESIGN §3; reference/seedance-2.0-lumenfall-api.txt):
+# model id seedance-2.0 ("also known as" seedance-2-0, seedance-2); ratios auto, 9:16, 3:4,
+# 1:1, 4:3, 16:9, 21:9; tiers auto and 1K, with the six 1K sizes below ("1365x768" or
+# "16:9" + "1K"); "any ratio or tier is accepted and mapped to the nearest supported
+# value". A 720p shot is therefore rendered (and priced) at 1K, and plan says so. `auto`
+# (the model picks the frame) is not offered: plan could not show the size or the price.
+# Its price is fal's, the route the page names: $0.30/s at 720p, scaling with pixel area.
+LUMENFALL_1K_SIZES = (
+    ("21:9", "1K", 1563, 670),
+    ("16:9", "1K", 1365, 768),
+    ("4:3", "1K", 1183, 887),
+    ("1:1", "1K", 1024, 1024),
+    ("3:4", "1K", 887, 1182),
+    ("9:16", "1K", 768, 1365),
+)
 LUMENFALL = Capabilities(
     name="lumenfall",
     models=(
@@ -187,6 +203,8 @@ LUMENFALL = Capabilities(
             name="seedance-2.0",
             aliases=("seedance-2-0", "seedance-2"),
             wire_id="seedance-2.0",
+            resolutions=("1K",),
+            frame_sizes=LUMENFALL_1K_SIZES,
             price_per_second_usd=0.30,
             # The gateway's page: input_reference, "Input image(s) to animate into video"
             # (I2V); it documents no field for a last frame.
@@ -481,14 +499,22 @@ def map_size(limits: ModelLimits, width: int, height: int) -> Mapped[Frame]:
         return Mapped(_any_size_frame(width, height))
     ratio = nearest_ratio(width / height, limits.aspect_ratios or _NAMED_RATIOS)
     tier = nearest_tier(width * height, ratio, limits.resolutions or _NAMED_TIERS)
-    frame = Frame(ratio, tier, *pixel_size(ratio, tier))
-    if (frame.width, frame.height) == (_even(width), _even(height)):
+    frame = Frame(ratio, tier, *frame_pixels(limits, ratio, tier))
+    if (frame.width, frame.height) in ((width, height), (_even(width), _even(height))):
         return Mapped(frame)
     return Mapped(
         frame,
         f"size {width}x{height} is not offered by {limits.title}; "
         f"using the nearest, {frame.size} ({ratio} at {tier})",
     )
+
+
+def frame_pixels(limits: ModelLimits, aspect_ratio: str, resolution: str) -> tuple[int, int]:
+    """The (width, height) ``limits`` renders a ratio and tier at: its documented size, if any."""
+    for ratio, tier, width, height in limits.frame_sizes:
+        if (ratio, tier) == (aspect_ratio, resolution):
+            return width, height
+    return pixel_size(aspect_ratio, resolution)
 
 
 def _any_size_frame(width: int, height: int) -> Frame:
@@ -514,7 +540,7 @@ def map_frame(
         return map_size(limits, *parse_size(size))
     ratio = map_aspect_ratio(limits, aspect_ratio)
     tier = map_resolution(limits, resolution, ratio.value)
-    frame = Frame(ratio.value, tier.value, *pixel_size(ratio.value, tier.value))
+    frame = Frame(ratio.value, tier.value, *frame_pixels(limits, ratio.value, tier.value))
     warnings = [w for w in (ratio.warning, tier.warning) if w]
     return Mapped(frame, "; ".join(warnings) or None)
 

@@ -30,6 +30,7 @@ from shotlist.storyboard.camera import Angle, Move, ShotSize, Speed
 SHOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 SIZE_PATTERN = r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$"
 ASPECT_PATTERN = r"^[1-9][0-9]?:[1-9][0-9]?$"
+FRAME_SIZE_PATTERN = r"^([1-9][0-9]{1,4}x[1-9][0-9]{1,4}|[1-9][0-9]?:[1-9][0-9]?)$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 StrictBool = Annotated[bool, Strict()]
@@ -38,6 +39,7 @@ Seconds = Annotated[float, Strict(), Field(ge=1, le=60)]
 Seed = Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
 Size = Annotated[str, Strict(), Field(pattern=SIZE_PATTERN)]
 AspectRatio = Annotated[str, Strict(), Field(pattern=ASPECT_PATTERN)]
+FrameSize = Annotated[str, Strict(), Field(pattern=FRAME_SIZE_PATTERN)]
 Resolution = Literal["480p", "720p", "1080p", "1K", "2K", "4K"]
 ProviderName = Literal["local", "lumenfall", "fal", "ark", "replicate"]
 TransitionType = Literal[
@@ -86,7 +88,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("*", "transition"): "a mapping with type and duration",
     ("*", "duration"): "seconds as a number between 1 and 60",
     ("*", "seed"): "a whole number between 0 and 4294967295",
-    ("*", "size"): 'a size like "1280x720"',
+    ("*", "size"): 'a size like "1280x720" or a ratio like "16:9"',
     ("*", "aspect_ratio"): 'an aspect ratio like "16:9"',
     ("*", "resolution"): "one of " + ", ".join(RESOLUTIONS),
     ("*", "provider"): "one of " + ", ".join(PROVIDER_NAMES),
@@ -224,8 +226,9 @@ class ShotFields(Frozen):
     model: StrictStr | None = Field(default=None, description="Model name at the provider.")
     duration: Seconds | None = Field(default=None, description="Length of the generated clip in seconds.")
     aspect_ratio: AspectRatio | None = Field(default=None, description='Aspect ratio such as "16:9".')
-    size: Size | None = Field(
-        default=None, description='Pixel size "WxH"; wins over aspect_ratio and resolution.'
+    size: FrameSize | None = Field(
+        default=None,
+        description='Pixel size "WxH" (wins over aspect_ratio and resolution), or "W:H" (an aspect ratio).',
     )
     resolution: Resolution | None = Field(default=None, description="Resolution tier.")
     generate_audio: StrictBool | None = Field(default=None, description="Ask the model for sound.")
