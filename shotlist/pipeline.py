@@ -587,6 +587,7 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
                     + "/".join("any" if n is None else str(n) for n in counts),
                     "aspect_ratios": list(limits.aspect_ratios or ["any"]),
                     "resolutions": list(limits.resolutions or ["any"]),
+                    "sizes": [f"{r} {t}: {w}x{h}" for r, t, w, h in limits.frame_sizes],
                     "seeds": limits.honours_seed,
                     "price_per_second_usd": limits.price_per_second_usd,
                 }
@@ -599,6 +600,7 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
                 "base_url_env": record.base_url_env,
                 "default_base_url": record.default_base_url,
                 "renders": name in registry.renderable(),
+                "token_form": record.token_style.value,
                 "models": models,
             }
         )

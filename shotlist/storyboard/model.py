@@ -12,20 +12,24 @@ to the constraints it describes, so the two are edited together.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     Strict,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from shotlist.storyboard.camera import Angle, Move, ShotSize, Speed
+from shotlist.suggest import suggest
 
 SHOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 SIZE_PATTERN = r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$"
@@ -41,7 +45,28 @@ Size = Annotated[str, Strict(), Field(pattern=SIZE_PATTERN)]
 AspectRatio = Annotated[str, Strict(), Field(pattern=ASPECT_PATTERN)]
 FrameSize = Annotated[str, Strict(), Field(pattern=FRAME_SIZE_PATTERN)]
 Resolution = Literal["480p", "720p", "1080p", "1K", "2K", "4K"]
-ProviderName = Literal["local", "lumenfall", "fal", "ark", "replicate"]
+BuiltinProvider = Literal["local", "lumenfall", "fal", "ark", "replicate"]
+
+
+def _registered_provider(name: str) -> str:
+    """A provider name: a built-in one or one a package registers (providers/registry.py)."""
+    from shotlist.providers import registry  # entry points are read only when a name is checked
+
+    names = registry.names()
+    if name not in names:
+        hint = suggest(name, names)
+        tail = f'; did you mean "{hint}"?' if hint else ""
+        raise ValueError(f"expected one of {', '.join(names)}, got {json.dumps(name)}{tail}")
+    return name
+
+
+ProviderName = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_registered_provider),
+    # Editors complete the built-in names; a package may register more.
+    WithJsonSchema({"type": "string", "examples": list(get_args(BuiltinProvider))}),
+]
 TransitionType = Literal[
     "cut",
     "crossfade",
@@ -66,7 +91,7 @@ TransitionType = Literal[
 FitMode = Literal["fit", "fill", "letterbox", "stretch"]
 
 # The same choices as tuples, for messages and for checks elsewhere (one list each, above).
-PROVIDER_NAMES: tuple[str, ...] = get_args(ProviderName)
+PROVIDER_NAMES: tuple[str, ...] = get_args(BuiltinProvider)
 RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
 TRANSITION_TYPES: tuple[str, ...] = get_args(TransitionType)
 FIT_MODES: tuple[str, ...] = get_args(FitMode)
