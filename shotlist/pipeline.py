@@ -118,7 +118,7 @@ def refuse_secrets(document: Any, label: str, env: Mapping[str, str]) -> None:
     hashed and sent as text); the message names the variable, never the value."""
     keys = {
         name: env[name]
-        for name in (caps.capabilities(p).api_key_env for p in registry.names())
+        for name in (registry.capabilities(p).api_key_env for p in registry.names())
         if name and len(env.get(name, "")) >= 8
     }
     if not keys:
@@ -572,7 +572,7 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     environ = os.environ if env is None else env
     rows = []
     for name in registry.names():
-        record = caps.capabilities(name)
+        record = registry.capabilities(name)
         key = record.api_key_env
         models = []
         for limits in record.models:

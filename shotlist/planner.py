@@ -19,6 +19,7 @@ from typing import Any, Literal
 from shotlist import files, refs
 from shotlist.errors import Problem, StoryboardError
 from shotlist.providers import capabilities as caps
+from shotlist.providers import registry
 from shotlist.request import (
     NAMED_FIELDS,
     CameraDirection,
@@ -538,7 +539,7 @@ def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> 
         return BUILTIN_DEFAULTS.get(name)
 
     provider = provider_override or pick("provider")
-    model = pick("model") or caps.capabilities(provider).default_model
+    model = pick("model") or registry.capabilities(provider).default_model
     size, aspect_ratio = pick("size"), pick("aspect_ratio")
     if size is not None and ":" in size:
         # "W:H" as a size is an aspect ratio (the Lumenfall gateway's rule), still winning.
@@ -605,7 +606,7 @@ def build_request(
     are the frames the shot is given, checked against what the route can take."""
     problems: list[Problem] = []
     notes: list[str] = []
-    capability = caps.capabilities(settings.provider)
+    capability = registry.capabilities(settings.provider)
     try:
         limits = caps.resolve_model(capability, settings.model)
     except LookupError as exc:
@@ -925,7 +926,7 @@ def cost_to_render(shots: Iterable[PlannedShot]) -> float:
 
 
 def estimate_cost(request: ShotRequest) -> float:
-    limits = caps.resolve_model(caps.capabilities(request.provider), request.model)
+    limits = caps.resolve_model(registry.capabilities(request.provider), request.model)
     return caps.estimate_cost_usd(limits, request.duration, request.width, request.height)
 
 

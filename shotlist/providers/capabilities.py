@@ -325,16 +325,14 @@ PROVIDERS: tuple[str, ...] = tuple(_BY_NAME)
 
 
 def capabilities(provider: str) -> Capabilities:
-    """The record for ``provider``; UnknownName (a ValueError and LookupError) if unknown.
+    """The built-in record for ``provider``; UnknownName (a ValueError and LookupError) if unknown.
 
-    Built-in records answer at once; any other name is looked up among the providers
-    that packages add (``shotlist.providers.registry``).
+    ``shotlist.providers.registry.capabilities`` also knows the providers packages add.
     """
-    if provider in _BY_NAME:
+    try:
         return _BY_NAME[provider]
-    from shotlist.providers import registry  # the registry imports this module
-
-    return registry.entry(provider).capabilities
+    except KeyError:
+        raise UnknownName(unknown_name_message("provider", provider, PROVIDERS)) from None
 
 
 def resolve_model(caps: Capabilities, name: str | None) -> ModelLimits:

@@ -30,6 +30,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from shotlist.errors import ConfigError
+from shotlist.providers import capabilities as caps
 from shotlist.providers.capabilities import Capabilities, UnknownName, unknown_name_message
 
 if TYPE_CHECKING:
@@ -103,6 +104,13 @@ def entry(name: str) -> ProviderEntry:
     if name not in found:
         raise UnknownName(unknown_name_message("provider", name, tuple(found)))
     return found[name]
+
+
+def capabilities(name: str) -> Capabilities:
+    """The capability record of ``name`` (built-in records answer without loading any entry point)."""
+    if name in caps.PROVIDERS:
+        return caps.capabilities(name)
+    return entry(name).capabilities
 
 
 def open_provider(name: str, env: Mapping[str, str], store: Store) -> Provider:
