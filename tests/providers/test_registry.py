@@ -51,6 +51,7 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+@pytest.mark.e2e
 def test_a_package_adds_a_provider_that_plans_and_renders(tmp_path: Path, installed_plugin: Path) -> None:
     env = {"PYTHONPATH": str(installed_plugin)}
     write(

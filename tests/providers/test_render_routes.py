@@ -38,6 +38,9 @@ from replicate_server import ReplicateServer
 
 from shotlist.media.ffmpeg import probe
 
+# Whole renders, servers and subprocesses: outside the fast core (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 IDS = [f"s{n:02d}" for n in range(12)]
 DUPLICATE_NOTE = "has no idempotency key, so submitting again may create a duplicate, billed job"
 
