@@ -361,8 +361,8 @@ class ArkProvider:
         except ProviderError as exc:
             if exc.kind != "not_found":
                 raise
-            # Ark no longer knows the task: the engine submits the shot afresh.
-            return JobStatus(JobState.EXPIRED, error=exc)
+            # Not proof that the task is gone (see base.py, "missing"): the engine decides.
+            return JobStatus(JobState.MISSING, error=exc)
         return task_status(payload, ctx)
 
     async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:

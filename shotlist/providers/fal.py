@@ -260,10 +260,11 @@ class FalProvider:
 
 
 def _forgotten(exc: ProviderError) -> JobStatus:
-    """fal no longer knows the request: the engine submits the shot afresh."""
+    """fal does not know the request right now: not proof that it is gone (a replica may not
+    have seen it yet), so the engine keeps polling until the job's retention has passed."""
     if exc.kind != "not_found":
         raise exc
-    return JobStatus(JobState.EXPIRED, error=exc)
+    return JobStatus(JobState.MISSING, error=exc)
 
 
 def open_fal(env: Mapping[str, str], _store: Store) -> FalProvider:

@@ -298,7 +298,8 @@ class ReplicateProvider:
         except ProviderError as exc:
             if exc.kind != "not_found":
                 raise
-            return JobStatus(JobState.EXPIRED, error=exc)
+            # Not proof that the prediction is gone (see base.py, "missing"): the engine decides.
+            return JobStatus(JobState.MISSING, error=exc)
         return prediction_status(payload, ctx)
 
     async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
