@@ -10,7 +10,7 @@ from fal_server import FalServer
 from route_requests import local_ref, render_once, shot
 
 from shotlist.errors import ConfigError, ProviderError
-from shotlist.media.ffmpeg import probe
+from shotlist.media.probe import probe
 from shotlist.providers.base import JobState
 from shotlist.providers.fal import FalProvider, endpoint, request_body
 

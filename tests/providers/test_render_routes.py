@@ -36,7 +36,7 @@ from render_helpers import (
 )
 from replicate_server import ReplicateServer
 
-from shotlist.media.ffmpeg import probe
+from shotlist.media.probe import probe
 
 # Whole renders, servers and subprocesses: outside the fast core (pytest -m "not e2e").
 pytestmark = pytest.mark.e2e
