@@ -653,10 +653,6 @@ def build_request(
             problems.append(loaded.problem(("shots", index, "segments"), message))
             continue
         problems.append(loaded.problem(("shots", index, limit.field), limit.message))
-    if limits.requires_prompt and not shot.segments and not resolved.plain_prompt.strip():
-        problems.append(
-            loaded.problem(("shots", index, "prompt"), f"the prompt is empty; {limits.title} requires one")
-        )
     notes += mapped.notes
     problems += frame_problems(loaded, index, limits, frame_slots, resolved)
     secret = secret_param(settings.params)

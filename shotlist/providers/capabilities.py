@@ -95,7 +95,6 @@ class ModelLimits:
     # (ratio, tier, width, height) where the provider documents its own pixel sizes
     # (which need not be even); other frames are computed by ``pixel_size``.
     frame_sizes: tuple[tuple[str, str, int, int], ...] = ()
-    requires_prompt: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -165,7 +164,6 @@ PREVIZ = ModelLimits(
     first_frame_field="first_frame",
     last_frame_field="last_frame",
     frames_with_references=True,
-    requires_prompt=False,  # a previz without a prompt is still a previz
 )
 
 LOCAL = Capabilities(

@@ -421,6 +421,6 @@ def test_an_empty_prompt_is_refused_before_anything_is_sent(
 
     assert run.returncode == 1
     assert run.errors == [
-        f"error: film.yaml:7:13: shots[1].prompt: the prompt is empty; {provider} seedance-2.0 requires one"
+        "error: film.yaml:7:13: shots[1].prompt: expected text describing the shot, got an empty prompt"
     ]
     assert server.requests == []
