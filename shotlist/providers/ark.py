@@ -16,8 +16,8 @@ Wire protocol (docs.byteplus.com, ModelArk "Video Generation API")::
 
 Statuses: queued, running, succeeded, failed, expired, cancelled. Errors are
 ``{"error": {"code", "message", "type"}}``. The result URL is valid for 24 hours.
-(The ``first_frame``/``last_frame`` image roles start a shot on a given frame; the
-storyboard format has no first/last frame yet, so every image goes as a reference.)
+A shot's first and last frames go as image items with the roles ``first_frame`` and
+``last_frame``; the plan never mixes them with references (Seedance does not).
 
 Ark takes no idempotency key, but it lists an account's tasks. After a submit whose
 answer was lost (in this process, or in a render killed while submitting: the journal
@@ -106,6 +106,8 @@ def check_request(request: ShotRequest) -> None:
     ctx = CallContext(NAME, request.id)
     if not request.prompt.strip():
         raise ctx.error("the prompt is empty; ark requires one", kind="invalid", retryable=False)
+    if request.last_frame is not None and request.first_frame is None:
+        raise ctx.error("ark takes a last frame only with a first frame", kind="invalid", retryable=False)
     clashes = sorted((NAMED_FIELDS | ARK.named_params).intersection(key for key, _ in request.params))
     if clashes:
         raise ctx.error(
@@ -115,10 +117,10 @@ def check_request(request: ShotRequest) -> None:
         )
 
 
-def media_item(ref: MediaRef, url: str) -> dict[str, Any]:
-    """One reference as a ``content`` item: ``{"type": "image_url", "image_url": {"url"}, "role"}``."""
+def media_item(ref: MediaRef, url: str, role: str | None = None) -> dict[str, Any]:
+    """One medium as a ``content`` item: ``{"type": "image_url", "image_url": {"url"}, "role"}``."""
     kind = f"{ref.kind}_url"
-    return {"type": kind, kind: {"url": url}, "role": _ROLES[ref.kind]}
+    return {"type": kind, kind: {"url": url}, "role": role or _ROLES[ref.kind]}
 
 
 def request_body(request: ShotRequest, uri: Any) -> dict[str, Any]:
@@ -129,6 +131,8 @@ def request_body(request: ShotRequest, uri: Any) -> dict[str, Any]:
     """
     check_request(request)
     content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
+    frames = (("first_frame", request.first_frame), ("last_frame", request.last_frame))
+    content += [media_item(ref, uri(ref), role) for role, ref in frames if ref is not None]
     content += [media_item(ref, uri(ref)) for ref in request.media]
     body: dict[str, Any] = {
         "model": resolve_model(ARK, request.model).wire_id,

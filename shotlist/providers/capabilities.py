@@ -230,6 +230,8 @@ FAL = Capabilities(
             aliases=("seedance-2-0", "seedance-2"),
             wire_id="bytedance/seedance-2.0",
             price_per_second_usd=0.3024,
+            first_frame_field="image_url",  # the image-to-video endpoint
+            last_frame_field="end_image_url",
         ),
         ModelLimits(
             provider="fal",
@@ -238,6 +240,8 @@ FAL = Capabilities(
             wire_id="bytedance/seedance-2.0/fast",
             resolutions=_FAST_TIERS,
             price_per_second_usd=0.2419,
+            first_frame_field="image_url",
+            last_frame_field="end_image_url",
         ),
     ),
     default_model="seedance-2.0",
@@ -264,6 +268,8 @@ ARK = Capabilities(
             aliases=("seedance-2-0", "seedance-2", "dreamina-seedance-2-0-260128"),
             wire_id="dreamina-seedance-2-0-260128",
             price_per_second_usd=0.14,
+            first_frame_field="first_frame",  # content item roles
+            last_frame_field="last_frame",
         ),
         ModelLimits(
             provider="ark",
@@ -272,6 +278,8 @@ ARK = Capabilities(
             wire_id="dreamina-seedance-2-0-fast-260128",
             resolutions=_FAST_TIERS,
             price_per_second_usd=0.113,
+            first_frame_field="first_frame",
+            last_frame_field="last_frame",
         ),
     ),
     default_model="seedance-2.0",
@@ -296,6 +304,8 @@ REPLICATE = Capabilities(
             aliases=("seedance-2-0", "seedance-2", "bytedance/seedance-2.0"),
             wire_id="bytedance/seedance-2.0",
             price_per_second_usd=0.30,
+            first_frame_field="image",
+            last_frame_field="last_frame_image",
         ),
         ModelLimits(
             provider="replicate",
@@ -304,6 +314,8 @@ REPLICATE = Capabilities(
             wire_id="bytedance/seedance-2.0-fast",
             resolutions=_FAST_TIERS,
             price_per_second_usd=0.24,
+            first_frame_field="image",
+            last_frame_field="last_frame_image",
         ),
     ),
     default_model="seedance-2.0",

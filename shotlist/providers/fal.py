@@ -64,12 +64,11 @@ STATES: Mapping[str, JobState] = {
 
 
 def endpoint(request: ShotRequest) -> str:
-    """The model endpoint for the shot's media: reference-to-video when it has any.
-
-    (image-to-video, with ``image_url``/``end_image_url``, starts on a given frame; the
-    storyboard format has no first/last frame yet, so references always go as references.)
-    """
+    """The model endpoint for the shot's media: image-to-video from a first frame,
+    reference-to-video with references, text-to-video otherwise."""
     wire_id = resolve_model(FAL, request.model).wire_id
+    if request.first_frame is not None:
+        return f"{wire_id}/image-to-video"
     return f"{wire_id}/{'reference-to-video' if request.media else 'text-to-video'}"
 
 
@@ -93,6 +92,10 @@ def request_body(request: ShotRequest, uri: Any) -> dict[str, Any]:
         "generate_audio": request.generate_audio,
         "seed": request.seed,
     }
+    if request.first_frame is not None:
+        body["image_url"] = uri(request.first_frame)
+    if request.last_frame is not None:
+        body["end_image_url"] = uri(request.last_frame)
     for field, refs in (("image_urls", request.images), ("video_urls", request.videos)):
         if refs:
             body[field] = [uri(ref) for ref in refs]
@@ -107,6 +110,10 @@ def check_request(request: ShotRequest) -> None:
     ctx = CallContext(NAME, request.id)
     if not request.prompt.strip():
         raise ctx.error("the prompt is empty; fal requires one", kind="invalid", retryable=False)
+    if request.last_frame is not None and request.first_frame is None:
+        raise ctx.error(
+            "fal's image-to-video takes a last frame only with a first frame", kind="invalid", retryable=False
+        )
     clashes = sorted((NAMED_FIELDS | FAL.named_params).intersection(key for key, _ in request.params))
     if clashes:
         raise ctx.error(

@@ -20,9 +20,9 @@ problem documents ``{"title", "detail", "status"}``; a rate limit answers 429 wi
   once; a prediction found later with its data removed is ``expired``, so the engine
   submits the shot afresh (and says why) instead of failing on a dead URL.
 - References go as ``reference_images``/``reference_videos``/``reference_audios``, named
-  ``[Image1]`` in the prompt. ``image`` (a first frame) cannot be combined with
-  ``reference_images``; the storyboard format has no first frame yet, so it is never sent
-  (and ``params`` may not send it: see the capability record's ``named_params``).
+  ``[Image1]`` in the prompt. A first frame goes as ``image`` and a last one as
+  ``last_frame_image``; ``image`` cannot be combined with ``reference_images`` (the plan
+  refuses that, and ``params`` may not set either field: see ``named_params``).
 - Local files up to ``DATA_URI_MAX`` travel as data URIs; larger ones are uploaded
   through the files API, once per session and content.
 - Replicate takes no idempotency key. After a submit whose answer was lost the engine
@@ -87,6 +87,12 @@ def check_request(request: ShotRequest) -> None:
     ctx = CallContext(NAME, request.id)
     if not request.prompt.strip():
         raise ctx.error("the prompt is empty; replicate requires one", kind="invalid", retryable=False)
+    if request.first_frame is not None and request.images:
+        raise ctx.error(
+            "replicate cannot combine a first frame (image) with reference_images",
+            kind="invalid",
+            retryable=False,
+        )
     clashes = sorted((NAMED_FIELDS | REPLICATE.named_params).intersection(key for key, _ in request.params))
     if clashes:
         raise ctx.error(
@@ -112,6 +118,10 @@ def prediction_input(request: ShotRequest, uris: Mapping[str, str]) -> dict[str,
         "generate_audio": request.generate_audio,
         "seed": request.seed,
     }
+    if request.first_frame is not None:
+        fields["image"] = uris[request.first_frame.sha256]
+    if request.last_frame is not None:
+        fields["last_frame_image"] = uris[request.last_frame.sha256]
     for ref in request.media:
         fields.setdefault(_FIELDS[ref.kind], []).append(uris[ref.sha256])
     fields.update(request.params)
@@ -243,7 +253,8 @@ class ReplicateProvider:
     # -- references
 
     async def _uris(self, request: ShotRequest, ctx: CallContext) -> dict[str, str]:
-        return {ref.sha256: await self._uri(ref, ctx) for ref in request.media}
+        frames = tuple(ref for ref in (request.first_frame, request.last_frame) if ref is not None)
+        return {ref.sha256: await self._uri(ref, ctx) for ref in (*frames, *request.media)}
 
     async def _uri(self, ref: MediaRef, ctx: CallContext) -> str:
         size = await asyncio.to_thread(_size, ref.path) if ref.path and not ref.url else 0

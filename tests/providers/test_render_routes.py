@@ -294,3 +294,46 @@ def test_a_wrong_key_is_one_clear_line_naming_the_variable(tmp_path: Path, route
     assert refused.errors[0].endswith(f"(check {route.key_env})")
     assert server.jobs_created == 0
     assert_key_nowhere(tmp_path, wrong, missing, refused)
+
+
+def test_a_shot_that_starts_on_another_s_last_frame_sends_it_in_the_route_s_field(
+    tmp_path: Path, route: Route, server: Any
+) -> None:
+    write(
+        tmp_path,
+        f"""\
+        version: 1
+        defaults: {{provider: {route.name}, duration: 4, seed: 3, resolution: 480p}}
+        shots:
+          - {{id: storm, prompt: Waves break over the tower}}
+          - {{id: inside, prompt: The keeper turns from the window, first_frame: {{shot: storm}}}}
+          - id: calm
+            prompt: The sea goes still
+            first_frame: {{shot: storm}}
+            last_frame: {{shot: inside}}
+        cut: {{size: 320x180, fps: 12}}
+        """,
+    )
+    run = shotlist("render", "film.yaml", "--json", cwd=tmp_path, env=route.env(server))
+
+    assert run.returncode == 0, run.stderr
+    assert server.jobs_created == 3
+    bodies = {route.prompt(job).split()[1]: job.body for job in server.jobs.values()}
+    first, last = {
+        "fal": ("image_url", "end_image_url"),
+        "ark": ("first_frame", "last_frame"),
+        "replicate": ("image", "last_frame_image"),
+    }[route.name]
+
+    def frames(body: dict[str, Any]) -> dict[str, str]:
+        if route.name == "ark":
+            return {i["role"]: i["image_url"]["url"] for i in body["content"] if i["type"] == "image_url"}
+        fields = body["input"] if route.name == "replicate" else body
+        return {name: fields[name] for name in (first, last) if name in fields}
+
+    assert frames(bodies["break"]) == {}
+    assert list(frames(bodies["keeper"])) == [first]
+    assert sorted(frames(bodies["sea"])) == sorted([first, last])
+    assert all(url.startswith("data:image/png;base64,") for url in frames(bodies["sea"]).values())
+    if route.name == "fal":
+        assert [job.route.rsplit("/", 1)[-1] for job in server.jobs.values()].count("image-to-video") == 2
