@@ -695,7 +695,7 @@ class _Job:
         if check:
             self.run.hook(
                 Notice(
-                    self.request.id,
+                    self.request.key,
                     f"{what_happened}; {self.provider.name} has no idempotency key, so submitting "
                     f"again may create a duplicate, billed job ({check})",
                 )
