@@ -412,6 +412,8 @@ class _Job:
             record = None
         if record is not None and record.state == "submitted" and record.job_id:
             return self._resume(record, record.job_id)
+        if record is not None and record.state == "submitting" and self.record is None:
+            self._warn_duplicate("an earlier render stopped while submitting this shot")
         if record is None or record.state == "ended":
             # An ended job's key would only find the dead job again: a new generation.
             generation = 0 if record is None else record.generation + 1
@@ -673,9 +675,24 @@ class _Job:
                 attempt += 1
 
     async def _pause(self, attempt: int, exc: ProviderError, what: str) -> None:
+        if what == "submit" and exc.kind == "submit_unknown":
+            self._warn_duplicate("the answer to a submit was lost")
         delay = self.timing.retry_delay(attempt, exc.retry_after)
         self.run.hook(ShotRetrying(self.request.key, attempt, delay, f"{what}: {exc.message}"))
         await self.timing.sleep(delay)
+
+    def _warn_duplicate(self, what_happened: str) -> None:
+        """Say plainly when submitting again may pay twice: a provider without idempotency
+        keys names how to check (``duplicate_check``); the others dedupe or reconcile."""
+        check = getattr(self.provider, "duplicate_check", None)
+        if check:
+            self.run.hook(
+                Notice(
+                    self.request.key,
+                    f"{what_happened}; {self.provider.name} has no idempotency key, so submitting "
+                    f"again may create a duplicate, billed job ({check})",
+                )
+            )
 
     # -- interruption and errors
 

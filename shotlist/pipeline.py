@@ -33,6 +33,7 @@ from shotlist.planner import (
     with_completed,
 )
 from shotlist.providers import capabilities as caps
+from shotlist.providers import registry
 from shotlist.providers.base import Provider
 from shotlist.review import Review, compare
 from shotlist.store.backend import cache_url
@@ -118,7 +119,7 @@ def refuse_secrets(document: Any, label: str, env: Mapping[str, str]) -> None:
     hashed and sent as text); the message names the variable, never the value."""
     keys = {
         name: env[name]
-        for name in (caps.capabilities(p).api_key_env for p in caps.PROVIDERS)
+        for name in (registry.capabilities(p).api_key_env for p in registry.names())
         if name and len(env.get(name, "")) >= 8
     }
     if not keys:
@@ -146,9 +147,9 @@ def _strings(value: Any) -> Iterable[str]:
 
 def check_provider_name(provider: str | None) -> None:
     """``--provider`` names a known provider (one message, with a suggestion, wherever it is given)."""
-    if provider is not None and provider not in caps.PROVIDERS:
-        hint = suggest(provider, caps.PROVIDERS)
-        extra = f'; did you mean "{hint}"?' if hint else f"; providers: {', '.join(caps.PROVIDERS)}"
+    if provider is not None and provider not in registry.names():
+        hint = suggest(provider, registry.names())
+        extra = f'; did you mean "{hint}"?' if hint else f"; providers: {', '.join(registry.names())}"
         raise ConfigError(f'--provider: unknown provider "{provider}"{extra}')
 
 
@@ -429,18 +430,7 @@ def provider_factory(store: Store, env: Mapping[str, str]) -> Callable[[str], Pr
     """Opens a session per provider the render needs; a missing key is a ConfigError then."""
 
     def open_provider(name: str) -> Provider:
-        if name == caps.LOCAL_PROVIDER:
-            from shotlist.providers.local.engine import LocalProvider
-
-            return LocalProvider(store.root / caps.LOCAL_PROVIDER)
-        if name == "lumenfall":
-            from shotlist.providers.lumenfall import LumenfallProvider
-
-            return LumenfallProvider.from_env(env)
-        raise ConfigError(
-            f"rendering through {name} is not available yet; plan with it, or render with "
-            "--provider local or lumenfall"
-        )
+        return registry.open_provider(name, env, store)
 
     return open_provider
 
@@ -582,8 +572,8 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """What ``shotlist providers`` shows, per provider: never a secret's value, only whether it is set."""
     environ = os.environ if env is None else env
     rows = []
-    for name in caps.PROVIDERS:
-        record = caps.capabilities(name)
+    for name in registry.names():
+        record = registry.capabilities(name)
         key = record.api_key_env
         models = []
         for limits in record.models:
@@ -598,6 +588,7 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
                     + "/".join("any" if n is None else str(n) for n in counts),
                     "aspect_ratios": list(limits.aspect_ratios or ["any"]),
                     "resolutions": list(limits.resolutions or ["any"]),
+                    "sizes": [f"{r} {t}: {w}x{h}" for r, t, w, h in limits.frame_sizes],
                     "seeds": limits.honours_seed,
                     "price_per_second_usd": limits.price_per_second_usd,
                 }
@@ -609,15 +600,12 @@ def provider_rows(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
                 "key_set": bool(key and environ.get(key)),
                 "base_url_env": record.base_url_env,
                 "default_base_url": record.default_base_url,
-                "renders": name in RENDERABLE,
+                "renders": name in registry.renderable(),
+                "token_form": record.token_style.value,
                 "models": models,
             }
         )
     return rows
-
-
-# Providers with a rendering session (the others are planned and priced only, for now).
-RENDERABLE = (caps.LOCAL_PROVIDER, "lumenfall")
 
 
 def pick(

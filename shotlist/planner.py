@@ -19,6 +19,7 @@ from typing import Any, Literal
 from shotlist import files, refs
 from shotlist.errors import Problem, StoryboardError
 from shotlist.providers import capabilities as caps
+from shotlist.providers import registry
 from shotlist.request import (
     NAMED_FIELDS,
     CameraDirection,
@@ -538,7 +539,11 @@ def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> 
         return BUILTIN_DEFAULTS.get(name)
 
     provider = provider_override or pick("provider")
-    model = pick("model") or caps.capabilities(provider).default_model
+    model = pick("model") or registry.capabilities(provider).default_model
+    size, aspect_ratio = pick("size"), pick("aspect_ratio")
+    if size is not None and ":" in size:
+        # "W:H" as a size is an aspect ratio (the Lumenfall gateway's rule), still winning.
+        size, aspect_ratio = None, size
     camera = _merge_camera(defaults.camera, shot.camera)
     params = {**(defaults.params or {}), **(shot.params or {})}
     base_seed = defaults.seed if defaults.seed is not None else BUILTIN_DEFAULTS["seed"]
@@ -548,9 +553,9 @@ def merge_defaults(defaults: Any, shot: Shot, provider_override: str | None) -> 
         model=model,
         # A shot of segments lasts as long as they do (an explicit duration must agree).
         duration=float(sum(s.duration for s in shot.segments) if shot.segments else pick("duration")),
-        aspect_ratio=pick("aspect_ratio"),
+        aspect_ratio=aspect_ratio,
         resolution=pick("resolution"),
-        size=pick("size"),
+        size=size,
         generate_audio=pick("generate_audio"),
         seed=seed,
         camera=camera,
@@ -601,7 +606,7 @@ def build_request(
     are the frames the shot is given, checked against what the route can take."""
     problems: list[Problem] = []
     notes: list[str] = []
-    capability = caps.capabilities(settings.provider)
+    capability = registry.capabilities(settings.provider)
     try:
         limits = caps.resolve_model(capability, settings.model)
     except LookupError as exc:
@@ -659,7 +664,7 @@ def build_request(
                 f"({capability.api_key_env or 'none is needed here'}), never the storyboard",
             )
         )
-    clash = sorted(set(settings.params) & NAMED_FIELDS)
+    clash = sorted(set(settings.params) & (NAMED_FIELDS | capability.named_params))
     if clash:
         problems.append(
             loaded.problem(
@@ -705,6 +710,7 @@ def build_request(
             else spoken_lines(resolved.plain_prompt, shot.dialogue)
         ),
         segments=segments,
+        sized=mapped.from_size,
     )
     request = _with_hash(request, salt)
     return request, tuple(notes), set(resolved.used_names)
@@ -916,7 +922,7 @@ def cost_to_render(shots: Iterable[PlannedShot]) -> float:
 
 
 def estimate_cost(request: ShotRequest) -> float:
-    limits = caps.resolve_model(caps.capabilities(request.provider), request.model)
+    limits = caps.resolve_model(registry.capabilities(request.provider), request.model)
     return caps.estimate_cost_usd(limits, request.duration, request.width, request.height)
 
 

@@ -150,6 +150,9 @@ class ShotRequest:
     take: int = 1
     first_frame: MediaRef | None = None
     last_frame: MediaRef | None = None
+    # The storyboard gave a pixel ``size`` (a provider that takes one may send it as such).
+    # Not hashed: the same frame by size or by ratio and tier is the same render.
+    sized: bool = False
     hash: str = field(default="", compare=False)
 
     @property

@@ -87,8 +87,8 @@ def test_a_dependent_shot_waits_on_its_parent_with_its_cost(tmp_path: Path) -> N
     plan = build_plan(load_storyboard(path))
     b = plan.shots[0]
     assert (b.status, b.waits_on, b.request.hash) == ("waiting", ("a",), "")
-    assert b.estimated_cost_usd == pytest.approx(1.5)
-    assert plan.total_estimated_cost_usd == pytest.approx(2.7)
+    assert b.estimated_cost_usd == pytest.approx(1.5 * 1365 * 768 / (1280 * 720))  # at 1K
+    assert plan.total_estimated_cost_usd == pytest.approx(2.7 * 1365 * 768 / (1280 * 720))
     assert b.frames == (FrameFrom("first_frame", "a", "a", None, True, b.frames[0].where),)
     assert b.frames[0].where == f"{path}:4:50: shots[0].first_frame"
     shown = plan.to_json()["shots"][0]  # type: ignore[index]

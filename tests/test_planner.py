@@ -160,15 +160,19 @@ def test_plan_json_shows_each_request_exactly_as_sent(project: Path, run_cli) ->
     assert one["prompt"] == "a keeper (@Image1) at the window. Camera: slow dolly in."
     assert one["status"] == "new"
     assert [r["name"] for r in one["references"]] == ["keeper"]
-    assert one["estimated_cost_usd"] == pytest.approx(1.5)
-    assert data["total_estimated_cost_usd"] == pytest.approx(4.5)
+    # Lumenfall renders 720p at its nearest documented size, 1365x768 (1K), and prices that.
+    assert (one["size"], one["resolution"]) == ("1365x768", "1K")
+    assert one["estimated_cost_usd"] == pytest.approx(0.30 * 5 * 1365 * 768 / (1280 * 720), abs=1e-4)
+    assert data["total_estimated_cost_usd"] == pytest.approx(
+        3 * 0.30 * 5 * 1365 * 768 / (1280 * 720), abs=1e-3
+    )
     assert set(one) >= {"id", "hash", "status", "provider", "model", "prompt", "duration", "seed", "size"}
 
 
 def test_budget_below_the_estimate_is_refused(project: Path) -> None:
-    with pytest.raises(BudgetError, match=r"estimated cost \$4.50 exceeds the budget of \$4.00"):
+    with pytest.raises(BudgetError, match=r"estimated cost \$5.12 exceeds the budget of \$4.00"):
         pipeline.plan(project, env={}, budget=4.0)
-    assert len(pipeline.plan(project, env={}, budget=4.5).shots) == 3
+    assert len(pipeline.plan(project, env={}, budget=5.12).shots) == 3
 
 
 def test_a_credential_in_params_is_refused(project: Path) -> None:

@@ -40,6 +40,9 @@ shots:
     prompt: Title card over the sea
 """
 
+# Lumenfall renders a 720p shot at its nearest documented size, 1365x768 (1K), and prices that.
+LUMENFALL_1K_AREA = 1365 * 768 / (1280 * 720)
+
 LOCK_SHOT = {
     "provider": "lumenfall",
     "model": "seedance-2.0",
@@ -105,7 +108,7 @@ def test_an_edit_an_addition_and_a_removal_are_named_with_what_they_cost(repo: P
     assert len(review["changed"]) == 1
     assert review["unchanged"] == ["intro", "keeper"]
     # Seedance 2.0 on Lumenfall: $0.30 per second at 720p; 5 s + 6 s to render.
-    assert review["cost_usd"]["to_render"] == pytest.approx(0.30 * 11)
+    assert review["cost_usd"]["to_render"] == pytest.approx(0.30 * 11 * LUMENFALL_1K_AREA, abs=1e-4)
     assert review["to_render"] == ["gulls", "opening"]
     assert review["cost_usd"]["spent_at_ref_on_removed"] == pytest.approx(1.25)
     assert review["cost_usd"]["spent_at_ref_on_changed"] == pytest.approx(1.25)
@@ -118,9 +121,9 @@ def test_the_table_names_the_change_and_the_money(repo: Path, run_cli: Any) -> N
 
     assert result.exit_code == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("changed"))
-    assert row.split() == ["changed", "opening", "prompt", "$1.50", "$1.25"]
+    assert row.split() == ["changed", "opening", "prompt", "$1.71", "$1.25"]
     assert "unchanged: 3 shots" in result.stdout
-    assert "to render: $1.50 (1 shot)" in result.stdout
+    assert "to render: $1.71 (1 shot)" in result.stdout
     assert "on shots now changed: $1.25" in result.stdout
 
 

@@ -64,7 +64,9 @@ def test_segments_compile_into_one_timecoded_prompt(write_storyboard: Any) -> No
     assert request.duration == 12
     assert [(s.start, s.end) for s in request.segments] == [(0, 4), (4, 7), (7, 12)]
     assert request.dialogue == ("Hold on.",)
-    assert plan.total_estimated_cost_usd == pytest.approx(0.30 * 12)
+    assert plan.total_estimated_cost_usd == pytest.approx(
+        0.30 * 12 * 1365 * 768 / (1280 * 720)
+    )  # at 1K: 1365x768
     shown = plan.shots[0].to_json()["segments"]
     assert shown[0] == {
         "start": 0.0,
@@ -155,11 +157,12 @@ def test_a_shot_needs_a_prompt_or_segments(write_storyboard: Any) -> None:
 
 
 def test_shots_without_segments_keep_their_request_hash(write_storyboard: Any) -> None:
-    """Pinned: adding segments to the format re-renders nothing already rendered."""
+    """Pinned: adding segments to the format re-renders nothing already rendered. (Issue 15 changed
+    this hash once: Lumenfall bodies now carry the gateway's documented 1K tier, 1365x768, not 720p.)"""
     film = write_storyboard("version: 1\nshots:\n  - {id: a, prompt: The sea, seed: 1, provider: lumenfall}")
 
     assert pipeline.plan(film).shots[0].request.hash == (
-        "59b86b549a8cb5d1aff2b3513ce66bafb875baf154c01182d56a39e8f36e33c6"
+        "f3cd71c9565e113a02c1b07d6e1fdfa2750f2f378884f8b3338083d877c3322c"
     )
 
 

@@ -63,9 +63,11 @@ def test_plan_json_lists_every_take_with_its_status_and_cost(tmp_path: Path) -> 
     assert shot["hash"] == shot["takes"][1]["hash"]
     assert [(t["take"], t["status"]) for t in shot["takes"]] == [(1, "cached"), (2, "new"), (3, "new")]
     assert shot["takes"][0]["estimated_cost_usd"] == 0
-    assert shot["takes"][1]["estimated_cost_usd"] == pytest.approx(1.5)
-    assert cached.total_estimated_cost_usd == pytest.approx(3.0)  # two takes to render, $1.50 each
-    assert first.total_estimated_cost_usd == pytest.approx(4.5)
+    assert shot["takes"][1]["estimated_cost_usd"] == pytest.approx(1.5 * 1365 * 768 / (1280 * 720), abs=1e-4)
+    assert cached.total_estimated_cost_usd == pytest.approx(
+        3.0 * 1365 * 768 / (1280 * 720)
+    )  # two takes to render
+    assert first.total_estimated_cost_usd == pytest.approx(4.5 * 1365 * 768 / (1280 * 720))
 
 
 def test_a_take_in_the_lock_with_another_hash_is_changed(tmp_path: Path) -> None:
@@ -169,7 +171,8 @@ def test_a_take_not_rendered_keeps_its_previous_record(tmp_path: Path) -> None:
 
 
 def test_take_one_hash_is_the_hash_shotlist_gave_before_takes_existed(tmp_path: Path) -> None:
-    """Pinned from the release before takes: a lock written then stays valid."""
+    """Pinned from the release before takes: a lock written then stays valid. (Issue 15 changed it
+    once, with the body: Lumenfall requests carry the gateway's documented 1K tier, 1365x768.)"""
     path = tmp_path / "film.yaml"
     text = (
         "version: 1\ndefaults: {provider: lumenfall, seed: 1234}\n"
@@ -179,6 +182,6 @@ def test_take_one_hash_is_the_hash_shotlist_gave_before_takes_existed(tmp_path: 
         path.write_text(text.replace("duration: 5}", f"duration: 5{extra}}}"))
         take1 = plan_of(path).shots[0].takes[0].request
         assert (take1.hash, take1.seed) == (
-            "e226f623808a08842d6f1ec8ba51e7efff7b95eaac53dd4a65cfc3707b612c10",
+            "61c1e00193598f9a14aa52667959e98ea22e550694c1056aae11b647f4a9db71",
             2783577196,
         )

@@ -900,8 +900,9 @@ def providers(json_output: JsonOpt = False) -> None:
             setting += f" (default {row['default_base_url']})"
         else:
             setting = "no key needed"
+        setting += f"; references in prompts as {escape(row['token_form'])}"
         if not row["renders"]:
-            setting += "; [dim]plan and price only, rendering not available yet[/]"
+            setting += "; [dim]plan and price only[/]"
         out.print(f"[bold]{row['provider']}[/]  {setting}")
         for model in row["models"]:
             aliases = f" (also {', '.join(model['aliases'])})" if model["aliases"] else ""
@@ -912,6 +913,8 @@ def providers(json_output: JsonOpt = False) -> None:
             ratios, tiers = " ".join(model["aspect_ratios"]), " ".join(model["resolutions"])
             seeds = "honoured" if model["seeds"] else "ignored"
             out.print(f"    ratios {ratios}; resolutions {tiers}; seeds {seeds}; {price}")
+            if model["sizes"]:
+                out.print(f"    sizes {'; '.join(model['sizes'])} (others map to the nearest)")
 
 
 def serve_value_apart(argv: list[str]) -> list[str]:

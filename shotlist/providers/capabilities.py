@@ -92,6 +92,9 @@ class ModelLimits:
     """The documented request field that carries a last frame; None: the route takes none."""
     frames_with_references: bool = False
     """Whether first/last frames may be sent with reference images or videos (Seedance: no)."""
+    # (ratio, tier, width, height) where the provider documents its own pixel sizes
+    # (which need not be even); other frames are computed by ``pixel_size``.
+    frame_sizes: tuple[tuple[str, str, int, int], ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -116,6 +119,9 @@ class Capabilities:
     default_concurrency: int
     token_style: TokenStyle
     any_model: bool = False  # local: any model name previews with the one previz model
+    # Wire fields this provider fills from storyboard fields, beyond request.NAMED_FIELDS:
+    # ``params`` may not set them either.
+    named_params: frozenset[str] = frozenset()
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -172,10 +178,21 @@ LOCAL = Capabilities(
     any_model=True,
 )
 
-# lumenfall.ai/models/bytedance/seedance-2.0: model id seedance-2.0, "also known as:
-# seedance-2-0, seedance-2"; duration values 4..15; aspect ratios as above. Its page quotes
-# $0.302/s at 720p through fal. It lists sizes at about 1 MP (1365x768 ...) and resolution
-# "1K"; we send the 480p/720p/1080p tiers and the gateway maps them by its own rule.
+# The gateway's own Seedance 2.0 page (DESIGN §3; reference/seedance-2.0-lumenfall-api.txt):
+# model id seedance-2.0 ("also known as" seedance-2-0, seedance-2); ratios auto, 9:16, 3:4,
+# 1:1, 4:3, 16:9, 21:9; tiers auto and 1K, with the six 1K sizes below ("1365x768" or
+# "16:9" + "1K"); "any ratio or tier is accepted and mapped to the nearest supported
+# value". A 720p shot is therefore rendered (and priced) at 1K, and plan says so. `auto`
+# (the model picks the frame) is not offered: plan could not show the size or the price.
+# Its price is fal's, the route the page names: $0.30/s at 720p, scaling with pixel area.
+LUMENFALL_1K_SIZES = (
+    ("21:9", "1K", 1563, 670),
+    ("16:9", "1K", 1365, 768),
+    ("4:3", "1K", 1183, 887),
+    ("1:1", "1K", 1024, 1024),
+    ("3:4", "1K", 887, 1182),
+    ("9:16", "1K", 768, 1365),
+)
 LUMENFALL = Capabilities(
     name="lumenfall",
     models=(
@@ -184,6 +201,8 @@ LUMENFALL = Capabilities(
             name="seedance-2.0",
             aliases=("seedance-2-0", "seedance-2"),
             wire_id="seedance-2.0",
+            resolutions=("1K",),
+            frame_sizes=LUMENFALL_1K_SIZES,
             price_per_second_usd=0.30,
             # The gateway's page: input_reference, "Input image(s) to animate into video"
             # (I2V); it documents no field for a last frame.
@@ -211,6 +230,8 @@ FAL = Capabilities(
             aliases=("seedance-2-0", "seedance-2"),
             wire_id="bytedance/seedance-2.0",
             price_per_second_usd=0.3024,
+            first_frame_field="image_url",  # the image-to-video endpoint
+            last_frame_field="end_image_url",
         ),
         ModelLimits(
             provider="fal",
@@ -219,6 +240,8 @@ FAL = Capabilities(
             wire_id="bytedance/seedance-2.0/fast",
             resolutions=_FAST_TIERS,
             price_per_second_usd=0.2419,
+            first_frame_field="image_url",
+            last_frame_field="end_image_url",
         ),
     ),
     default_model="seedance-2.0",
@@ -227,6 +250,7 @@ FAL = Capabilities(
     default_base_url="https://queue.fal.run",
     default_concurrency=4,
     token_style=TokenStyle.AT,
+    named_params=frozenset({"image_urls", "end_image_url"}),
 )
 
 # docs.byteplus.com ModelArk (via docs.powertokens.ai's copy of the API page): model ids
@@ -244,6 +268,8 @@ ARK = Capabilities(
             aliases=("seedance-2-0", "seedance-2", "dreamina-seedance-2-0-260128"),
             wire_id="dreamina-seedance-2-0-260128",
             price_per_second_usd=0.14,
+            first_frame_field="first_frame",  # content item roles
+            last_frame_field="last_frame",
         ),
         ModelLimits(
             provider="ark",
@@ -252,6 +278,8 @@ ARK = Capabilities(
             wire_id="dreamina-seedance-2-0-fast-260128",
             resolutions=_FAST_TIERS,
             price_per_second_usd=0.113,
+            first_frame_field="first_frame",
+            last_frame_field="last_frame",
         ),
     ),
     default_model="seedance-2.0",
@@ -260,6 +288,7 @@ ARK = Capabilities(
     default_base_url="https://ark.ap-southeast.bytepluses.com/api/v3",
     default_concurrency=2,
     token_style=TokenStyle.SPACED,
+    named_params=frozenset({"content", "ratio"}),
 )
 
 # replicate.com/bytedance/seedance-2.0 (and -fast) API schema: reference_images "up to 9 ...
@@ -275,6 +304,8 @@ REPLICATE = Capabilities(
             aliases=("seedance-2-0", "seedance-2", "bytedance/seedance-2.0"),
             wire_id="bytedance/seedance-2.0",
             price_per_second_usd=0.30,
+            first_frame_field="image",
+            last_frame_field="last_frame_image",
         ),
         ModelLimits(
             provider="replicate",
@@ -283,6 +314,8 @@ REPLICATE = Capabilities(
             wire_id="bytedance/seedance-2.0-fast",
             resolutions=_FAST_TIERS,
             price_per_second_usd=0.24,
+            first_frame_field="image",
+            last_frame_field="last_frame_image",
         ),
     ),
     default_model="seedance-2.0",
@@ -291,6 +324,10 @@ REPLICATE = Capabilities(
     default_base_url="https://api.replicate.com/v1",
     default_concurrency=4,
     token_style=TokenStyle.BRACKET,
+    # ``image`` (the first frame) cannot be combined with reference_images.
+    named_params=frozenset(
+        {"image", "last_frame_image", "reference_images", "reference_videos", "reference_audios"}
+    ),
 )
 
 _BY_NAME: dict[str, Capabilities] = {c.name: c for c in (LOCAL, LUMENFALL, FAL, ARK, REPLICATE)}
@@ -298,11 +335,14 @@ PROVIDERS: tuple[str, ...] = tuple(_BY_NAME)
 
 
 def capabilities(provider: str) -> Capabilities:
-    """The record for ``provider``; UnknownName (a ValueError and LookupError) if unknown."""
+    """The built-in record for ``provider``; UnknownName (a ValueError and LookupError) if unknown.
+
+    ``shotlist.providers.registry.capabilities`` also knows the providers packages add.
+    """
     try:
         return _BY_NAME[provider]
     except KeyError:
-        raise UnknownName(_unknown("provider", provider, PROVIDERS)) from None
+        raise UnknownName(unknown_name_message("provider", provider, PROVIDERS)) from None
 
 
 def resolve_model(caps: Capabilities, name: str | None) -> ModelLimits:
@@ -318,10 +358,10 @@ def resolve_model(caps: Capabilities, name: str | None) -> ModelLimits:
             return model
     if caps.any_model:
         return caps.models[0]
-    raise UnknownName(_unknown("model", wanted, caps.model_names, f" for {caps.name}"))
+    raise UnknownName(unknown_name_message("model", wanted, caps.model_names, f" for {caps.name}"))
 
 
-def _unknown(what: str, value: str, choices: tuple[str, ...], where: str = "") -> str:
+def unknown_name_message(what: str, value: str, choices: tuple[str, ...], where: str = "") -> str:
     hint = suggest(value, choices)
     tail = f'; did you mean "{hint}"?' if hint else ""
     return f"unknown {what} {value!r}{where}: choose one of {', '.join(choices)}{tail}"
@@ -467,14 +507,22 @@ def map_size(limits: ModelLimits, width: int, height: int) -> Mapped[Frame]:
         return Mapped(_any_size_frame(width, height))
     ratio = nearest_ratio(width / height, limits.aspect_ratios or _NAMED_RATIOS)
     tier = nearest_tier(width * height, ratio, limits.resolutions or _NAMED_TIERS)
-    frame = Frame(ratio, tier, *pixel_size(ratio, tier))
-    if (frame.width, frame.height) == (_even(width), _even(height)):
+    frame = Frame(ratio, tier, *frame_pixels(limits, ratio, tier))
+    if (frame.width, frame.height) in ((width, height), (_even(width), _even(height))):
         return Mapped(frame)
     return Mapped(
         frame,
         f"size {width}x{height} is not offered by {limits.title}; "
         f"using the nearest, {frame.size} ({ratio} at {tier})",
     )
+
+
+def frame_pixels(limits: ModelLimits, aspect_ratio: str, resolution: str) -> tuple[int, int]:
+    """The (width, height) ``limits`` renders a ratio and tier at: its documented size, if any."""
+    for ratio, tier, width, height in limits.frame_sizes:
+        if (ratio, tier) == (aspect_ratio, resolution):
+            return width, height
+    return pixel_size(aspect_ratio, resolution)
 
 
 def _any_size_frame(width: int, height: int) -> Frame:
@@ -500,7 +548,7 @@ def map_frame(
         return map_size(limits, *parse_size(size))
     ratio = map_aspect_ratio(limits, aspect_ratio)
     tier = map_resolution(limits, resolution, ratio.value)
-    frame = Frame(ratio.value, tier.value, *pixel_size(ratio.value, tier.value))
+    frame = Frame(ratio.value, tier.value, *frame_pixels(limits, ratio.value, tier.value))
     warnings = [w for w in (ratio.warning, tier.warning) if w]
     return Mapped(frame, "; ".join(warnings) or None)
 

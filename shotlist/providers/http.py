@@ -33,7 +33,8 @@ from typing import Any
 
 import httpx
 
-from shotlist.errors import ProviderError
+from shotlist.errors import ConfigError, ProviderError
+from shotlist.request import MediaKind, MediaRef
 
 # (kind, retryable): how a caller recovers from an error class.
 ErrorClass = tuple[str, bool]
@@ -167,7 +168,20 @@ def _error_fields(response: httpx.Response) -> tuple[str, str]:
         return (error, "")
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
         return (payload["message"], str(payload.get("code") or ""))
+    if isinstance(payload, dict) and "detail" in payload:
+        return _detail_fields(payload["detail"])
     return (one_line(response.text) or "no details", "")
+
+
+def _detail_fields(detail: object) -> tuple[str, str]:
+    """(message, code) from a ``detail`` answer: fal's and FastAPI's list of
+    ``{"loc", "msg", "type"}`` (the first item's type is the code) or Replicate's text."""
+    if isinstance(detail, list) and detail:
+        items = [item for item in detail if isinstance(item, dict)]
+        messages = [str(item.get("msg") or item.get("message") or "") for item in items]
+        code = str(items[0].get("type") or "") if items else ""
+        return ("; ".join(m for m in messages if m) or str(detail), code)
+    return (str(detail) if detail else "no details", "")
 
 
 def error_from_response(
@@ -392,3 +406,134 @@ async def _write_body(response: httpx.Response, dest: Path, ctx: CallContext, ma
 def _not_mp4(ctx: CallContext, response: httpx.Response) -> ProviderError:
     content_type = response.headers.get("content-type", "no content type")
     return ctx.error(f"the result is not an MP4 file ({content_type})", kind="download", retryable=True)
+
+
+# Sessions ----------------------------------------------------------------------------------
+
+
+def api_settings(
+    env: Mapping[str, str], *, provider: str, key_env: str, base_url_env: str, default_base_url: str
+) -> tuple[str, str]:
+    """(API key, base URL) from the environment; a missing key or a bad URL is a ConfigError.
+
+    The one place where a paid provider's settings are read: argument (the
+    caller's ``env``) beats nothing else, since keys never come from files.
+    """
+    key = env.get(key_env, "").strip()
+    if not key:
+        raise ConfigError(
+            f"{key_env} is not set: the {provider} provider needs an API key "
+            f"in the environment (export {key_env}=...)"
+        )
+    base_url = env.get(base_url_env, "").strip() or default_base_url
+    if httpx.URL(base_url).scheme not in ("http", "https"):
+        raise ConfigError(f"{base_url_env} must be an http(s) URL, got {base_url!r}")
+    return key, base_url.rstrip("/")
+
+
+def reference_uri(ref: MediaRef, limits: Mapping[MediaKind, int], ctx: CallContext) -> str:
+    """A reference as the provider receives it: its https URL, or its local file as a data URI.
+
+    Blocking (reads the file): call it in a thread from async code.
+    """
+    if ref.url:
+        return ref.url
+    if ref.path is None:
+        raise ValueError(f"reference {ref.name!r} has neither a path nor a URL")
+    label = f"{ref.kind} reference {ref.name!r}"
+    return data_uri(ref.path, max_bytes=limits[ref.kind], label=label, ctx=ctx)
+
+
+class ApiSession:
+    """One ``httpx.AsyncClient`` for one provider session, created on first use (a provider
+    built only to plan holds no sockets), and the JSON calls made through it.
+
+    ``codes`` is the provider's table of error codes (see ``error_from_response``).
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout | float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        codes: Mapping[str, ErrorClass] | None = None,
+        user_agent: str = "shotlist",
+    ) -> None:
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._transport = transport
+        self._codes = codes or {}
+        self._user_agent = user_agent
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                transport=self._transport,
+                headers={"User-Agent": self._user_agent},
+            )
+        return self._client
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        ctx: CallContext,
+        *,
+        what: str,
+        creates_job: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """One API call: the answer's JSON (object or list), or the translated ProviderError.
+
+        ``creates_job`` marks a call after which a lost answer may hide a new job.
+        """
+        try:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, ctx, what=what, creates_job=creates_job) from exc
+        if response.status_code >= 400:
+            raise error_from_response(response, ctx, what=what, codes=self._codes)
+        kind = "submit_unknown" if creates_job else "bad_answer"
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ctx.error(
+                f"{what}: HTTP {response.status_code} answer is not JSON: {response.text[:80]!r}",
+                kind=kind,
+                retryable=True,
+            ) from exc
+
+    async def call_object(
+        self, method: str, url: str, ctx: CallContext, *, what: str, creates_job: bool = False, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Like ``call``, for answers that must be a JSON object."""
+        payload = await self.call(method, url, ctx, what=what, creates_job=creates_job, **kwargs)
+        if not isinstance(payload, dict):
+            raise ctx.error(
+                f"{what}: expected a JSON object, got {type(payload).__name__}",
+                kind="submit_unknown" if creates_job else "bad_answer",
+                retryable=True,
+            )
+        return payload
+
+    async def download(
+        self,
+        url: str,
+        dest: Path,
+        ctx: CallContext,
+        *,
+        api_base: str,
+        auth: Mapping[str, str],
+        max_bytes: int,
+    ) -> int:
+        """Stream a result to ``dest``; ``auth`` goes along only to ``api_base``'s own origin."""
+        absolute = str(httpx.URL(api_base).join(url))
+        headers = auth if same_origin(absolute, api_base) else {}
+        return await download_mp4(self.client, absolute, dest, ctx, headers=headers, max_bytes=max_bytes)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()

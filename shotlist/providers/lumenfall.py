@@ -16,16 +16,26 @@ boundary). This provider never retries: the engine does, with backoff, using
 with the same idempotency key, after a retryable ``fetch`` failure it polls
 again for a fresh URL.
 
-Body choices (``request_body``):
+Body choices (``request_body``), field by field against the gateway's Seedance 2.0 page
+(DESIGN §3, reference/seedance-2.0-lumenfall-api.txt):
 
-- ``size`` ("WxH") when the plan left ``aspect_ratio`` empty (the storyboard
-  gave a size), otherwise ``aspect_ratio`` + ``resolution``; see ``size_fields``.
+- ``prompt`` is required: an empty one is refused here and, earlier, by ``plan``.
+- ``seed`` an integer, ``duration`` a number (whole seconds as integers).
+- ``size`` ("WxH") when the storyboard gave a pixel size, else ``aspect_ratio`` +
+  ``resolution``: the page documents both forms for each of its six 1K sizes, and the
+  capability record has already mapped the shot to one of them (plan shows which).
 - images -> ``input_reference`` (array, in order); a first frame is sent there too,
   alone (image-to-video; the plan refuses mixing it with references, and refuses a
-  last frame: the gateway documents no field for one); one video -> ``video_url``,
-  several -> ``video_urls`` (array, in order); audio -> ``audio_urls``.
+  last frame: the gateway documents no field for one). One video -> ``video_url``, as the
+  page's video-to-video example sends it; the parameter table names ``input_video``
+  instead, and where the page disagrees with itself we follow its code example.
+  ``keep_audio`` (keep the source video's sound) is a ``params`` field, sent as given.
+  Several videos -> ``video_urls`` (the fal route's field: unknown fields pass through).
+- audio -> ``audio_urls`` (at most 3, the fal route's passthrough field); so is
+  ``end_user_id``, given through ``params``.
+- ``n`` is always 1: the gateway emulates ``n`` with parallel jobs, each billed; shotlist
+  makes one clip per job and fetches one.
 - local files travel as data URIs (``DATA_URI_LIMITS``), https refs as URLs.
-- ``n`` is always 1: the engine fetches one clip per job and bills one.
 - ``params`` are merged in unchanged; they may not replace a named field.
 
 A poll answered 404 does not prove the gateway forgot the job: a replica that
@@ -44,7 +54,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -52,6 +62,7 @@ import httpx
 from shotlist import __version__
 from shotlist.errors import ConfigError, ProviderError
 from shotlist.providers.base import JobState, JobStatus, reported_cost
+from shotlist.providers.capabilities import LUMENFALL
 from shotlist.providers.http import (
     CallContext,
     ErrorClass,
@@ -62,7 +73,11 @@ from shotlist.providers.http import (
     json_object,
     same_origin,
 )
+from shotlist.providers.registry import ProviderEntry
 from shotlist.request import NAMED_FIELDS, MediaKind, MediaRef, ShotRequest
+
+if TYPE_CHECKING:
+    from shotlist.store.cache import Store
 
 NAME = "lumenfall"
 DEFAULT_BASE_URL = "https://api.lumenfall.ai/v1"
@@ -111,12 +126,9 @@ MediaUri = Callable[[MediaRef], str]
 
 
 def size_fields(request: ShotRequest) -> dict[str, str]:
-    """The size part of the body: ``size`` beats ``aspect_ratio`` + ``resolution``.
-
-    The plan leaves ``aspect_ratio`` empty when the storyboard gave a ``size``;
-    this is the one place to change if that signal changes.
-    """
-    if not request.aspect_ratio:
+    """The size part of the body: ``size`` ("WxH") when the storyboard gave one, else
+    ``aspect_ratio`` + ``resolution`` (the page's two equivalent forms)."""
+    if request.sized or not request.aspect_ratio:
         return {"size": request.size}
     fields = {"aspect_ratio": request.aspect_ratio}
     if request.resolution:
@@ -146,6 +158,8 @@ def _reference_fields(request: ShotRequest, uri: MediaUri) -> dict[str, Any]:
 def check_request(request: ShotRequest) -> None:
     """Refuse what the gateway would refuse, before anything is encoded or sent."""
     ctx = CallContext(NAME, request.id)
+    if not request.prompt.strip():
+        raise ctx.error("the prompt is empty; lumenfall requires one", kind="invalid", retryable=False)
     limits = (("images", request.images, MAX_IMAGES), ("videos", request.videos, MAX_VIDEOS))
     for label, refs, limit in (*limits, ("audio clips", request.audios, MAX_AUDIOS)):
         if len(refs) > limit:
@@ -392,3 +406,10 @@ class LumenfallProvider:
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+def open_lumenfall(env: Mapping[str, str], _store: Store) -> LumenfallProvider:
+    return LumenfallProvider.from_env(env)
+
+
+ENTRY = ProviderEntry(LUMENFALL, open_lumenfall)

@@ -12,24 +12,29 @@ to the constraints it describes, so the two are edited together.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     Strict,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from shotlist.storyboard.camera import Angle, Move, ShotSize, Speed
+from shotlist.suggest import suggest
 
 SHOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 SIZE_PATTERN = r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$"
 ASPECT_PATTERN = r"^[1-9][0-9]?:[1-9][0-9]?$"
+FRAME_SIZE_PATTERN = r"^([1-9][0-9]{1,4}x[1-9][0-9]{1,4}|[1-9][0-9]?:[1-9][0-9]?)$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 StrictBool = Annotated[bool, Strict()]
@@ -38,8 +43,30 @@ Seconds = Annotated[float, Strict(), Field(ge=1, le=60)]
 Seed = Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
 Size = Annotated[str, Strict(), Field(pattern=SIZE_PATTERN)]
 AspectRatio = Annotated[str, Strict(), Field(pattern=ASPECT_PATTERN)]
+FrameSize = Annotated[str, Strict(), Field(pattern=FRAME_SIZE_PATTERN)]
 Resolution = Literal["480p", "720p", "1080p", "1K", "2K", "4K"]
-ProviderName = Literal["local", "lumenfall", "fal", "ark", "replicate"]
+BuiltinProvider = Literal["local", "lumenfall", "fal", "ark", "replicate"]
+
+
+def _registered_provider(name: str) -> str:
+    """A provider name: a built-in one or one a package registers (providers/registry.py)."""
+    from shotlist.providers import registry  # entry points are read only when a name is checked
+
+    names = registry.names()
+    if name not in names:
+        hint = suggest(name, names)
+        tail = f'; did you mean "{hint}"?' if hint else ""
+        raise ValueError(f"expected one of {', '.join(names)}, got {json.dumps(name)}{tail}")
+    return name
+
+
+ProviderName = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_registered_provider),
+    # Editors complete the built-in names; a package may register more.
+    WithJsonSchema({"type": "string", "examples": list(get_args(BuiltinProvider))}),
+]
 TransitionType = Literal[
     "cut",
     "crossfade",
@@ -64,7 +91,7 @@ TransitionType = Literal[
 FitMode = Literal["fit", "fill", "letterbox", "stretch"]
 
 # The same choices as tuples, for messages and for checks elsewhere (one list each, above).
-PROVIDER_NAMES: tuple[str, ...] = get_args(ProviderName)
+PROVIDER_NAMES: tuple[str, ...] = get_args(BuiltinProvider)
 RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
 TRANSITION_TYPES: tuple[str, ...] = get_args(TransitionType)
 FIT_MODES: tuple[str, ...] = get_args(FitMode)
@@ -86,7 +113,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("*", "transition"): "a mapping with type and duration",
     ("*", "duration"): "seconds as a number between 1 and 60",
     ("*", "seed"): "a whole number between 0 and 4294967295",
-    ("*", "size"): 'a size like "1280x720"',
+    ("*", "size"): 'a size like "1280x720" or a ratio like "16:9"',
     ("*", "aspect_ratio"): 'an aspect ratio like "16:9"',
     ("*", "resolution"): "one of " + ", ".join(RESOLUTIONS),
     ("*", "provider"): "one of " + ", ".join(PROVIDER_NAMES),
@@ -224,8 +251,9 @@ class ShotFields(Frozen):
     model: StrictStr | None = Field(default=None, description="Model name at the provider.")
     duration: Seconds | None = Field(default=None, description="Length of the generated clip in seconds.")
     aspect_ratio: AspectRatio | None = Field(default=None, description='Aspect ratio such as "16:9".')
-    size: Size | None = Field(
-        default=None, description='Pixel size "WxH"; wins over aspect_ratio and resolution.'
+    size: FrameSize | None = Field(
+        default=None,
+        description='Pixel size "WxH" (wins over aspect_ratio and resolution), or "W:H" (an aspect ratio).',
     )
     resolution: Resolution | None = Field(default=None, description="Resolution tier.")
     generate_audio: StrictBool | None = Field(default=None, description="Ask the model for sound.")

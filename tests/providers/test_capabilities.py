@@ -28,6 +28,7 @@ from shotlist.providers.capabilities import (
 )
 
 LUMENFALL = resolve_model(capabilities("lumenfall"), "seedance-2.0")
+SEEDANCE = resolve_model(capabilities("fal"), "seedance-2.0")  # Seedance's usual 480p/720p/1080p
 LOCAL = resolve_model(capabilities("local"), None)
 
 
@@ -64,11 +65,40 @@ def test_lumenfall_record() -> None:
         True,
     )
     assert LUMENFALL.aspect_ratios == ("21:9", "16:9", "4:3", "1:1", "3:4", "9:16")
-    assert LUMENFALL.resolutions == ("480p", "720p", "1080p")
+    assert LUMENFALL.resolutions == ("1K",)
     counts = (LUMENFALL.max_images, LUMENFALL.max_videos, LUMENFALL.max_audios, LUMENFALL.max_files)
     assert counts == (9, 3, 3, 12)
     assert LUMENFALL.audio_needs_visual
     assert LUMENFALL.price_per_second_usd == 0.30
+
+
+@pytest.mark.parametrize(
+    ("ratio", "size"),
+    [
+        ("21:9", "1563x670"),
+        ("16:9", "1365x768"),
+        ("4:3", "1183x887"),
+        ("1:1", "1024x1024"),
+        ("3:4", "887x1182"),
+        ("9:16", "768x1365"),
+    ],
+)
+def test_lumenfall_renders_the_page_s_six_1k_sizes(ratio: str, size: str) -> None:
+    by_ratio = map_frame(LUMENFALL, aspect_ratio=ratio, resolution="1K")
+    by_size = map_frame(LUMENFALL, size=size)
+    assert by_ratio == by_size == Mapped(Frame(ratio, "1K", *parse_size(size)))
+
+
+def test_lumenfall_maps_any_tier_or_size_to_the_nearest_1k_size_and_says_so() -> None:
+    assert map_frame(LUMENFALL, aspect_ratio="16:9", resolution="720p") == Mapped(
+        Frame("16:9", "1K", 1365, 768),
+        "resolution 720p is not offered by lumenfall seedance-2.0; using the nearest, 1K",
+    )
+    assert map_frame(LUMENFALL, size="1920x1080") == Mapped(
+        Frame("16:9", "1K", 1365, 768),
+        "size 1920x1080 is not offered by lumenfall seedance-2.0; using the nearest, 1365x768 (16:9 at 1K)",
+    )
+    assert map_frame(LUMENFALL, aspect_ratio="2:1", resolution="1K").value.size == "1365x768"
 
 
 def test_local_is_free_and_takes_anything() -> None:
@@ -150,46 +180,46 @@ def test_parsers_explain_the_expected_form() -> None:
 
 
 def test_offered_values_pass_unchanged() -> None:
-    assert map_aspect_ratio(LUMENFALL, "9:16") == Mapped("9:16")
-    assert map_resolution(LUMENFALL, "1080p", "9:16") == Mapped("1080p")
+    assert map_aspect_ratio(SEEDANCE, "9:16") == Mapped("9:16")
+    assert map_resolution(SEEDANCE, "1080p", "9:16") == Mapped("1080p")
 
 
 def test_nearest_aspect_ratio_by_log_ratio() -> None:
-    assert map_aspect_ratio(LUMENFALL, "2:1") == Mapped(
-        "16:9", "aspect ratio 2:1 is not offered by lumenfall seedance-2.0; using the nearest, 16:9"
+    assert map_aspect_ratio(SEEDANCE, "2:1") == Mapped(
+        "16:9", "aspect ratio 2:1 is not offered by fal seedance-2.0; using the nearest, 16:9"
     )
-    assert map_aspect_ratio(LUMENFALL, "2.39:1").value == "21:9"
-    assert map_aspect_ratio(LUMENFALL, "1:2").value == "9:16"
-    assert map_aspect_ratio(LUMENFALL, "5:4").value == "4:3"
+    assert map_aspect_ratio(SEEDANCE, "2.39:1").value == "21:9"
+    assert map_aspect_ratio(SEEDANCE, "1:2").value == "9:16"
+    assert map_aspect_ratio(SEEDANCE, "5:4").value == "4:3"
 
 
 def test_nearest_resolution_by_pixel_area() -> None:
-    assert map_resolution(LUMENFALL, "1K", "16:9") == Mapped(
-        "720p", "resolution 1K is not offered by lumenfall seedance-2.0; using the nearest, 720p"
+    assert map_resolution(SEEDANCE, "1K", "16:9") == Mapped(
+        "720p", "resolution 1K is not offered by fal seedance-2.0; using the nearest, 720p"
     )
-    assert map_resolution(LUMENFALL, "2K", "16:9").value == "1080p"
-    assert map_resolution(LUMENFALL, "360p", "16:9").value == "480p"
+    assert map_resolution(SEEDANCE, "2K", "16:9").value == "1080p"
+    assert map_resolution(SEEDANCE, "360p", "16:9").value == "480p"
 
 
 def test_size_beats_ratio_and_resolution() -> None:
-    mapped = map_frame(LUMENFALL, size="1920x1080", aspect_ratio="9:16", resolution="480p")
+    mapped = map_frame(SEEDANCE, size="1920x1080", aspect_ratio="9:16", resolution="480p")
     assert mapped == Mapped(Frame("16:9", "1080p", 1920, 1080))
 
 
 def test_size_maps_to_nearest_ratio_and_tier() -> None:
-    mapped = map_frame(LUMENFALL, size="1365x768")
+    mapped = map_frame(SEEDANCE, size="1365x768")
     assert mapped.value == Frame("16:9", "720p", 1280, 720)
     assert mapped.warning == (
-        "size 1365x768 is not offered by lumenfall seedance-2.0; using the nearest, 1280x720 (16:9 at 720p)"
+        "size 1365x768 is not offered by fal seedance-2.0; using the nearest, 1280x720 (16:9 at 720p)"
     )
 
 
 def test_ratio_and_resolution_warnings_combine() -> None:
-    mapped = map_frame(LUMENFALL, aspect_ratio="2:1", resolution="1K")
+    mapped = map_frame(SEEDANCE, aspect_ratio="2:1", resolution="1K")
     assert mapped.value == Frame("16:9", "720p", 1280, 720)
     assert mapped.warning == (
-        "aspect ratio 2:1 is not offered by lumenfall seedance-2.0; using the nearest, 16:9; "
-        "resolution 1K is not offered by lumenfall seedance-2.0; using the nearest, 720p"
+        "aspect ratio 2:1 is not offered by fal seedance-2.0; using the nearest, 16:9; "
+        "resolution 1K is not offered by fal seedance-2.0; using the nearest, 720p"
     )
 
 
@@ -208,14 +238,14 @@ def test_fast_tier_caps_resolution() -> None:
 
 
 def test_whole_duration_passes() -> None:
-    assert map_duration(LUMENFALL, 5) == Mapped(5.0)
+    assert map_duration(SEEDANCE, 5) == Mapped(5.0)
 
 
 def test_fractional_duration_rounds_to_nearest_second_halves_up() -> None:
-    assert map_duration(LUMENFALL, 4.5) == Mapped(
-        5.0, "duration 4.5 s: lumenfall seedance-2.0 takes whole seconds; using 5 s"
+    assert map_duration(SEEDANCE, 4.5) == Mapped(
+        5.0, "duration 4.5 s: fal seedance-2.0 takes whole seconds; using 5 s"
     )
-    assert map_duration(LUMENFALL, 6.2).value == 6.0
+    assert map_duration(SEEDANCE, 6.2).value == 6.0
 
 
 def test_local_keeps_fractional_duration() -> None:
@@ -223,32 +253,32 @@ def test_local_keeps_fractional_duration() -> None:
 
 
 def test_shot_within_limits_has_no_problems() -> None:
-    assert check_limits(LUMENFALL, duration=15, images=9, videos=2, audios=1) == []
+    assert check_limits(SEEDANCE, duration=15, images=9, videos=2, audios=1) == []
 
 
 def test_long_shot_is_an_error_not_a_mapping() -> None:
-    assert check_limits(LUMENFALL, duration=20) == [
+    assert check_limits(SEEDANCE, duration=20) == [
         LimitProblem(
             "duration",
-            "duration 20 s is outside what lumenfall seedance-2.0 can render (4 to 15 s)",
+            "duration 20 s is outside what fal seedance-2.0 can render (4 to 15 s)",
         )
     ]
 
 
 def test_too_many_references_are_errors() -> None:
-    problems = check_limits(LUMENFALL, duration=5, images=10, videos=3, audios=0)
+    problems = check_limits(SEEDANCE, duration=5, images=10, videos=3, audios=0)
     assert [(p.field, str(p)) for p in problems] == [
-        ("images", "10 images, but lumenfall seedance-2.0 takes at most 9"),
-        ("references", "13 reference files, but lumenfall seedance-2.0 takes at most 12"),
+        ("images", "10 images, but fal seedance-2.0 takes at most 9"),
+        ("references", "13 reference files, but fal seedance-2.0 takes at most 12"),
     ]
-    assert str(check_limits(LUMENFALL, duration=5, images=1, audios=4)[0]) == (
-        "4 audio clips, but lumenfall seedance-2.0 takes at most 3"
+    assert str(check_limits(SEEDANCE, duration=5, images=1, audios=4)[0]) == (
+        "4 audio clips, but fal seedance-2.0 takes at most 3"
     )
 
 
 def test_audio_needs_a_visual_reference() -> None:
-    assert check_limits(LUMENFALL, duration=5, audios=1) == [
-        LimitProblem("audios", "lumenfall seedance-2.0 needs an image or video reference alongside audio")
+    assert check_limits(SEEDANCE, duration=5, audios=1) == [
+        LimitProblem("audios", "fal seedance-2.0 needs an image or video reference alongside audio")
     ]
     assert check_limits(LOCAL, duration=5, audios=1) == []
 
@@ -266,7 +296,7 @@ def test_cost_scales_with_duration_and_pixel_area() -> None:
 
 
 def test_map_request_maps_and_checks_in_one_call() -> None:
-    mapped = map_request(LUMENFALL, duration=4.5, size="1365x768", aspect_ratio="9:16", images=2, audios=1)
+    mapped = map_request(SEEDANCE, duration=4.5, size="1365x768", aspect_ratio="9:16", images=2, audios=1)
     assert mapped == MappedRequest(
         duration=5.0,
         aspect_ratio="16:9",
@@ -276,16 +306,15 @@ def test_map_request_maps_and_checks_in_one_call() -> None:
         generate_audio=True,
         from_size=True,
         notes=(
-            "duration 4.5 s: lumenfall seedance-2.0 takes whole seconds; using 5 s",
-            "size 1365x768 is not offered by lumenfall seedance-2.0; "
-            "using the nearest, 1280x720 (16:9 at 720p)",
+            "duration 4.5 s: fal seedance-2.0 takes whole seconds; using 5 s",
+            "size 1365x768 is not offered by fal seedance-2.0; using the nearest, 1280x720 (16:9 at 720p)",
         ),
     )
     assert mapped.size == "1280x720"
 
 
 def test_map_request_reports_problems_and_defaults_the_frame() -> None:
-    mapped = map_request(LUMENFALL, duration=20, audios=1)
+    mapped = map_request(SEEDANCE, duration=20, audios=1)
     assert (mapped.aspect_ratio, mapped.resolution, mapped.size) == ("16:9", "720p", "1280x720")
     assert [p.field for p in mapped.problems] == ["duration", "audios"]
     assert mapped.notes == ()

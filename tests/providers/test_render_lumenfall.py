@@ -156,7 +156,9 @@ def test_twelve_shots_under_faults_make_twelve_jobs_the_expected_requests_and_a_
         assert body["prompt"] == want["prompt"]  # exactly what `plan` showed
         assert body["seed"] == want["seed"] == entries[sid]["seed"]
         assert body["duration"] == (5 if n % 2 else 4)
-        assert (body["aspect_ratio"], body["resolution"]) == ("16:9", "480p")
+        # 480p is not on the gateway's page: the nearest documented tier is 1K (1365x768).
+        assert (body["aspect_ratio"], body["resolution"]) == ("16:9", "1K")
+        assert "size" not in body
         assert body["generate_audio"] is True
         assert body["watermark"] is (n == 2)
         assert job.key == f"shotlist-{want['hash'][:32]}"
@@ -341,3 +343,84 @@ def test_a_lagging_gateway_and_broken_downloads_cost_one_job_per_shot_and_cache_
     for entry in entries.values():
         clip = tmp_path / ".shotlist" / "clips" / entry["hash"][:2] / f"{entry['hash']}.mp4"
         assert clip_problem(clip) is None
+
+
+def test_request_bodies_follow_the_gateway_s_page(tmp_path: Path, server: LumenfallServer) -> None:
+    make_image(tmp_path / "refs" / "keeper.png", "yellow")
+    (tmp_path / "refs" / "source.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    (tmp_path / "refs" / "theme.mp3").write_bytes(b"ID3" + b"\x00" * 64)
+    write(
+        tmp_path,
+        """\
+        version: 1
+        defaults: {provider: lumenfall, duration: 4, seed: 7}
+        references:
+          keeper: refs/keeper.png
+          source: refs/source.mp4
+          theme: refs/theme.mp3
+        shots:
+          - id: sized
+            prompt: A wide sea at dawn
+            size: 1365x768
+          - id: ratio-as-size
+            prompt: A tall tower
+            size: "9:16"
+          - id: v2v
+            prompt: Apply cinematic color grading to @source
+            params: {keep_audio: true}
+          - id: scored
+            prompt: '@keeper listens to @theme'
+            params: {end_user_id: user-42}
+        cut: {size: 320x180, fps: 12}
+        """,
+    )
+    plan = shotlist("plan", "film.yaml", "--json", cwd=tmp_path, env=env_for(server))
+    run = shotlist("render", "film.yaml", "--no-stitch", cwd=tmp_path, env=env_for(server))
+
+    assert run.returncode == 0, run.stderr
+    sizes = {shot["id"]: (shot["size"], shot["resolution"]) for shot in plan.json["shots"]}
+    assert sizes == {
+        "sized": ("1365x768", "1K"),
+        "ratio-as-size": ("768x1365", "1K"),
+        "v2v": ("1365x768", "1K"),
+        "scored": ("1365x768", "1K"),
+    }
+    bodies = {job.body["prompt"].split()[0]: job.body for job in server.jobs.values()}
+    wide = next(job.body for job in server.jobs.values() if job.body["prompt"].startswith("A wide"))
+    assert {key: wide[key] for key in ("size", "n")} == {"size": "1365x768", "n": 1}
+    assert "aspect_ratio" not in wide
+    tall = next(b for b in server.jobs.values() if b.body["prompt"].startswith("A tall"))
+    assert (tall.body["aspect_ratio"], tall.body["resolution"]) == ("9:16", "1K")
+    v2v = bodies["Apply"]
+    assert v2v["prompt"] == "Apply cinematic color grading to @Video1"
+    assert v2v["video_url"].startswith("data:video/mp4;base64,")
+    assert v2v["keep_audio"] is True
+    scored = bodies["@Image1"]
+    assert scored["audio_urls"][0].startswith("data:audio/mpeg;base64,")
+    assert scored["end_user_id"] == "user-42"
+
+
+@pytest.mark.parametrize("provider", ["lumenfall", "fal", "ark", "replicate"])
+def test_an_empty_prompt_is_refused_before_anything_is_sent(
+    tmp_path: Path, server: LumenfallServer, provider: str
+) -> None:
+    write(
+        tmp_path,
+        f"""\
+        version: 1
+        defaults: {{provider: {provider}, duration: 4}}
+        shots:
+          - id: fine
+            prompt: A lighthouse
+          - id: blank
+            prompt: "   "
+        """,
+    )
+    env = {**env_for(server), "FAL_KEY": "k", "ARK_API_KEY": "k", "REPLICATE_API_TOKEN": "k"}
+    run = shotlist("render", "film.yaml", cwd=tmp_path, env=env)
+
+    assert run.returncode == 1
+    assert run.errors == [
+        "error: film.yaml:7:13: shots[1].prompt: expected text describing the shot, got an empty prompt"
+    ]
+    assert server.requests == []

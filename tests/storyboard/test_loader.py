@@ -561,7 +561,7 @@ def test_bad_size_and_aspect_ratio(errors: Errors) -> None:
           size: big
         """
     ) == [
-        'film.yaml:5:11: shots[0].size: expected a size like "1280x720", got "1280*720"',
+        'film.yaml:5:11: shots[0].size: expected a size like "1280x720" or a ratio like "16:9", got "1280*720"',
         'film.yaml:6:19: shots[0].aspect_ratio: expected an aspect ratio like "16:9", got "16/9"',
         'film.yaml:8:9: cut.size: expected a size like "1280x720", got "big"',
     ]
