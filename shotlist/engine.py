@@ -88,8 +88,9 @@ from shotlist.events import (
     ignore,
 )
 from shotlist.media.probe import clip_problem
+from shotlist.providers import registry
 from shotlist.providers.base import JobState, JobStatus, Provider, reported_cost
-from shotlist.providers.capabilities import LOCAL_PROVIDER
+from shotlist.providers.capabilities import LOCAL_PROVIDER, UnknownName
 from shotlist.request import FrameFrom, ShotRequest, take_key
 from shotlist.store.cache import CachedClip, ClipMeta, Store
 from shotlist.store.claims import Claim
@@ -278,10 +279,14 @@ def _rendered(shot: ShotRequest, clip: CachedClip, source: Literal["generated", 
 
 def default_concurrency(provider: str) -> int:
     """Jobs in flight for a provider unless the caller says otherwise: the local
-    engine uses every core, a paid provider ``PAID_CONCURRENCY``."""
+    engine uses every core; a paid provider what its capability record says (its
+    documented or safe rate), else ``PAID_CONCURRENCY``."""
     if provider == LOCAL_PROVIDER:
         return max(1, os.cpu_count() or 1)
-    return PAID_CONCURRENCY
+    try:
+        return max(1, registry.capabilities(provider).default_concurrency)
+    except (UnknownName, ConfigError):
+        return PAID_CONCURRENCY
 
 
 def resolve_concurrency(concurrency: Concurrency, providers: Iterable[str]) -> dict[str, int]:

@@ -38,6 +38,7 @@ from shotlist.events import (
     ShotSubmitted,
 )
 from shotlist.files import sha256_file as file_sha256
+from shotlist.providers import capabilities as caps
 from shotlist.providers.base import JobState
 from shotlist.request import ShotRequest
 from shotlist.store.cache import Store
@@ -187,7 +188,9 @@ def test_concurrency_defaults_per_provider() -> None:
     assert default_concurrency("local") == max(1, os.cpu_count() or 1)
     assert default_concurrency("lumenfall") == 4
     assert resolve_concurrency(3, ["local", "fal"]) == {"local": 3, "fal": 3}
-    assert resolve_concurrency({"fal": 2}, ["fal", "ark"]) == {"fal": 2, "ark": 4}
+    # A paid route takes its capability record's concurrency (Ark's record says 2).
+    assert resolve_concurrency({"fal": 2}, ["fal", "ark"]) == {"fal": 2, "ark": 2}
+    assert default_concurrency("ark") == caps.capabilities("ark").default_concurrency == 2
     with pytest.raises(ConfigError, match="concurrency for fal must be at least 1, not 0"):
         resolve_concurrency(0, ["fal"])
 

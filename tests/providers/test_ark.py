@@ -13,7 +13,8 @@ from shotlist.errors import ProviderError
 from shotlist.providers.ark import ArkProvider, request_body, task_status
 from shotlist.providers.base import JobState
 from shotlist.providers.http import CallContext
-from shotlist.store.cache import Store, new_job_record
+from shotlist.store.cache import Store
+from shotlist.store.journal import new_job_record
 
 KEY = "ark-unit-0a1b2c3d4e5f"
 CTX = CallContext("ark", "s")
