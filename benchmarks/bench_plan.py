@@ -1,10 +1,12 @@
-"""How long `shotlist plan` takes on a generated 500-shot storyboard (target: under 1 s).
+"""How long `shotlist plan` takes on generated storyboards (target: 500 shots under 1 s, and
+linear: the time per shot at 10,000 shots within 1.5x of that at 500).
 
-Prints the wall time of the whole command in this process (load, expand, validate,
+Prints the wall time of the whole plan in this process (load, expand, validate,
 resolve references, map, hash, look up the lock and cache), next to the time of
-just reading the YAML with PyYAML as the baseline.
+just reading the YAML with PyYAML as the baseline, for each size, and the growth
+of the time per shot from the first size to the last.
 
-    .venv/bin/python benchmarks/bench_plan.py [SHOTS]
+    .venv/bin/python benchmarks/bench_plan.py [SHOTS ...]    # default: 500 2000 10000
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def storyboard(shots: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    shots = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+def plan_once(shots: int) -> tuple[float, float]:
+    """(plan seconds, yaml.safe_load seconds) for a generated storyboard of ``shots`` shots."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "refs").mkdir()
@@ -60,10 +62,22 @@ def main() -> None:
         result = pipeline.plan(path, env={})
         elapsed = time.perf_counter() - start
     assert len(result.shots) == shots
-    print(
-        f"plan of {shots} shots: {elapsed:.3f} s (target < 1 s); yaml.safe_load alone: {baseline:.3f} s; "
-        f"ratio {elapsed / baseline:.1f}x"
-    )
+    return elapsed, baseline
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [500, 2000, 10000]
+    per_shot = []
+    for shots in sizes:
+        elapsed, baseline = plan_once(shots)
+        per_shot.append(elapsed / shots)
+        print(
+            f"plan of {shots} shots: {elapsed:.3f} s ({elapsed / shots * 1000:.2f} ms/shot); "
+            f"yaml.safe_load alone: {baseline:.3f} s; ratio {elapsed / baseline:.1f}x"
+        )
+    if len(sizes) > 1:
+        growth = per_shot[-1] / per_shot[0]
+        print(f"time per shot, {sizes[-1]} vs {sizes[0]} shots: {growth:.2f}x (target <= 1.5x: linear)")
 
 
 if __name__ == "__main__":

@@ -9,18 +9,13 @@ callers without an event loop; the CLI and watch mode both call these.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shotlist import files
-from shotlist.cut.types import CutResult, CutSegment, CutSettings, CutShot, TransitionSpec
-from shotlist.engine import Pending, ProviderSource, RenderedShot, Timing, render_shots
 from shotlist.errors import BudgetError, ConfigError, NotRenderedError, RenderError, StoryboardError
 from shotlist.events import Event, Hook, Notice, ignore
 from shotlist.planner import (
@@ -34,15 +29,20 @@ from shotlist.planner import (
 )
 from shotlist.providers import capabilities as caps
 from shotlist.providers import registry
-from shotlist.providers.base import Provider
-from shotlist.review import Review, compare
 from shotlist.store.backend import cache_url
 from shotlist.store.cache import Store, store_root
 from shotlist.store.lock import Lock, lock_path, read_lock, update_lock, write_lock
 from shotlist.store.shared import SharedCache, open_shared_cache
-from shotlist.storyboard.gitrev import GitRevision
 from shotlist.storyboard.loader import load_storyboard, parse_var_overrides
 from shotlist.suggest import suggest
+
+# What only rendering, stitching and reviewing need is imported where it is used, so
+# ``validate`` and ``plan`` start without asyncio, the engine or the cut (issue 17).
+if TYPE_CHECKING:
+    from shotlist.cut.types import CutResult
+    from shotlist.engine import ProviderSource, RenderedShot, Timing
+    from shotlist.providers.base import Provider
+    from shotlist.review import Review
 
 T = TypeVar("T")
 
@@ -94,6 +94,9 @@ def plan_against(
     repository or for an unknown revision; a storyboard invalid at ``ref`` raises
     StoryboardError with its problems located as ``REF:file``.
     """
+    from shotlist.review import compare
+    from shotlist.storyboard.gitrev import GitRevision
+
     values = overrides if isinstance(overrides, Mapping) else parse_var_overrides(list(overrides))
     revision = GitRevision.open(file.resolve().parent, ref)
     after = plan(file, overrides=values, provider=provider, allow_outside=allow_outside, env=env)
@@ -178,11 +181,8 @@ def check_budget(needed: float, budget: float | None, *, spent: float | None = N
 def engine_salts() -> dict[str, str]:
     """Text mixed into the hashes of local shots: their bytes depend on these versions."""
     from shotlist.media.ffmpeg import ffmpeg_version
+    from shotlist.providers.local import LOCAL_ENGINE_VERSION
 
-    try:
-        from shotlist.providers.local.engine import LOCAL_ENGINE_VERSION
-    except ImportError:  # pragma: no cover - the local engine is part of the package
-        LOCAL_ENGINE_VERSION = "0"
     return {caps.LOCAL_PROVIDER: f"engine {LOCAL_ENGINE_VERSION}; {ffmpeg_version()}"}
 
 
@@ -263,6 +263,8 @@ def render(
 ) -> RenderedCut:
     """``arender`` for callers without an event loop (it runs one). Inside a running loop
     (a notebook, an async service), await ``arender`` instead."""
+    import asyncio
+
     return asyncio.run(
         arender(
             file,
@@ -318,6 +320,8 @@ async def arender(
     the provider sessions and the engine's delays (tests). Planning and stitching run in
     a thread, so the event loop stays free.
     """
+    from shotlist.engine import Pending, Timing, render_shots
+
     environ = os.environ if env is None else env
     if isinstance(file, Plan):
         result = file
@@ -388,6 +392,8 @@ async def astitch_plan(
     verified: Mapping[str, tuple[Path, str]] | None = None,
 ) -> CutResult:
     """``stitch_plan`` in a thread; its events reach ``hook`` on the event loop's thread."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
 
     def from_thread(event: Event) -> None:
@@ -399,6 +405,10 @@ async def astitch_plan(
 async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run blocking work (planning, stitching) in a thread. Cancelling waits for the thread
     to finish: its ffmpeg cannot be killed from here and must not outlive the caller."""
+    import asyncio
+    import contextlib
+    import functools
+
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(None, functools.partial(function, *args, **kwargs))
     try:
@@ -505,6 +515,7 @@ def stitch_plan(
     from the cache, verified.
     """
     from shotlist.cut.stitch import stitch_cut
+    from shotlist.cut.types import CutSegment, CutSettings, CutShot, TransitionSpec
 
     board = result.loaded.storyboard
     clips: dict[str, tuple[Path, str] | None] = dict(verified or {})

@@ -9,7 +9,6 @@ become :class:`~shotlist.errors.FFmpegError` here, with the cause kept.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import os
@@ -88,6 +87,8 @@ async def run_ffmpeg_async(
     cancellation propagates, so no process outlives its task.
     ``on_progress`` receives the output time written so far, in seconds.
     """
+    import asyncio  # here, not above: planning runs ``ffmpeg -version`` and needs no event loop
+
     command = [ffmpeg_path(), *_QUIET]
     if on_progress is not None:
         command += ["-nostats", "-progress", "pipe:1"]

@@ -530,6 +530,11 @@ class Expander:
         combos = self.combinations(merged, merged_source, shot)
         for key in EXPANSION_FIELDS:
             merged.pop(key, None)
+        # Their positions go too: each combination grafts this map into the storyboard's,
+        # and an ``each`` of n values copied n times made planning quadratic (issue 17).
+        for table in (merged_source.values, merged_source.keys):
+            for path in [p for p in table if p[:1] and p[0] in EXPANSION_FIELDS]:
+                del table[path]
         return [(dict(merged), merged_source, {**context, **combo}) for combo in combos]
 
     def combinations(self, merged: dict[str, Any], source: SourceMap, shot: Layer) -> list[dict[str, Any]]:

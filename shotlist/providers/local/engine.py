@@ -46,6 +46,7 @@ from shotlist.media.graph import Stream
 from shotlist.media.probe import decodes
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import LOCAL_PROVIDER
+from shotlist.providers.local import LOCAL_ENGINE_VERSION
 from shotlist.providers.local.caption import caption_script
 from shotlist.providers.local.motion import is_still, perspective_options
 from shotlist.providers.local.scene import render_plate, scene_for
@@ -61,7 +62,6 @@ __all__ = [
     "render_local_async",
 ]
 
-LOCAL_ENGINE_VERSION = "1"
 PROVIDER = LOCAL_PROVIDER
 
 # Encoder settings. x264's output depends on its thread count, so it is fixed
