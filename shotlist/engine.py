@@ -20,7 +20,11 @@ Two kinds of waiting, kept apart (STYLE 7):
 * **Polling** waits for a job that is working: it starts quick and backs off to
   a cap, polls early when the provider's reported progress predicts the end
   sooner, and gives up at a deadline per job (``kind="timeout"``; the job stays
-  journalled and the next render resumes it).
+  journalled and the next render resumes it). Without progress reports it learns
+  from the render's first completions (``Latency``): jobs of one kind started
+  together stagger their schedules, the first seen done wakes the others, and
+  later jobs of that kind poll first when the quickest took, then back off from
+  a twentieth of it. Never sooner than ``poll_min`` after the last poll.
 
 A failed download is retried after a fresh poll (result URLs expire), never by
 submitting again; a download counts as failed unless it decodes to its end as a
@@ -199,6 +203,49 @@ def next_poll_delay(
     return min(backoff, max(remaining, timing.poll_min))
 
 
+@dataclass
+class Latency:
+    """How long jobs of one kind (provider, model, duration, size) take, learned in this render.
+
+    ``took`` is the shortest time from submission to being seen done; ``news`` is set at
+    each completion, for jobs still on the plain schedule. ``started`` counts the jobs
+    that began before anything was learned, to stagger their schedules: eight jobs
+    polling at the same moments see a finish no sooner than one job would.
+    """
+
+    took: float | None = None
+    started: int = 0
+    news: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def learn(self, took: float) -> None:
+        self.took = took if self.took is None else min(self.took, took)
+        self.news.set()
+        self.news = asyncio.Event()
+
+    def staggered(self, timing: Timing) -> tuple[float, float]:
+        """(first wait, next backoff) of the next job started before anything was learned.
+
+        The plain schedule polls at ``c * f**n - c`` after submission (``f`` the factor,
+        ``c = poll_initial / (f - 1)``); the k-th job polls at ``c * f**(n + k/8) - c``, so
+        eight jobs started together poll at eight points between two of the plain ones.
+        """
+        initial, f = timing.poll_initial, timing.poll_factor
+        k = self.started % STAGGER
+        self.started += 1
+        if f <= 1.0 or k == 0:
+            return initial, min(initial * f, timing.poll_cap)
+        shift = f ** (k / STAGGER)
+        first = initial / (f - 1) * (f * shift - 1)
+        return min(first, timing.poll_cap), min(initial * shift * f, timing.poll_cap)
+
+
+STAGGER = 8
+
+
+def latency_key(request: ShotRequest) -> tuple[str, str, float, int, int]:
+    return (request.provider, request.model, request.duration, request.width, request.height)
+
+
 def _transient(exc: ProviderError) -> bool:
     return exc.retryable or exc.kind == "submit_unknown"
 
@@ -353,6 +400,8 @@ class _Job:
         self.job_id: str | None = None
         self.deadline: float | None = None
         self.just_submitted = False
+        self.submitted_at: float | None = None
+        self.polled_at: float | None = None
         self.observed: tuple[float, float] | None = None
         self.last_progress: tuple[str, float | None] | None = None
         self.missing_noted = False
@@ -519,6 +568,7 @@ class _Job:
         await asyncio.to_thread(self.run.store.journal_put, record)
         self.record, self.job_id = record, job_id
         self.just_submitted = True
+        self.submitted_at = submitted_at
         self.observed = (submitted_at, 0.0)
         self.run.submitted += 1
         self.run.hook(ShotSubmitted(self.request.key, self.request.provider, job_id))
@@ -550,12 +600,27 @@ class _Job:
         # A job submitted a moment ago is not done yet; a resumed one may be.
         backoff = self.timing.poll_initial
         wait = 0.0
+        # Only jobs submitted here teach or use the latency: a resumed job's age is unknown.
+        latency = self.run.latency(self.request) if self.just_submitted else None
         if self.just_submitted:
             wait, backoff = backoff, self._next_backoff(backoff)
+            if latency is not None and latency.took is None:
+                wait, backoff = latency.staggered(self.timing)
+            elif latency is not None and latency.took is not None:
+                wait, backoff = self._learned_wait(latency.took, backoff)
         self.just_submitted = False
         while True:
-            await self.timing.sleep(wait)
+            if latency is not None and latency.took is None:
+                if await self._sleep_or_news(wait, latency) and latency.took is not None:
+                    wait, backoff = self._learned_wait(latency.took, backoff)
+                    await self.timing.sleep(wait)
+            else:
+                await self.timing.sleep(wait)
+            self.polled_at = self.timing.clock()
             status = await self._retrying("poll", lambda: self.provider.poll(self.request, job_id))
+            if latency is not None and status.state is JobState.SUCCEEDED:
+                assert self.submitted_at is not None
+                latency.learn(self.polled_at - self.submitted_at)  # done by when the poll was sent
             if status.state is JobState.MISSING:
                 if self._past_retention():
                     return replace(status, state=JobState.EXPIRED)
@@ -612,6 +677,31 @@ class _Job:
         record = replace(record, expires_at=status.expires_at)
         await asyncio.to_thread(self.run.store.journal_put, record)
         self.record = record
+
+    def _learned_wait(self, took: float, backoff: float) -> tuple[float, float]:
+        """(wait, next backoff) once a job of this kind took ``took``: the poll comes when it
+        would be done as quickly, then every twentieth of that, backing off as usual."""
+        assert self.submitted_at is not None
+        now = self.timing.clock()
+        due = self.submitted_at + took - now
+        if self.polled_at is not None:
+            due = max(due, self.polled_at + self.timing.poll_min - now)
+        step = max(self.timing.poll_min, took / 20)
+        return max(due, 0.0), min(step, backoff)
+
+    async def _sleep_or_news(self, wait: float, latency: Latency) -> bool:
+        """Sleep ``wait``, or less if a job of the same kind finishes meanwhile (True then)."""
+        if wait <= 0:
+            return False
+        news = asyncio.ensure_future(latency.news.wait())
+        sleeping = asyncio.ensure_future(self.timing.sleep(wait))
+        try:
+            await asyncio.wait({news, sleeping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (news, sleeping):
+                task.cancel()
+            await asyncio.gather(news, sleeping, return_exceptions=True)
+        return news.done() and not news.cancelled()
 
     def _next_backoff(self, backoff: float) -> float:
         return min(backoff * self.timing.poll_factor, self.timing.poll_cap)
@@ -778,6 +868,10 @@ class _Run:
     # A provider that refused the account (bad key, no balance) refuses every shot alike:
     # the rest of its shots fail at once instead of each asking again.
     halted: dict[str, ProviderError] = field(default_factory=dict)
+    latencies: dict[tuple[str, str, float, int, int], Latency] = field(default_factory=dict)
+
+    def latency(self, request: ShotRequest) -> Latency:
+        return self.latencies.setdefault(latency_key(request), Latency())
 
     async def render_group(self, shots: Sequence[ShotRequest]) -> None:
         """Render one request; shots sharing it (identical requests) share the clip."""

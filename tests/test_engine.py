@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 from provider_double import ProviderDouble, Script, make_request, make_tiny_clip
 
 from shotlist.engine import (
+    Latency,
     RenderReport,
     Timing,
     default_concurrency,
@@ -321,6 +323,57 @@ async def test_progress_lets_a_job_finish_without_waiting_for_the_backoff(
     await render(shots("a"), store, double, timing=timing)
     assert clock.sleeps == [0.5, 0.75, pytest.approx(0.75)]  # finished at 2.0 s, polled at 2.0 s
     assert sum(clock.sleeps) == pytest.approx(2.0)
+
+
+async def test_later_jobs_poll_first_when_the_first_of_their_kind_finished(
+    store: Store, tiny_clip: Path
+) -> None:
+    clock = FakeClock()
+    double = ProviderDouble(tiny_clip, latency=2.0, report_progress=False, clock=clock.time)
+    timing = clock.timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
+    report = await render(shots("a", "b", "c"), store, double, timing=timing, concurrency=1)
+    assert report.ok
+    # The first backs off (seen done at 2.375 s); the others poll once, 2.375 s after submission.
+    assert clock.sleeps == [0.5, 0.75, 1.125, 2.375, 2.375]
+    assert double.poll_calls == 5
+
+
+async def test_a_learned_latency_is_not_used_for_another_kind_of_shot(store: Store, tiny_clip: Path) -> None:
+    clock = FakeClock()
+    double = ProviderDouble(tiny_clip, latency=2.0, report_progress=False, clock=clock.time)
+    timing = clock.timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
+    longer = replace(make_request("b"), duration=10.0)
+    await render([make_request("a"), longer], store, double, timing=timing, concurrency=1)
+    assert clock.sleeps == [0.5, 0.75, 1.125] * 2
+
+
+def test_jobs_started_together_poll_between_each_others_polls() -> None:
+    timing = Timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0)
+    latency = Latency()
+    firsts = [latency.staggered(timing)[0] for _ in range(8)]
+    # The plain schedule polls at 0.5 s, then 1.25 s: the eight first polls fill that gap evenly
+    # (in the schedule's geometric time), the first of them on the plain schedule.
+    assert firsts[0] == 0.5
+    assert firsts == sorted(firsts)
+    assert firsts[-1] < 1.25
+    ratios = [(b + 1) / (a + 1) for a, b in itertools.pairwise(firsts)]
+    assert ratios == pytest.approx([1.5 ** (1 / 8)] * 7)
+    assert latency.staggered(timing)[0] == 0.5  # the ninth starts the pattern again
+
+
+async def test_jobs_started_together_stop_waiting_when_one_of_them_finishes(
+    store: Store, tiny_clip: Path
+) -> None:
+    double = ProviderDouble(tiny_clip, latency=1.5, report_progress=False)
+    timing = replace(Timing(), poll_initial=1.0, poll_factor=2.0, poll_cap=10.0, poll_min=0.05)
+    started = time.monotonic()
+    report = await render(shots(*"abcdefgh"), store, double, timing=timing, concurrency=8)
+    assert report.ok
+    # The plain schedule polls at 1 s and 3 s; staggered, the eight first polls fall between,
+    # one of them soon after 1.5 s sees its job done, and the others poll then too: none
+    # waits for 3 s (nor for its own first poll, up to 2.7 s).
+    assert time.monotonic() - started < 2.4
+    assert double.poll_calls <= 8 * 2
 
 
 async def test_job_deadline_times_out_and_keeps_the_job(store: Store, tiny_clip: Path) -> None:
