@@ -86,6 +86,14 @@ def normalize_sound_args(clip: Path, start: float, has_audio: bool, samples: int
     and fades the edges over a few milliseconds so a hard join does not click.
     A clip without sound gets silence.
     """
+    return graph.command(*normalize_sound_outputs(clip, start, has_audio, samples, output))
+
+
+def normalize_sound_outputs(
+    clip: Path, start: float, has_audio: bool, samples: int, output: Path, encoded: Path | None = None
+) -> list[graph.Output]:
+    """The outputs of :func:`normalize_sound_args`, to run with others in one ffmpeg; with
+    ``encoded``, also that PCM encoded as :func:`pcm_encode_args` encodes it (the same bytes)."""
     fade = min(round(EDGE_FADE_SECONDS * AUDIO_RATE), samples // 2)
     if has_audio:
         source = graph.Input(graph.url(clip), {"ss": f"{start:.6f}"} if start else None)
@@ -98,7 +106,13 @@ def normalize_sound_args(clip: Path, start: float, has_audio: bool, samples: int
     if fade:
         sound = sound.filter("afade", t="in", ns=fade).filter("afade", t="out", ss=samples - fade, ns=fade)
     sound = sound.filter("aformat", sample_fmts="s16")
-    return graph.command(graph.output([sound], graph.url(output), _PCM_OUTPUT))
+    if encoded is None:
+        return [graph.output([sound], graph.url(output), _PCM_OUTPUT)]
+    pcm, aac = sound.asplit()
+    return [
+        graph.output([pcm], graph.url(output), _PCM_OUTPUT),
+        graph.output([aac], graph.url(encoded), _AAC_OUTPUT),
+    ]
 
 
 def _pcm(path: Path) -> Stream:

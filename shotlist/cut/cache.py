@@ -24,12 +24,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from glob import escape as glob_escape
 from pathlib import Path
+from typing import TypeVar
 
 from shotlist import files
 from shotlist.events import Hook, StitchStep
 
 # Bump when normalization, windows or the sound track change what they write.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 SWEEP_DAYS = 30
 
 
@@ -166,11 +167,13 @@ def _remove(entry: Path) -> None:
 
 @dataclass(frozen=True)
 class Job:
-    """Work for the pool: what to report to the hook, and the work itself."""
+    """Work for the pool: what to report to the hook, and the work itself. ``more`` are
+    other shots the same work is for (a batch), reported with the same event."""
 
     shot_id: str
     event: str
     run: Callable[[], None]
+    more: tuple[str, ...] = ()
 
 
 def workers() -> int:
@@ -178,11 +181,34 @@ def workers() -> int:
     return (os.cpu_count() or 1) + 1
 
 
+T = TypeVar("T")
+
+
+def batches(items: Sequence[T], weights: Sequence[float], most: float, limit: int) -> list[list[T]]:
+    """``items`` in order, in groups of at most ``limit`` whose ``weights`` add up to at most
+    ``most`` (an item heavier than that alone), and at least ``workers()`` groups while there
+    are items enough: one ffmpeg then does the work of several short clips, and every core
+    still has a process to run."""
+    if not items:
+        return []
+    limit = max(1, min(limit, -(-len(items) // workers())))
+    groups: list[list[T]] = [[]]
+    load = 0.0
+    for item, weight in zip(items, weights, strict=True):
+        if groups[-1] and (len(groups[-1]) >= limit or load + weight > most):
+            groups.append([])
+            load = 0.0
+        groups[-1].append(item)
+        load += weight
+    return groups
+
+
 def submit(pool: ThreadPoolExecutor, jobs: Sequence[Job], hook: Hook) -> list[Future[None]]:
     """Start ``jobs``; events are sent from the calling thread only."""
     futures = []
     for job in jobs:
-        hook(StitchStep(job.shot_id, job.event))
+        for shot_id in (job.shot_id, *job.more):
+            hook(StitchStep(shot_id, job.event))
         futures.append(pool.submit(job.run))
     return futures
 

@@ -31,18 +31,20 @@ from shotlist.cut.audio import (
     limit_args,
     mix_args,
     normalize_sound_args,
+    normalize_sound_outputs,
     parse_ebur128,
     pcm_encode_args,
     sound_window_args,
     splice_spans,
     splice_starts,
 )
-from shotlist.cut.cache import Cache, Job, cache_key, cached, publish, submit
+from shotlist.cut.cache import Cache, Job, batches, cache_key, cached, publish, submit
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
 from shotlist.cut.transitions import DIP_COLOURS
 from shotlist.cut.types import CutSettings
 from shotlist.errors import CutError, FFmpegError, StitchError
 from shotlist.events import Hook, StitchStep
+from shotlist.media import graph
 from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg, run_ffmpeg_capture
 from shotlist.media.probe import PacketSpan, splice_audio
 
@@ -77,10 +79,10 @@ def start_sound(
 ) -> tuple[Path, list[Future[None]]]:
     """Start building the cut's sound unless it is cached: its path, and the work to wait for."""
     sounds = [_sound_path(t, plan.fps, cache) for t in plan.shots]
-    normalizing = submit(pool, _normalize_jobs(plan, sounds), hook)
+    spliced = _splices(plan, settings)
+    normalizing = submit(pool, _normalize_jobs(plan, sounds, encode=spliced), hook)
     windows = _windows(plan, sounds, cache)
     pieces = _pieces(plan, sounds, windows)
-    spliced = _splices(plan, settings)
     track = _track_path(pieces, plan, settings, cache, spliced)
     if cached(track):
         return track, normalizing
@@ -111,12 +113,64 @@ def _sound_path(timing: ShotTiming, fps: int, cache: Cache) -> Path:
     return cache.sounds / f"{key}.pcm"
 
 
-def _normalize_jobs(plan: CutPlan, sounds: Sequence[Path]) -> list[Job]:
-    return [
-        Job(t.shot.id, "normalizing sound", _normalize_job(t, plan, path))
-        for t, path in zip(plan.shots, sounds, strict=True)
-        if not cached(path)
-    ]
+# Sound is quick to normalize, quicker than starting ffmpeg for a short clip: the sound of
+# many clips is normalized in one run.
+SOUND_BATCH_SECONDS = 120.0
+SOUND_BATCH_CLIPS = 32
+
+
+def _normalize_jobs(plan: CutPlan, sounds: Sequence[Path], *, encode: bool) -> list[Job]:
+    """Jobs normalizing the sound not yet cached, several clips per ffmpeg run; with ``encode``
+    (hard cuts: the shots' encodes are spliced), each shot's AAC is encoded in the same run."""
+    todo = [(t, path) for t, path in zip(plan.shots, sounds, strict=True) if not cached(path)]
+    weights = [plan.seconds(t.frames) for t, _ in todo]
+    jobs = []
+    for group in batches(todo, weights, SOUND_BATCH_SECONDS, SOUND_BATCH_CLIPS):
+        ids = [t.shot.id for t, _ in group]
+        jobs.append(Job(ids[0], "normalizing sound", _normalize_batch(group, plan, encode), tuple(ids[1:])))
+    return jobs
+
+
+def _normalize_batch(
+    group: Sequence[tuple[ShotTiming, Path]], plan: CutPlan, encode: bool
+) -> Callable[[], None]:
+    def job() -> None:
+        staged: list[tuple[Path, Path]] = []  # (building, final)
+        outputs = []
+        for timing, path in group:
+            building = files.staged(path)
+            staged.append((building, path))
+            encoded = path.with_suffix(".m4a")
+            encoding = None
+            if encode and not cached(encoded):
+                encoding = files.staged(encoded)
+                staged.append((encoding, encoded))
+            outputs += normalize_sound_outputs(
+                timing.shot.clip,
+                plan.seconds(timing.start_frame),
+                timing.source.has_audio,
+                plan.samples(timing.frames),
+                building,
+                encoding,
+            )
+        names = ", ".join(repr(t.shot.id) for t, _ in group)
+        step = f"normalizing the sound of shot{'s' if len(group) > 1 else ''} {names}"
+        try:
+            run_ffmpeg(graph.command(*outputs), step=step, error=StitchError)
+            for building, final in staged:
+                publish(building, final)
+        except StitchError:
+            if len(group) == 1:
+                raise
+            # One clip spoils a shared run: normalized alone, the one at fault is named.
+            for timing, path in group:
+                if not cached(path):
+                    _normalize_job(timing, plan, path)()
+        finally:
+            for building, _ in staged:
+                building.unlink(missing_ok=True)
+
+    return job
 
 
 def _normalize_job(timing: ShotTiming, plan: CutPlan, path: Path) -> Callable[[], None]:

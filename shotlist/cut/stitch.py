@@ -44,6 +44,7 @@ from shotlist.cut import export
 from shotlist.cut.cache import (
     Cache,
     Job,
+    batches,
     cache_key,
     cached,
     publish,
@@ -59,15 +60,16 @@ from shotlist.cut.types import FIT_MODES, CutResult, CutSettings, CutShot, Trans
 from shotlist.cut.video import (
     Encoding,
     concat_list,
+    copy_picture_output,
     fade_args,
     join_args,
-    normalize_picture_args,
+    normalize_picture_output,
     piece_names,
     transition_args,
 )
 from shotlist.errors import CutError, MediaError, StitchError
 from shotlist.events import Hook, Notice, StitchFinished, StitchStarted, StitchStep, ignore
-from shotlist.media import fonts
+from shotlist.media import fonts, graph
 from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg
 from shotlist.media.probe import MediaInfo, probe
 
@@ -174,8 +176,9 @@ def _render_picture(
     pool: ThreadPoolExecutor, plan: CutPlan, fit: str, enc: Encoding, cache: Cache, hook: Hook
 ) -> list[Path]:
     """Normalize the clips and render the windows; returns the pieces of the picture in order."""
-    pictures = [_picture_entry(t, fit, enc, cache) for t in plan.shots]
-    wait_all(submit(pool, _picture_jobs(plan, pictures, fit, enc), hook))
+    copy = _copyable(plan, enc)
+    pictures = [_picture_entry(t, fit, enc, cache, copy) for t in plan.shots]
+    wait_all(submit(pool, _picture_jobs(plan, pictures, fit, enc, copy), hook))
     windows = _windows(plan, pictures, enc, cache)
     wait_all(submit(pool, _window_jobs(windows.values()), hook))
     return _picture_pieces(plan, pictures, windows)
@@ -219,9 +222,35 @@ def _read_probe(path: Path) -> MediaInfo | None:
 # -- normalizing ---------------------------------------------------------------
 
 
-def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: Cache) -> _Picture:
+def _copyable(plan: CutPlan, enc: Encoding) -> bool:
+    """Whether every clip's picture is already in the cut's format and they all share one set
+    of H.264 parameters, with nothing to re-encode at their edges: hard cuts of whole clips
+    of the cut's size and rate (as the local engine renders them). Their pictures are then
+    joined as they are, never encoded again: quicker, and no generation lost. All or none,
+    so every piece of a cut shares its parameters."""
+    parameters = set()
+    for timing in plan.shots:
+        info = timing.source
+        if not (
+            info.video_codec == "h264"
+            and info.pix_fmt == "yuv420p"
+            and info.plain_picture
+            and (info.width, info.height) == (enc.width, enc.height)
+            and info.fps == enc.fps
+            and timing.start_frame == 0
+            and timing.frames == info.frames
+            and not timing.head
+            and not timing.tail
+        ):
+            return False
+        parameters.add(info.video_extradata)
+    return len(parameters) == 1 and None not in parameters
+
+
+def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: Cache, copy: bool) -> _Picture:
     key = cache_key(
         "picture",
+        copy=copy,
         clip=timing.shot.clip_sha256,
         encoding=enc.key(),
         fit=fit,
@@ -236,12 +265,93 @@ def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: Cache) ->
     return _Picture(key, folder, {name: folder / f"{name}.mp4" for name in names})
 
 
-def _picture_jobs(plan: CutPlan, pictures: Sequence[_Picture], fit: str, enc: Encoding) -> list[Job]:
-    return [
-        Job(t.shot.id, "normalizing", _picture_job(t, fit, enc, picture))
+# What one ffmpeg normalizes at most: about two seconds of 720p, and sixteen clips. Starting
+# ffmpeg costs more than normalizing a short small clip, so short clips share a run; a long
+# one has its own (several encoders at 720p would only hold more memory, not save time).
+BATCH_PIXEL_FRAMES = 2 * 24 * 1280 * 720
+BATCH_CLIPS = 16
+
+
+# Copying a clip's picture costs next to nothing: many share a run.
+BATCH_COPIES = 64
+
+
+def _picture_jobs(
+    plan: CutPlan, pictures: Sequence[_Picture], fit: str, enc: Encoding, copy: bool
+) -> list[Job]:
+    todo = [
+        (t, picture)
         for t, picture in zip(plan.shots, pictures, strict=True)
         if not cached(picture.folder, *picture.pieces.values())
     ]
+    weights = [0 if copy else t.frames * enc.width * enc.height for t, _ in todo]
+    limit = BATCH_COPIES if copy else BATCH_CLIPS
+    jobs = []
+    for group in batches(todo, weights, BATCH_PIXEL_FRAMES, limit):
+        ids = [t.shot.id for t, _ in group]
+        event = "copying" if copy else "normalizing"
+        jobs.append(Job(ids[0], event, _pictures_job(group, fit, enc, copy), more=tuple(ids[1:])))
+    return jobs
+
+
+def _pictures_job(
+    group: Sequence[tuple[ShotTiming, _Picture]], fit: str, enc: Encoding, copy: bool
+) -> Callable[[], None]:
+    """Normalize (or copy) the pictures of ``group`` in one ffmpeg run."""
+    if len(group) == 1 and not copy:
+        return _picture_job(group[0][0], fit, enc, group[0][1])
+
+    def job() -> None:
+        buildings = [files.staged(picture.folder) for _, picture in group]
+        try:
+            outputs = []
+            for (timing, _picture), building in zip(group, buildings, strict=True):
+                building.mkdir()
+                if copy:
+                    outputs.append(copy_picture_output(timing.shot.clip, enc, building / "piece0.mp4"))
+                else:
+                    outputs.append(_normalize_output(timing, fit, enc, building))
+            names = ", ".join(repr(t.shot.id) for t, _ in group)
+            step = f"{'copying the picture of' if copy else 'normalizing'} shots {names}"
+            run_ffmpeg(graph.command(*outputs), step=step, error=StitchError)
+            for (timing, picture), building in zip(group, buildings, strict=True):
+                _finish_picture(timing, building, picture, check=not copy)
+        except StitchError:
+            if copy:
+                raise
+            # One clip spoils a shared run: normalized alone, the one at fault is named.
+            for timing, picture in group:
+                if not cached(picture.folder, *picture.pieces.values()):
+                    _picture_job(timing, fit, enc, picture)()
+        finally:
+            for building in buildings:
+                shutil.rmtree(building, ignore_errors=True)
+
+    return job
+
+
+def _normalize_output(timing: ShotTiming, fit: str, enc: Encoding, building: Path) -> graph.Output:
+    return normalize_picture_output(
+        timing.shot.clip,
+        timing.start_frame / enc.fps,
+        fit,
+        timing.source_size,
+        timing.frames,
+        timing.head,
+        timing.tail,
+        enc,
+        building,
+    )
+
+
+def _finish_picture(timing: ShotTiming, building: Path, picture: _Picture, *, check: bool = True) -> None:
+    """Name the pieces ffmpeg wrote in ``building``, check them and publish the entry.
+    A copied picture is not checked: it has the clip's frames, which planning counted."""
+    for index, name in enumerate(picture.pieces):
+        (building / f"piece{index}.mp4").rename(building / f"{name}.mp4")
+    if check:
+        _check_pieces(timing, building, picture)
+    _publish(building, picture)
 
 
 def _picture_job(timing: ShotTiming, fit: str, enc: Encoding, picture: _Picture) -> Callable[[], None]:
@@ -249,22 +359,9 @@ def _picture_job(timing: ShotTiming, fit: str, enc: Encoding, picture: _Picture)
         building = files.staged(picture.folder)
         building.mkdir()
         try:
-            args = normalize_picture_args(
-                timing.shot.clip,
-                timing.start_frame / enc.fps,
-                fit,
-                timing.source_size,
-                timing.frames,
-                timing.head,
-                timing.tail,
-                enc,
-                building,
-            )
+            args = graph.command(_normalize_output(timing, fit, enc, building))
             run_ffmpeg(args, step=f"normalizing shot {timing.shot.id!r}", error=StitchError)
-            for index, name in enumerate(picture.pieces):
-                (building / f"piece{index}.mp4").rename(building / f"{name}.mp4")
-            _check_pieces(timing, building, picture)
-            _publish(building, picture)
+            _finish_picture(timing, building, picture)
         finally:
             shutil.rmtree(building, ignore_errors=True)
 

@@ -150,13 +150,30 @@ def normalize_picture_args(
     The pieces are those of :func:`piece_names`, each starting on an IDR frame.
     ``start`` is the trim in point in seconds.
     """
+    return graph.command(
+        normalize_picture_output(clip, start, fit, source_size, frames, head, tail, enc, out_dir)
+    )
+
+
+def normalize_picture_output(
+    clip: Path,
+    start: float,
+    fit: str,
+    source_size: tuple[int, int],
+    frames: int,
+    head: int,
+    tail: int,
+    enc: Encoding,
+    out_dir: Path,
+) -> graph.Output:
+    """The output of :func:`normalize_picture_args`, to run with others in one ffmpeg."""
     source = graph.Input(graph.url(clip), {"ss": f"{start:.6f}"} if start else None)
     picture = fit_picture(source.stream("v"), fit, source_size, enc)
     options: dict[str, graph.Value] = {**enc.options(), "frames:v": frames}
     points = split_points(frames, head, tail)
     if not points:
         options.update({"video_track_timescale": enc.timescale, "f": "mp4"})
-        return graph.command(graph.output([picture], graph.url(out_dir / "piece0.mp4"), options))
+        return graph.output([picture], graph.url(out_dir / "piece0.mp4"), options)
     options.update(
         {
             "force_key_frames": "expr:" + "+".join(f"eq(n,{p})" for p in points),
@@ -167,7 +184,19 @@ def normalize_picture_args(
             "segment_format_options": f"video_track_timescale={enc.timescale}",
         }
     )
-    return graph.command(graph.output([picture], graph.numbered(out_dir, "piece%d.mp4"), options))
+    return graph.output([picture], graph.numbered(out_dir, "piece%d.mp4"), options)
+
+
+def copy_picture_output(clip: Path, enc: Encoding, output: Path) -> graph.Output:
+    """A clip's picture as it is, already in the cut's format: its whole body piece, copied."""
+    picture = graph.Input(graph.url(clip)).stream("v:0")
+    options: dict[str, graph.Value] = {
+        "c:v": "copy",
+        "video_track_timescale": enc.timescale,
+        "map_metadata": -1,
+        "f": "mp4",
+    }
+    return graph.output([picture], graph.url(output), options)
 
 
 def transition_args(

@@ -6,10 +6,12 @@ joins already-encoded audio packets without decoding them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from shotlist.errors import FFmpegError, MediaError
 
@@ -30,6 +32,12 @@ class MediaInfo:
     sample_rate: int | None
     channels: int | None
     audio_duration: float | None
+    video_extradata: str | None = None
+    """The sha256 of the video's codec parameters (H.264: SPS and PPS): clips that share them
+    can be joined without re-encoding."""
+    plain_picture: bool = False
+    """Square pixels, BT.709 (or untagged) colour in limited (or untagged) range: what a cut
+    encodes, so the picture may be copied into one."""
 
     @property
     def has_video(self) -> bool:
@@ -79,6 +87,30 @@ def _media_info(container: object) -> MediaInfo:
         sample_rate=audio.codec_context.sample_rate if audio else None,
         channels=audio.codec_context.channels if audio else None,
         audio_duration=_stream_seconds(audio) if audio else None,
+        video_extradata=_extradata_hash(video) if video else None,
+        plain_picture=_plain_picture(video) if video else False,
+    )
+
+
+# libavutil's values: BT.709, unspecified; the range unspecified or limited ("tv").
+_BT709_OR_UNTAGGED = (1, 2)
+_LIMITED_OR_UNTAGGED = (0, 1)
+
+
+def _extradata_hash(video: Any) -> str | None:
+    extradata = video.codec_context.extradata
+    return hashlib.sha256(extradata).hexdigest() if extradata else None
+
+
+def _plain_picture(video: Any) -> bool:
+    context = video.codec_context
+    sar = context.sample_aspect_ratio
+    return (
+        (sar is None or sar == 1)
+        and context.colorspace in _BT709_OR_UNTAGGED
+        and context.color_primaries in _BT709_OR_UNTAGGED
+        and context.color_trc in _BT709_OR_UNTAGGED
+        and context.color_range in _LIMITED_OR_UNTAGGED
     )
 
 

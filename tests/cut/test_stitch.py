@@ -621,3 +621,71 @@ def test_a_restitch_reads_each_clip_once_ever(tmp_path: Path, monkeypatch: pytes
     assert probes.count(clip) == 1
     assert first.duration == second.duration == pytest.approx(1.0)
     assert (tmp_path / "one.mp4").read_bytes() == (tmp_path / "two.mp4").read_bytes()
+
+
+# -- pictures already in the cut's format ----------------------------------------------
+
+
+def video_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+
+
+def without_parameter_sets(packet: bytes) -> bytes:
+    """An H.264 packet (4-byte lengths) without its SPS and PPS units."""
+    kept, at = b"", 0
+    while at < len(packet):
+        end = at + 4 + int.from_bytes(packet[at : at + 4], "big")
+        if packet[at + 4] & 31 not in (7, 8):
+            kept += packet[at:end]
+        at = end
+    return kept
+
+
+def test_hard_cuts_of_clips_in_the_cuts_format_join_their_pictures_as_they_are(
+    media: Media, stitch: Stitch
+) -> None:
+    names = ["red", "blue", "white"]
+    events: list[Event] = []
+    result = stitch([media.shot(n) for n in names], settings(), events)
+
+    assert sorted(steps(events, "copying")) == sorted(names)
+    assert steps(events, "normalizing") == []
+    # not one picture packet encoded again: the cut's are the clips', in order (the join
+    # only repeats the parameter sets inside each clip's first packet)
+    clips = [video_packets(media.folder / f"{n}.mp4") for n in names]
+    firsts = set(itertools.accumulate([0] + [len(c) for c in clips[:-1]]))
+    expected = [p for c in clips for p in c]
+    cut = video_packets(result.output)
+    assert len(cut) == len(expected) == 144
+    assert all(a == b for i, (a, b) in enumerate(zip(cut, expected, strict=True)) if i not in firsts)
+    assert all(without_parameter_sets(cut[i]) == expected[i] for i in firsts)
+    assert_in_sync(probe(result.output), 6.0)
+
+
+def test_one_clip_in_another_format_makes_the_cut_normalize_every_picture(
+    media: Media, stitch: Stitch
+) -> None:
+    events: list[Event] = []
+    stitch([media.shot("red"), media.shot("square")], settings(), events)
+
+    assert sorted(steps(events, "normalizing")) == ["red", "square"]
+    assert steps(events, "copying") == []
+
+
+def test_many_short_clips_are_normalized_several_per_run_with_an_event_each(
+    media: Media, stitch: Stitch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shotlist.cut.stitch as stitch_module
+
+    runs: list[list[str]] = []
+    real = stitch_module.run_ffmpeg
+    monkeypatch.setattr(stitch_module, "run_ffmpeg", lambda args, **kw: runs.append(args) or real(args, **kw))
+    shots = [media.shot(n, f"{n}-{i}") for i in range(4) for n in ("red", "square")]
+    events: list[Event] = []
+    result = stitch(shots, settings(), events)
+
+    assert sorted(steps(events, "normalizing")) == sorted(s.id for s in shots)
+    normalizing = [args for args in runs if "libx264" in args and "copy" not in args]
+    assert len(normalizing) < len(shots)  # 8 clips, fewer ffmpeg runs
+    assert probe(result.output).frames == 4 * (48 + 36)  # 2 s and 1.5 s at 24 fps
