@@ -333,9 +333,10 @@ async def test_later_jobs_poll_first_when_the_first_of_their_kind_finished(
     timing = clock.timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
     report = await render(shots("a", "b", "c"), store, double, timing=timing, concurrency=1)
     assert report.ok
-    # The first backs off (seen done at 2.375 s); the others poll once, 2.375 s after submission.
-    assert clock.sleeps == [0.5, 0.75, 1.125, 2.375, 2.375]
-    assert double.poll_calls == 5
+    # The first backs off (seen done at 2.375 s); the others poll a quarter sooner, then when
+    # the first was seen done.
+    assert clock.sleeps == [0.5, 0.75, 1.125, *[2.375 * 3 / 4, 2.375 / 4] * 2]
+    assert double.poll_calls == 7
 
 
 async def test_a_learned_latency_is_not_used_for_another_kind_of_shot(store: Store, tiny_clip: Path) -> None:

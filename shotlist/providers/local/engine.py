@@ -75,6 +75,9 @@ AAC_BITRATE = "192k"
 SWS_FLAGS = "bicubic+accurate_rnd+bitexact"
 BITEXACT = {"fflags": "+bitexact", "flags:v": "+bitexact", "flags:a": "+bitexact"}
 
+# How long a poll of a running render waits for it to end before answering "running".
+LONG_POLL_SECONDS = 0.5
+
 ASS_NAME = "caption.ass"
 PLATE_NAME = "plate.rgb"
 
@@ -562,6 +565,10 @@ class LocalProvider:
                     retryable=True,
                 ),
             )
+        if job.task is not None and not job.task.done():
+            # Answer when the render ends, or after a moment if it does not: a short clip is
+            # done sooner than any polling schedule would look (the engine learns from this).
+            await asyncio.wait({job.task}, timeout=LONG_POLL_SECONDS)
         if job.crash is not None:
             raise job.crash
         if job.state is JobState.SUCCEEDED:

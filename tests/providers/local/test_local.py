@@ -434,6 +434,16 @@ async def test_provider_renders_through_submit_poll_fetch(tmp_path: Path) -> Non
     assert list((tmp_path / "work").iterdir()) == []
 
 
+async def test_a_poll_of_a_short_render_answers_when_it_ends(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path / "work")
+    request = replace(shot(duration=0.5, width=160, height=90), hash="cd" * 32)
+    job_id = await provider.submit(request, "key-1")
+    # asked at once, the answer waits for the render (a short one ends well within the wait)
+    status = await provider.poll(request, job_id)
+    assert status.state is JobState.SUCCEEDED
+    await provider.aclose()
+
+
 @pytest.mark.e2e
 async def test_provider_reports_a_failed_render(tmp_path: Path, media: dict[str, Path]) -> None:
     provider = LocalProvider(tmp_path / "work")
