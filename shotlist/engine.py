@@ -326,10 +326,11 @@ def _rendered(shot: ShotRequest, clip: CachedClip, source: Literal["generated", 
 
 def default_concurrency(provider: str) -> int:
     """Jobs in flight for a provider unless the caller says otherwise: the local
-    engine uses every core; a paid provider what its capability record says (its
-    documented or safe rate), else ``PAID_CONCURRENCY``."""
+    engine two per core (it renders one per core at a time; the other waits its turn,
+    so a core does not idle while a finished clip is stored); a paid provider what its
+    capability record says (its documented or safe rate), else ``PAID_CONCURRENCY``."""
     if provider == LOCAL_PROVIDER:
-        return max(1, os.cpu_count() or 1)
+        return 2 * max(1, os.cpu_count() or 1)
     try:
         return max(1, registry.capabilities(provider).default_concurrency)
     except (UnknownName, ConfigError):

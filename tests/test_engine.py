@@ -187,7 +187,7 @@ async def test_concurrency_bounds_jobs_in_flight(store: Store, tiny_clip: Path) 
 
 
 def test_concurrency_defaults_per_provider() -> None:
-    assert default_concurrency("local") == max(1, os.cpu_count() or 1)
+    assert default_concurrency("local") == 2 * max(1, os.cpu_count() or 1)
     assert default_concurrency("lumenfall") == 4
     assert resolve_concurrency(3, ["local", "fal"]) == {"local": 3, "fal": 3}
     # A paid route takes its capability record's concurrency (Ark's record says 2).
