@@ -61,11 +61,11 @@ from shotlist.cut.video import (
     Encoding,
     concat_list,
     copy_picture_output,
-    fade_args,
+    fade_output,
     join_args,
     normalize_picture_output,
     piece_names,
-    transition_args,
+    transition_output,
 )
 from shotlist.errors import CutError, MediaError, StitchError
 from shotlist.events import Hook, Notice, StitchFinished, StitchStarted, StitchStep, ignore
@@ -102,7 +102,7 @@ class _Window:
     shot_id: str
     event: str  # the step as reported to the hook
     step: str  # the step as named in an error
-    args: Callable[[Path], list[str]]  # ffmpeg arguments writing the window to a path
+    output: Callable[[Path], graph.Output]  # the ffmpeg output writing the window to a path
 
 
 def stitch_cut(
@@ -423,13 +423,14 @@ def _transition_window(
         encoding=enc.key(),
     )
     tail, head = before.pieces["tail"], after.pieces["head"]
+    kind, frames = timing.transition, timing.transition_frames
     return _Window(
         key=key,
         path=cache.windows / f"{key}.mp4",
         shot_id=timing.shot.id,
         event="rendering transition",
         step=f"rendering the {timing.transition} into shot {timing.shot.id!r}",
-        args=lambda out: transition_args(tail, head, timing.transition, timing.transition_frames, enc, out),
+        output=lambda out: transition_output(tail, head, kind, frames, enc, out),
     )
 
 
@@ -445,22 +446,47 @@ def _fade_window(
         shot_id=timing.shot.id,
         event=f"rendering fade {direction}",
         step=f"rendering the fade {direction} of shot {timing.shot.id!r}",
-        args=lambda out: fade_args(piece, direction, frames, enc, out),
+        output=lambda out: fade_output(piece, direction, frames, enc, out),
     )
 
 
+# Windows are a dozen frames or so: starting ffmpeg costs as much as rendering one, so many
+# share a run (each its own single-threaded encoder, see Encoding.options).
+BATCH_WINDOWS = 8
+
+
 def _window_jobs(windows: Iterable[_Window]) -> list[Job]:
-    return [Job(w.shot_id, w.event, _window_job(w)) for w in windows if not cached(w.path)]
+    todo = [w for w in windows if not cached(w.path)]
+    jobs = []
+    for event in dict.fromkeys(w.event for w in todo):  # a batch is reported as one kind of work
+        alike = [w for w in todo if w.event == event]
+        for group in batches(alike, [1.0] * len(alike), float(BATCH_WINDOWS), BATCH_WINDOWS):
+            more = tuple(w.shot_id for w in group[1:])
+            jobs.append(Job(group[0].shot_id, event, _windows_job(group), more))
+    return jobs
 
 
-def _window_job(window: _Window) -> Callable[[], None]:
+def _windows_job(group: Sequence[_Window]) -> Callable[[], None]:
     def job() -> None:
-        building = files.staged(window.path)
+        buildings = [files.staged(w.path) for w in group]
         try:
-            run_ffmpeg(window.args(building), step=window.step, error=StitchError)
-            publish(building, window.path)
+            outputs = [w.output(b) for w, b in zip(group, buildings, strict=True)]
+            step = group[0].step if len(group) == 1 else f"rendering {len(group)} windows"
+            try:
+                run_ffmpeg(graph.command(*outputs), step=step, error=StitchError)
+            except StitchError:
+                if len(group) == 1:
+                    raise
+                # One window spoils a shared run: rendered alone, the one at fault is named.
+                for window in group:
+                    if not cached(window.path):
+                        _windows_job([window])()
+                return
+            for window, building in zip(group, buildings, strict=True):
+                publish(building, window.path)
         finally:
-            building.unlink(missing_ok=True)
+            for building in buildings:
+                building.unlink(missing_ok=True)
 
     return job
 

@@ -203,6 +203,13 @@ def transition_args(
     tail: Path, head: Path, transition: str, frames: int, enc: Encoding, output: Path
 ) -> list[str]:
     """Render a transition window: the tail of one shot into the head of the next."""
+    return graph.command(transition_output(tail, head, transition, frames, enc, output))
+
+
+def transition_output(
+    tail: Path, head: Path, transition: str, frames: int, enc: Encoding, output: Path
+) -> graph.Output:
+    """The output of :func:`transition_args`, to run with others in one ffmpeg."""
     before, after = _window_input(tail, enc), _window_input(head, enc)
     if transition in DIP_COLOURS and frames >= 2:
         picture = _dip(before, after, DIP_COLOURS[transition], frames)
@@ -215,7 +222,7 @@ def transition_args(
             offset=0,
         )
         picture = mixed.filter("format", pix_fmts="yuv420p")
-    return _window_command(picture, frames, enc, output)
+    return _window_output(picture, frames, enc, output)
 
 
 def _dip(before: Stream, after: Stream, colour: str, frames: int) -> Stream:
@@ -234,10 +241,15 @@ def _dip(before: Stream, after: Stream, colour: str, frames: int) -> Stream:
 
 def fade_args(piece: Path, direction: str, frames: int, enc: Encoding, output: Path) -> list[str]:
     """Render the cut's fade from black (``in``) or to black (``out``) over a head or tail."""
+    return graph.command(fade_output(piece, direction, frames, enc, output))
+
+
+def fade_output(piece: Path, direction: str, frames: int, enc: Encoding, output: Path) -> graph.Output:
+    """The output of :func:`fade_args`, to run with others in one ffmpeg."""
     # A fade out over n-1 frames ends on a black last frame; a fade in starts on one.
     length = frames if direction == "in" else max(1, frames - 1)
     faded = _window_input(piece, enc).filter("fade", t=direction, s=0, n=length)
-    return _window_command(faded.filter("format", pix_fmts="yuv420p"), frames, enc, output)
+    return _window_output(faded.filter("format", pix_fmts="yuv420p"), frames, enc, output)
 
 
 # Decoding a dozen frames on one thread, and filtering them on one, costs least.
@@ -250,14 +262,14 @@ def _window_input(piece: Path, enc: Encoding) -> Stream:
     return picture.filter("setpts", "PTS-STARTPTS").filter("fps", fps=enc.fps)
 
 
-def _window_command(picture: Stream, frames: int, enc: Encoding, output: Path) -> list[str]:
+def _window_output(picture: Stream, frames: int, enc: Encoding, output: Path) -> graph.Output:
     options = {
         **enc.options(window=True),
         "frames:v": frames,
         "video_track_timescale": enc.timescale,
         "f": "mp4",
     }
-    return graph.command(graph.output([picture], graph.url(output), options))
+    return graph.output([picture], graph.url(output), options)
 
 
 def concat_list(paths: Sequence[Path]) -> str:

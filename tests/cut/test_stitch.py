@@ -689,3 +689,21 @@ def test_many_short_clips_are_normalized_several_per_run_with_an_event_each(
     normalizing = [args for args in runs if "libx264" in args and "copy" not in args]
     assert len(normalizing) < len(shots)  # 8 clips, fewer ffmpeg runs
     assert probe(result.output).frames == 4 * (48 + 36)  # 2 s and 1.5 s at 24 fps
+
+
+def test_many_transitions_are_rendered_several_per_run(
+    media: Media, stitch: Stitch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shotlist.cut.stitch as stitch_module
+
+    runs: list[list[str]] = []
+    real = stitch_module.run_ffmpeg
+    monkeypatch.setattr(stitch_module, "run_ffmpeg", lambda args, **kw: runs.append(args) or real(args, **kw))
+    shots = [media.shot(n, f"{n}-{i}") for i in range(4) for n in ("red", "white")]
+    events: list[Event] = []
+    result = stitch(shots, settings(transition=TransitionSpec("crossfade", 0.5)), events)
+
+    assert sorted(steps(events, "rendering transition")) == sorted(s.id for s in shots[1:])
+    assert len([args for args in runs if any("xfade" in a for a in args)]) < 7  # 7 windows
+    assert result.duration == pytest.approx(8 * 2.0 - 7 * 0.5)
+    assert mean_colour(result.output, 2.9)[1] > 200  # white, between red ones
