@@ -11,18 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shotlist import files
-from shotlist.engine import Pending, RenderedShot
 from shotlist.errors import MediaError
-from shotlist.media.frames import frame_png
 from shotlist.planner import FRAME_SLOTS, FrameLookup, with_frames
 from shotlist.request import FrameFrom, FrameSlot, MediaRef, ShotRequest
 from shotlist.store.cache import Store
 
+# Planning looks up frames already taken without the engine or ffmpeg-python (start-up, issue 17).
+if TYPE_CHECKING:
+    from shotlist.engine import Pending, RenderedShot
+
 
 def frame_media(store: Store, clip: Path, clip_sha256: str, need: FrameFrom) -> MediaRef:
     """The frame ``need`` names of ``clip``, as an image reference. Raises MediaError."""
+    from shotlist.media.frames import frame_png
+
     path = store.frame_path(clip_sha256, need.spec)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
