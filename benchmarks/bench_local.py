@@ -41,7 +41,8 @@ WIDTH, HEIGHT, FPS = 1280, 720, 24
 def encode_args(dest: Path, *, audio: bool) -> list[str]:
     args = [
         "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF),
-        "-threads:v", str(X264_THREADS), "-pix_fmt", "yuv420p", *BITEXACT,
+        "-threads:v", str(X264_THREADS), "-pix_fmt", "yuv420p",
+        *(arg for key, value in BITEXACT.items() for arg in (f"-{key}", str(value))),
     ]  # fmt: skip
     if audio:
         args += ["-c:a", "aac", "-b:a", AAC_BITRATE, "-ar", "48000", "-ac", "2"]
