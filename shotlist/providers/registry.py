@@ -88,9 +88,13 @@ def entries() -> Mapping[str, ProviderEntry]:
     return found
 
 
+@functools.cache
 def names() -> tuple[str, ...]:
-    """Every provider's name."""
-    return tuple(entries())
+    """Every provider's name, built-in ones first. Read without importing any provider's
+    module, so that validating and planning start without HTTP clients (issue 17); an
+    entry that does not load is reported when it is used."""
+    added = sorted({point.name for point in entry_points(group=GROUP)} - set(BUILTIN))
+    return (*BUILTIN, *added)
 
 
 def renderable() -> tuple[str, ...]:
