@@ -181,7 +181,7 @@ def check_budget(needed: float, budget: float | None, *, spent: float | None = N
 def engine_salts() -> dict[str, str]:
     """Text mixed into the hashes of local shots: their bytes depend on these versions."""
     from shotlist.media.ffmpeg import ffmpeg_version
-    from shotlist.providers.local import LOCAL_ENGINE_VERSION
+    from shotlist.providers.local.version import LOCAL_ENGINE_VERSION
 
     return {caps.LOCAL_PROVIDER: f"engine {LOCAL_ENGINE_VERSION}; {ffmpeg_version()}"}
 

@@ -1,9 +1,4 @@
-"""The local previz engine (``engine.py``) and its parts; ``ENTRY`` registers it.
-
-``LOCAL_ENGINE_VERSION`` lives here rather than in ``engine.py`` so planning can mix it
-into local shots' hashes without importing the engine. Bump it whenever the engine's
-output bytes change.
-"""
+"""The local previz engine (``engine.py``) and its parts; ``ENTRY`` registers it."""
 
 from __future__ import annotations
 
@@ -16,8 +11,6 @@ from shotlist.providers.registry import ProviderEntry
 if TYPE_CHECKING:
     from shotlist.providers.base import Provider
     from shotlist.store.cache import Store
-
-LOCAL_ENGINE_VERSION = "1"
 
 
 def open_local(_env: Mapping[str, str], store: Store) -> Provider:

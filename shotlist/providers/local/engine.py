@@ -46,11 +46,11 @@ from shotlist.media.graph import Stream
 from shotlist.media.probe import decodes
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import LOCAL_PROVIDER
-from shotlist.providers.local import LOCAL_ENGINE_VERSION
 from shotlist.providers.local.caption import caption_script
 from shotlist.providers.local.motion import is_still, perspective_options
 from shotlist.providers.local.scene import render_plate, scene_for
 from shotlist.providers.local.sound import ambience, reference_sound
+from shotlist.providers.local.version import LOCAL_ENGINE_VERSION
 from shotlist.request import MediaRef, ShotRequest
 
 __all__ = [
