@@ -222,7 +222,9 @@ def test_a_render_killed_part_way_and_resumed_adds_no_job(tmp_path: Path, route:
     with (tmp_path / "killed.log").open("wb") as log:
         child = start("render", "film.yaml", cwd=tmp_path, output=log, env=env)
         try:
-            wait_until(lambda: bool(finished_clips(store)), child)
+            # Some shots stored while others are in flight and journalled: the kill must land
+            # between the two (waiting for the first clip alone can see every job done first).
+            wait_until(lambda: bool(finished_clips(store)) and bool(journal(store)), child)
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=10)
         finally:
