@@ -248,7 +248,7 @@ class ArkProvider:
         await self.aclose()
 
     def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
-        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,), key_env="ARK_API_KEY")
+        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,), key_env=ARK.api_key_env or "")
 
     def _auth(self) -> dict[str, str]:
         # Per request, never on the client, so no other host can receive it.

@@ -186,7 +186,7 @@ class FalProvider:
         await self.aclose()
 
     def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
-        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,), key_env="FAL_KEY")
+        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,), key_env=FAL.api_key_env or "")
 
     def _auth(self) -> dict[str, str]:
         # Per request, never on the client, so no other host can receive it.

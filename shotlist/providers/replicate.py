@@ -227,7 +227,9 @@ class ReplicateProvider:
         await self.aclose()
 
     def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
-        return CallContext(NAME, request.id, job_id, secrets=(self._token,), key_env="REPLICATE_API_TOKEN")
+        return CallContext(
+            NAME, request.id, job_id, secrets=(self._token,), key_env=REPLICATE.api_key_env or ""
+        )
 
     def _auth(self) -> dict[str, str]:
         # Per request, never on the client, so no other host can receive it.
