@@ -18,9 +18,11 @@ target, cut fades or muted shots) skip steps 3 and 4: each shot's sound is
 encoded to AAC once, on its own frame grid, and cached beside its PCM; the cut's
 track is those packets spliced, each shot starting on the AAC frame boundary
 nearest its picture's start (so within 512 samples of it, never accumulating).
-Only the few packets around each join are encoded at stitch time, from the
-joined PCM (see :func:`splice_spans`), because a packet decodes to the overlap
-of two frames and frames from two encoders do not overlap cleanly.
+Only the few packets around each join are encoded apart, from the PCM around
+it as the cut plays it (see :func:`splice_spans`), because a packet decodes to the
+overlap of two frames and frames from two encoders do not overlap cleanly; each
+join's encode is cached by the two shots' sound, so a restitch after one shot
+changed encodes the two joins beside it and nothing else.
 
 ffmpeg's ``acrossfade`` is not used: in the bundled ffmpeg 7.0 its output
 changes from run to run and can shift blocks of the first input.
@@ -39,7 +41,7 @@ from shotlist.cut.timeline import AUDIO_RATE, CutPlan
 from shotlist.cut.types import CutSettings
 from shotlist.media import graph
 from shotlist.media.graph import Stream
-from shotlist.media.probe import PacketSpan
+from shotlist.media.mp4 import PacketSpan
 
 # How normalized sound is stored: raw 48 kHz stereo s16, read back with these input options.
 PCM_FORMAT: dict[str, graph.Value] = {"f": "s16le", "ar": AUDIO_RATE, "ch_layout": "stereo"}
@@ -338,7 +340,12 @@ def limit_args(source: Path, gain_db: float, samples: int, output: Path) -> list
 
 def pcm_encode_args(pcm: Path, output: Path) -> list[str]:
     """Encode raw PCM (:data:`PCM_FORMAT`) to AAC in an M4A, as :func:`encode_args` encodes the cut."""
-    return graph.command(graph.output([_pcm(pcm)], graph.url(output), _AAC_OUTPUT))
+    return graph.command(pcm_encode_output(pcm, output))
+
+
+def pcm_encode_output(pcm: Path, output: Path) -> graph.Output:
+    """The output of :func:`pcm_encode_args`, to run with others in one ffmpeg."""
+    return graph.output([_pcm(pcm)], graph.url(output), _AAC_OUTPUT)
 
 
 def splice_starts(picture_starts: Sequence[int]) -> list[int]:
@@ -356,15 +363,17 @@ def end_window_start(end: int) -> int:
     return join_window_start(end // AAC_FRAME * AAC_FRAME)
 
 
-def splice_spans(starts: Sequence[int], end: int, shots: Sequence[Path], joins: Path) -> list[PacketSpan]:
+def splice_spans(
+    starts: Sequence[int], end: int, shots: Sequence[Path], joins: Sequence[Path], ending: Path
+) -> list[PacketSpan]:
     """The packets of a spliced track, in order: each shot's own, and each join's between them.
 
     ``starts`` are from :func:`splice_starts` and ``end`` is the picture's end
     (samples); ``shots`` are the shots' encodes (:func:`pcm_encode_args`),
-    ``joins`` one encode of every join window's PCM back to back
-    (``JOIN_WINDOW_SAMPLES`` each, the window into shot 1 first), then the end
-    window (from :func:`end_window_start` to ``end``), so the track ends with
-    the picture. Timestamps are the encoder's: the packet at ``pts`` decodes
+    ``joins`` the encodes of each join window's PCM (``JOIN_WINDOW_SAMPLES`` from
+    :func:`join_window_start`; the window into shot 1 first), ``ending`` the encode
+    of the end window (from :func:`end_window_start` to ``end``), so the track ends
+    with the picture. Timestamps are the encoder's: the packet at ``pts`` decodes
     samples ``pts .. pts + 1024`` and the first packet is the priming one at
     -1024. Each window's encode runs on the same frame grid as the shots around
     it and agrees with them on the frames at its edges, so the seams decode as
@@ -372,14 +381,13 @@ def splice_spans(starts: Sequence[int], end: int, shots: Sequence[Path], joins: 
     """
     margin = JOIN_FRAMES * AAC_FRAME
     preroll = _PREROLL_FRAMES * AAC_FRAME
-    last_join = (len(starts) - 1) * JOIN_WINDOW_SAMPLES
-    ending = end_window_start(end) + preroll
+    ending_at = end_window_start(end)
     spans = []
     for index, (start, shot) in enumerate(zip(starts, shots, strict=True)):
         if index:
-            kept = (index - 1) * JOIN_WINDOW_SAMPLES + preroll
-            spans.append(PacketSpan(joins, kept, kept + 2 * margin, shift=start - margin - kept))
-        until = ending if index == len(starts) - 1 else starts[index + 1] - margin
+            window = join_window_start(start)
+            spans.append(PacketSpan(joins[index - 1], preroll, preroll + 2 * margin, shift=window))
+        until = ending_at + preroll if index == len(starts) - 1 else starts[index + 1] - margin
         spans.append(PacketSpan(shot, margin if index else None, until - start, shift=start))
-    spans.append(PacketSpan(joins, last_join + preroll, None, shift=ending - last_join - preroll))
+    spans.append(PacketSpan(ending, preroll, None, shift=ending_at))
     return spans

@@ -34,6 +34,7 @@ from shotlist.cut.audio import (
     normalize_sound_outputs,
     parse_ebur128,
     pcm_encode_args,
+    pcm_encode_output,
     sound_window_args,
     splice_spans,
     splice_starts,
@@ -42,11 +43,11 @@ from shotlist.cut.cache import Cache, Job, batches, cache_key, cached, publish, 
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
 from shotlist.cut.transitions import DIP_COLOURS
 from shotlist.cut.types import CutSettings
-from shotlist.errors import CutError, FFmpegError, StitchError
+from shotlist.errors import CutError, FFmpegError, MediaError, StitchError
 from shotlist.events import Hook, StitchStep
 from shotlist.media import graph
 from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg, run_ffmpeg_capture
-from shotlist.media.probe import PacketSpan, splice_audio
+from shotlist.media.mp4 import Mp4Unsupported, PacketSpan, write_movie
 
 _BYTES_PER_SAMPLE = 4  # s16 stereo
 
@@ -76,26 +77,25 @@ def start_sound(
     cache: Cache,
     scratch: Path,
     hook: Hook,
-) -> tuple[Path, list[Future[None]]]:
-    """Start building the cut's sound unless it is cached: its path, and the work to wait for."""
+) -> tuple[list[PacketSpan], list[Future[None]]]:
+    """Start building the cut's sound, unless it is cached: the packets the cut's sound is
+    made of (once the work is done), and the work to wait for."""
     sounds = [_sound_path(t, plan.fps, cache) for t in plan.shots]
     spliced = _splices(plan, settings)
     normalizing = submit(pool, _normalize_jobs(plan, sounds, encode=spliced), hook)
+    if spliced:
+        return _start_spliced(pool, plan, sounds, normalizing, cache, scratch, hook)
     windows = _windows(plan, sounds, cache)
     pieces = _pieces(plan, sounds, windows)
-    track = _track_path(pieces, plan, settings, cache, spliced)
+    track = _track_path(pieces, plan, settings, cache)
     if cached(track):
-        return track, normalizing
-    if spliced:
-        hook(StitchStep("", "mixing audio"))
-        work = pool.submit(_build_spliced, plan, sounds, normalizing, scratch, track)
-        return track, [*normalizing, work]
+        return [PacketSpan(track)], normalizing
     missing = [w for w in windows.values() if not cached(w.path)]
     for window in missing:
         hook(StitchStep(window.shot_id, "rendering sound transition"))
     hook(StitchStep("", "mixing audio"))
     work = pool.submit(_build, plan, settings, pieces, missing, normalizing, scratch, track)
-    return track, [*normalizing, work]
+    return [PacketSpan(track)], [*normalizing, work]
 
 
 # -- normalizing -----------------------------------------------------------------
@@ -263,22 +263,115 @@ def _splices(plan: CutPlan, settings: CutSettings) -> bool:
     )
 
 
-def _build_spliced(
-    plan: CutPlan, sounds: Sequence[Path], normalizing: Sequence[Future[None]], scratch: Path, track: Path
-) -> None:
-    """Splice the shots' own AAC (encoded once each, and cached) and their joins into ``track``."""
-    for future in normalizing:
-        future.result()
+@dataclass(frozen=True)
+class _JoinWindow:
+    """The sound around one join (or the cut's end), encoded apart and cached by what it holds."""
+
+    shot_id: str
+    path: Path  # the encode, in the cache
+    pcm: Callable[[], bytes]  # the PCM to encode
+
+
+def _start_spliced(
+    pool: ThreadPoolExecutor,
+    plan: CutPlan,
+    sounds: Sequence[Path],
+    normalizing: Sequence[Future[None]],
+    cache: Cache,
+    scratch: Path,
+    hook: Hook,
+) -> tuple[list[PacketSpan], list[Future[None]]]:
+    """Hard cuts: the shots' own encodes spliced with an encode of the sound around each join.
+
+    Each join's encode is cached by the two shots' sound and where the join falls in
+    them, so a restitch after one shot changed encodes only the two joins beside it.
+    """
     encodes = [sound.with_suffix(".m4a") for sound in sounds]
-    missing = [(s, e) for s, e in zip(sounds, encodes, strict=True) if not cached(e)]
-    with ThreadPoolExecutor(os.cpu_count() or 1) as encoders:
-        list(encoders.map(lambda pair: _encode_shot(*pair), missing))
     starts = splice_starts([plan.samples(t.offset) for t in plan.shots])
     end = plan.samples(plan.total_frames)
-    pcm, joins = scratch / "joins.pcm", scratch / "joins.m4a"
-    _write_join_windows(sounds, [plan.samples(t.frames) for t in plan.shots], starts, end, pcm)
-    run_ffmpeg(pcm_encode_args(pcm, joins), step="encoding the sound at the joins", error=StitchError)
-    _splice(splice_spans(starts, end, encodes, joins), track, "splicing the sound")
+    windows = _join_windows(plan, sounds, starts, end, cache)
+    spans = splice_spans(starts, end, encodes, [w.path for w in windows[:-1]], windows[-1].path)
+    if not normalizing and cached(*encodes, *(w.path for w in windows)):
+        return spans, []
+    hook(StitchStep("", "mixing audio"))
+    work = pool.submit(_build_spliced, sounds, encodes, windows, normalizing, scratch)
+    return spans, [*normalizing, work]
+
+
+def _join_windows(
+    plan: CutPlan, sounds: Sequence[Path], starts: Sequence[int], end: int, cache: Cache
+) -> list[_JoinWindow]:
+    """The window of every join, in order, then the window ending the track."""
+    lengths = [plan.samples(t.frames) for t in plan.shots]
+    windows = []
+    for index in range(1, len(starts)):
+        join = starts[index]
+        lead = join - join_window_start(join)
+        tail = (sounds[index - 1], starts[index - 1], lengths[index - 1])
+        key = cache_key(
+            "join-window",
+            tail=tail[0].name,
+            at=join - tail[1],
+            length=tail[2],
+            lead=lead,
+            head=sounds[index].name,
+            ffmpeg=ffmpeg_version(),
+        )
+        windows.append(
+            _JoinWindow(
+                plan.shots[index].shot.id,
+                cache.windows / f"{key}.m4a",
+                functools.partial(_join_pcm, *tail, join, lead, sounds[index]),
+            )
+        )
+    samples = end - end_window_start(end)
+    key = cache_key(
+        "end-window",
+        tail=sounds[-1].name,
+        at=end - starts[-1],
+        length=lengths[-1],
+        samples=samples,
+        ffmpeg=ffmpeg_version(),
+    )
+    ending = functools.partial(_tail, sounds[-1], starts[-1], lengths[-1], end, samples)
+    windows.append(_JoinWindow(plan.shots[-1].shot.id, cache.windows / f"{key}.m4a", ending))
+    return windows
+
+
+def _join_pcm(tail: Path, tail_start: int, tail_length: int, join: int, lead: int, head: Path) -> bytes:
+    """The PCM around a join as the cut plays it: the end of one shot, the start of the next.
+
+    A shot's sound starts on the frame grid, up to 512 samples off its picture, so
+    the sound before a join (or the cut's end) can end early (silence fills the
+    gap) or run past it (it is cut there and faded out again, so it does not click).
+    """
+    before = _tail(tail, tail_start, tail_length, join, lead)
+    after = _pcm(head, 0, JOIN_WINDOW_SAMPLES - lead).tobytes()
+    return before + after + bytes(_BYTES_PER_SAMPLE * (JOIN_WINDOW_SAMPLES - lead) - len(after))
+
+
+# Join windows are a fraction of a second each: many share an ffmpeg run.
+JOIN_BATCH = 32
+
+
+def _build_spliced(
+    sounds: Sequence[Path],
+    encodes: Sequence[Path],
+    windows: Sequence[_JoinWindow],
+    normalizing: Sequence[Future[None]],
+    scratch: Path,
+) -> None:
+    """Encode what the splice needs and the cache lacks: shots' sound, and join windows."""
+    for future in normalizing:
+        future.result()
+    missing = [(s, e) for s, e in zip(sounds, encodes, strict=True) if not cached(e)]
+    todo = [w for w in windows if not cached(w.path)]
+    groups = batches(todo, [1.0] * len(todo), float(JOIN_BATCH), JOIN_BATCH)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as encoders:
+        shots = [encoders.submit(_encode_shot, *pair) for pair in missing]
+        joins = [encoders.submit(_encode_windows, group, scratch) for group in groups]
+        for future in [*shots, *joins]:
+            future.result()
 
 
 def _encode_shot(sound: Path, encoded: Path) -> None:
@@ -286,23 +379,21 @@ def _encode_shot(sound: Path, encoded: Path) -> None:
     _render(pcm_encode_args(sound, building), "encoding a shot's sound", building, encoded)
 
 
-def _write_join_windows(
-    sounds: Sequence[Path], lengths: Sequence[int], starts: Sequence[int], end: int, output: Path
-) -> None:
-    """Write the PCM around every join as the cut plays it, one window after another, then the end.
-
-    A shot's sound starts on the frame grid, up to 512 samples off its picture, so
-    the sound before a join (or the cut's end) can end early (silence fills the
-    gap) or run past it (it is cut there and faded out again, so it does not click).
-    """
-    with output.open("wb") as out:
-        for index in range(1, len(starts)):
-            join = starts[index]
-            lead = join - join_window_start(join)
-            out.write(_tail(sounds[index - 1], starts[index - 1], lengths[index - 1], join, lead))
-            head = _pcm(sounds[index], 0, JOIN_WINDOW_SAMPLES - lead).tobytes()
-            out.write(head + bytes(_BYTES_PER_SAMPLE * (JOIN_WINDOW_SAMPLES - lead) - len(head)))
-        out.write(_tail(sounds[-1], starts[-1], lengths[-1], end, end - end_window_start(end)))
+def _encode_windows(group: Sequence[_JoinWindow], scratch: Path) -> None:
+    """Encode the PCM of several join windows in one ffmpeg run."""
+    staged = [(files.staged(w.path), w.path) for w in group]
+    try:
+        outputs = []
+        for window, (building, _) in zip(group, staged, strict=True):
+            pcm = scratch / f"{window.path.stem}.pcm"
+            pcm.write_bytes(window.pcm())
+            outputs.append(pcm_encode_output(pcm, building))
+        run_ffmpeg(graph.command(*outputs), step="encoding the sound at the joins", error=StitchError)
+        for building, final in staged:
+            publish(building, final)
+    finally:
+        for building, _ in staged:
+            building.unlink(missing_ok=True)
 
 
 def _tail(sound: Path, start: int, length: int, until: int, samples: int) -> bytes:
@@ -337,10 +428,10 @@ def _fade_out(sound: array[int]) -> None:
 def _splice(spans: Sequence[PacketSpan], track: Path, step: str) -> None:
     path = files.staged(track)
     try:
-        splice_audio(spans, path, step=step)
+        write_movie(path, [], spans)
         publish(path, track)
-    except FFmpegError as exc:
-        raise StitchError(exc.step, exc.command, exc.stderr_tail) from exc
+    except (Mp4Unsupported, MediaError) as exc:
+        raise StitchError(step, (), str(exc)) from exc
     finally:
         path.unlink(missing_ok=True)
 
@@ -348,9 +439,7 @@ def _splice(spans: Sequence[PacketSpan], track: Path, step: str) -> None:
 # -- mixing, levelling, encoding --------------------------------------------------
 
 
-def _track_path(
-    pieces: Sequence[_Piece], plan: CutPlan, settings: CutSettings, cache: Cache, spliced: bool
-) -> Path:
+def _track_path(pieces: Sequence[_Piece], plan: CutPlan, settings: CutSettings, cache: Cache) -> Path:
     """Where the encoded sound of this cut is kept: keyed by everything mixed into it."""
     try:
         music = files.sha256_file(settings.music) if settings.music is not None else None
@@ -362,7 +451,6 @@ def _track_path(
         mix=mix_args(Path("shots.pcm"), plan, settings, Path("mixed.wav"), measure=False),
         music=music,
         loudness=settings.loudness,
-        spliced=spliced and splice_starts([plan.samples(t.offset) for t in plan.shots]),
     )
     return cache.tracks / f"{key}.m4a"
 

@@ -5,13 +5,15 @@ The pipeline, each step in its own place::
     probe the clips ─► plan_cut: frames, windows, overlaps          timeline (pure)
     picture: normalize each clip ─► render its windows ─┐ in        this module, video
     sound:   normalize, join, mix, level, encode ───────┘ parallel  sound, audio
-    join: picture pieces and sound copied ─► the cut                this module
+    join: picture pieces and sound packets copied ─► the cut        this module, media.mp4
     subtitles and timeline ─► beside the cut                        export (pure)
     the clips the timeline plays ─► out/<name>.media/               media_folder
 
 The picture is never re-encoded as a whole: normalized clips are split at IDR
 frames where transitions and fades begin, only those windows are re-encoded,
-and the concat demuxer joins every piece with ``-c copy``. The sound is built
+and the join copies every piece's samples into the cut (``media.mp4``: table
+arithmetic and a byte copy, no muxer run per piece). Clips already in the cut's
+format are joined straight from the clips, nothing written before. The sound is built
 from sample-exact PCM and encoded once (``audio`` says why) while the
 picture work runs.
 
@@ -69,7 +71,7 @@ from shotlist.cut.video import (
 )
 from shotlist.errors import CutError, MediaError, StitchError
 from shotlist.events import Hook, Notice, StitchFinished, StitchStarted, StitchStep, ignore
-from shotlist.media import fonts, graph
+from shotlist.media import fonts, graph, mp4
 from shotlist.media.ffmpeg import ffmpeg_version, run_ffmpeg
 from shotlist.media.probe import MediaInfo, probe
 
@@ -150,14 +152,12 @@ def _stitch(
     with cache.scratch() as scratch, ThreadPoolExecutor(workers()) as pool:
         try:
             # The sound is mixed and encoded beside the picture work, not after it.
-            track, mixing = start_sound(pool, plan, settings, cache, scratch, hook)
+            sound, mixing = start_sound(pool, plan, settings, cache, scratch, hook)
             pieces = _render_picture(pool, plan, settings.fit, enc, cache, hook)
-            video_list = scratch / "picture.ffconcat"
-            video_list.write_text(concat_list(pieces))
             burn = _write_burn_srt(cues, scratch) if settings.burn_subtitles and cues else None
             wait_all(mixing)
             hook(StitchStep("", "joining"))
-            _join(video_list, track, output, enc, burn, scratch)
+            _join(pieces, sound, output, enc, burn, scratch)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
@@ -177,6 +177,8 @@ def _render_picture(
 ) -> list[Path]:
     """Normalize the clips and render the windows; returns the pieces of the picture in order."""
     copy = _copyable(plan, enc)
+    if copy and _joinable_as_they_are(plan):
+        return [Path(t.shot.clip) for t in plan.shots]
     pictures = [_picture_entry(t, fit, enc, cache, copy) for t in plan.shots]
     wait_all(submit(pool, _picture_jobs(plan, pictures, fit, enc, copy), hook))
     windows = _windows(plan, pictures, enc, cache)
@@ -245,6 +247,17 @@ def _copyable(plan: CutPlan, enc: Encoding) -> bool:
             return False
         parameters.add(info.video_extradata)
     return len(parameters) == 1 and None not in parameters
+
+
+def _joinable_as_they_are(plan: CutPlan) -> bool:
+    """Whether the clips' pictures (already in the cut's format) can be joined straight from
+    the clips: MP4s the join can copy from, sharing a timescale. Then nothing is written
+    before the join, not even a copy of each picture."""
+    try:
+        tracks = [mp4.read_track(Path(t.shot.clip), b"vide") for t in plan.shots]
+    except MediaError:
+        return False
+    return len({(t.timescale, t.config) for t in tracks}) == 1
 
 
 def _picture_entry(timing: ShotTiming, fit: str, enc: Encoding, cache: Cache, copy: bool) -> _Picture:
@@ -510,30 +523,63 @@ def _picture_pieces(
 
 
 def _join(
-    video_list: Path,
-    sound: Path,
+    pieces: Sequence[Path],
+    sound: Sequence[mp4.PacketSpan],
     output: Path,
     enc: Encoding,
     subtitles: Path | None,
     scratch: Path,
 ) -> None:
+    """Write the cut: the picture's pieces one after another, and the sound's packets.
+
+    Both are copied, table arithmetic and a byte copy (``media.mp4``); ffmpeg's
+    concat demuxer is the way only when subtitles are burnt in (the picture is then
+    encoded again) or a piece is an MP4 the copy cannot join.
+    """
     output.parent.mkdir(parents=True, exist_ok=True)
     building = files.staged(output)
+    try:
+        if subtitles is None:
+            try:
+                tracks = [mp4.read_track(piece, b"vide") for piece in pieces]
+                mp4.write_movie(building, tracks, sound)
+                files.publish(building, output, durable=True)
+                return
+            except mp4.Mp4Unsupported:
+                building.unlink(missing_ok=True)
+        _join_with_ffmpeg(pieces, _sound_file(sound, scratch), building, enc, subtitles, scratch)
+        files.publish(building, output, durable=True)
+    except MediaError as exc:
+        raise StitchError("joining the cut", (), str(exc)) from exc
+    finally:
+        building.unlink(missing_ok=True)
+
+
+def _sound_file(sound: Sequence[mp4.PacketSpan], scratch: Path) -> Path:
+    """The sound as one file, for ffmpeg: the track itself, or its packets spliced into one."""
+    if len(sound) == 1 and sound[0].start is None and sound[0].end is None and not sound[0].shift:
+        return sound[0].path
+    track = scratch / "sound.m4a"
+    mp4.write_movie(track, [], sound)
+    return track
+
+
+def _join_with_ffmpeg(
+    pieces: Sequence[Path], sound: Path, building: Path, enc: Encoding, subtitles: Path | None, scratch: Path
+) -> None:
+    video_list = scratch / "picture.ffconcat"
+    video_list.write_text(concat_list(pieces))
     font_dir, font, env = None, None, None
     # The bundled font, so burnt-in subtitles render alike on machines without system fonts.
     if subtitles is not None and fonts.FONT_FILE.is_file():
         font_dir, font = fonts.FONT_DIR, fonts.FONT_FAMILY
         env = fonts.write_fontconfig(scratch)
-    try:
-        run_ffmpeg(
-            join_args(video_list, sound, building, enc, subtitles, font_dir, font),
-            step="joining the cut",
-            error=StitchError,
-            env=env,
-        )
-        files.publish(building, output, durable=True)
-    finally:
-        building.unlink(missing_ok=True)
+    run_ffmpeg(
+        join_args(video_list, sound, building, enc, subtitles, font_dir, font),
+        step="joining the cut",
+        error=StitchError,
+        env=env,
+    )
 
 
 def _write_burn_srt(cues: list[export.Cue], scratch: Path) -> Path:

@@ -4,7 +4,7 @@ The picture is built so that almost all of it is joined without re-encoding:
 
 * each clip is normalized once into the cut's format with one fixed set of
   H.264 settings (:class:`Encoding`), so every piece shares a parameter set and
-  the concat demuxer can join them with ``-c copy``;
+  the pieces can be joined without re-encoding (``media.mp4``);
 * the normalized clip is split into pieces at IDR frames forced where
   transitions and fades begin and end (``head``, ``body``, ``tail``);
 * only the windows are re-encoded: a transition is the tail of one shot and the

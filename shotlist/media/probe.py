@@ -1,19 +1,17 @@
-"""Reading media with PyAV: what a file holds, whether it decodes, and splicing packets.
+"""Reading media with PyAV: what a file holds, and whether it decodes.
 
-The one home of ``av``. Probing never runs the ffmpeg executable; splicing
-joins already-encoded audio packets without decoding them.
+The one home of ``av``. Probing never runs the ffmpeg executable.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from shotlist.errors import FFmpegError, MediaError
+from shotlist.errors import MediaError
 
 
 @dataclass(frozen=True)
@@ -112,49 +110,6 @@ def _plain_picture(video: Any) -> bool:
         and context.color_trc in _BT709_OR_UNTAGGED
         and context.color_range in _LIMITED_OR_UNTAGGED
     )
-
-
-@dataclass(frozen=True)
-class PacketSpan:
-    """Audio packets of one file to splice: ``start <= pts < end`` (the file's own time base,
-    ``None`` for open ends), moved by ``shift`` on the way out."""
-
-    path: Path
-    start: int | None = None
-    end: int | None = None
-    shift: int = 0
-
-
-def splice_audio(spans: Sequence[PacketSpan], output: Path, *, step: str) -> None:
-    """Join the first audio stream of several files into ``output`` (MP4) without decoding.
-
-    The files must share codec parameters and time base; timestamps are taken
-    as given (plus ``shift``), so the caller lines the pieces up. Raises
-    ``FFmpegError`` naming ``step`` when a file cannot be read or written.
-    """
-    import av
-
-    try:
-        with av.open(str(output), "w", format="mp4") as out:
-            stream = None
-            for span in spans:
-                with av.open(str(span.path)) as source:
-                    audio = source.streams.audio[0]
-                    if stream is None:
-                        stream = out.add_stream_from_template(audio)
-                    for packet in source.demux(audio):
-                        if packet.pts is None or packet.size == 0:
-                            continue  # the demuxer's end-of-stream marker
-                        if span.start is not None and packet.pts < span.start:
-                            continue
-                        if span.end is not None and packet.pts >= span.end:
-                            break
-                        packet.pts += span.shift
-                        packet.dts = packet.pts
-                        packet.stream = stream
-                        out.mux(packet)
-    except (av.FFmpegError, OSError) as exc:
-        raise FFmpegError(step, (), str(exc)) from exc
 
 
 def decodes(path: Path) -> bool:

@@ -28,6 +28,7 @@ from shotlist.cut.stitch import (
 from shotlist.cut.timeline import plan_cut
 from shotlist.errors import ShotlistError, StitchError
 from shotlist.events import Event, StitchStep
+from shotlist.media import mp4
 from shotlist.media.ffmpeg import run_ffmpeg, run_ffmpeg_capture
 from shotlist.media.probe import MediaInfo, probe
 
@@ -518,6 +519,37 @@ def test_restitching_after_one_change_renormalizes_only_that_shot(media: Media, 
     assert mean_colour(result.output, 2.5)[0] > 200  # the new clip is in the cut
 
 
+def test_a_hard_cut_restitch_encodes_only_the_new_shot_and_its_two_joins_and_matches_a_cold_stitch(
+    media: Media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shotlist.cut.sound as sound_module
+    import shotlist.cut.stitch as stitch_module
+
+    runs: list[str] = []
+    for module in (sound_module, stitch_module):
+        real = module.run_ffmpeg
+        monkeypatch.setattr(
+            module, "run_ffmpeg", lambda a, _r=real, **kw: runs.append(kw["step"]) or _r(a, **kw)
+        )
+    names = ["red", "blue", "white", "red", "blue"]
+    shots = [media.shot(n, f"s{i}") for i, n in enumerate(names)]
+    work = tmp_path / "cache"
+    stitch_cut(shots, settings(), work_dir=work, output=tmp_path / "first.mp4")
+
+    runs.clear()
+    shots[2] = media.shot("orange", "s2")  # shot s2 rendered again: a new clip
+    events: list[Event] = []
+    again = stitch_cut(shots, settings(), work_dir=work, output=tmp_path / "again.mp4", hook=events.append)
+    # one run normalizes (and encodes) the new shot's sound; the two joins beside it are
+    # encoded (one run each, side by side); nothing else is encoded, and ffmpeg does not join
+    assert runs == ["normalizing the sound of shot 's2'", *["encoding the sound at the joins"] * 2]
+    assert steps(events, "normalizing") == steps(events, "copying") == []
+    cold = stitch_cut(shots, settings(), work_dir=tmp_path / "cold", output=tmp_path / "cold.mp4")
+    assert again.output.read_bytes() == cold.output.read_bytes()
+    assert_in_sync(probe(again.output), 10.0)
+    assert level(again.output, 5.0, 1.0) > -30  # orange's tone where white's was
+
+
 def test_a_failed_step_leaves_the_previous_cut_and_names_the_step(media: Media, stitch: Stitch) -> None:
     good = stitch([media.shot("red"), media.shot("blue")], settings())
     before = good.output.read_bytes()
@@ -590,7 +622,8 @@ def test_hard_cuts_splice_the_shots_own_sound_in_sync_and_identical_twice(
 def test_spliced_sound_starts_each_shot_within_half_a_frame_and_tiles_the_packets() -> None:
     pictures = [0, 96_000, 192_000, 264_000]
     starts = stitch_audio.splice_starts(pictures)
-    spans = stitch_audio.splice_spans(starts, 360_000, [Path(f"s{i}") for i in range(4)], Path("j"))
+    joins = [Path(f"j{i}") for i in range(3)]
+    spans = stitch_audio.splice_spans(starts, 360_000, [Path(f"s{i}") for i in range(4)], joins, Path("e"))
 
     assert all(abs(s - p) <= 512 and s % 1024 == 0 for s, p in zip(starts, pictures, strict=True))
     # each span's packets as cut timestamps; together they cover the track once, in order
@@ -649,10 +682,36 @@ def test_hard_cuts_of_clips_in_the_cuts_format_join_their_pictures_as_they_are(
     events: list[Event] = []
     result = stitch([media.shot(n) for n in names], settings(), events)
 
+    # nothing normalized, nothing even copied before the join: the join reads the clips
+    assert steps(events, "copying") == steps(events, "normalizing") == []
+    # not one picture packet encoded again: the cut's are the clips', in order, byte for byte
+    clips = [video_packets(media.folder / f"{n}.mp4") for n in names]
+    expected = [p for c in clips for p in c]
+    assert len(expected) == 144
+    assert video_packets(result.output) == expected
+    assert_in_sync(probe(result.output), 6.0)
+
+
+def test_clips_the_join_cannot_read_as_they_are_have_their_pictures_copied_first(
+    media: Media, stitch: Stitch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shotlist.cut.stitch as stitch_module
+
+    real = mp4.read_track
+
+    def unreadable(path: Path, handler: bytes) -> mp4.Track:
+        if handler == b"vide":
+            raise mp4.Mp4Unsupported(f"{path}: pretend")
+        return real(path, handler)
+
+    monkeypatch.setattr(stitch_module.mp4, "read_track", unreadable)
+    names = ["red", "blue", "white"]
+    events: list[Event] = []
+    result = stitch([media.shot(n) for n in names], settings(), events)
+
     assert sorted(steps(events, "copying")) == sorted(names)
     assert steps(events, "normalizing") == []
-    # not one picture packet encoded again: the cut's are the clips', in order (the join
-    # only repeats the parameter sets inside each clip's first packet)
+    # ffmpeg's concat demuxer joined them: it repeats the parameter sets in each clip's first packet
     clips = [video_packets(media.folder / f"{n}.mp4") for n in names]
     firsts = set(itertools.accumulate([0] + [len(c) for c in clips[:-1]]))
     expected = [p for c in clips for p in c]
