@@ -336,6 +336,18 @@ def test_the_page_follows_edits_without_a_reload(served: tuple[Path, str]) -> No
         assert a["markup"] == 0
         assert page.evaluate("window.pwned") is None
         assert first_video["duration"] == pytest.approx(2.0, abs=0.2)
+        # the cut plays through in the browser: pictures and sound decoded, no media error
+        page.evaluate("(() => { const v = document.getElementById('cut'); v.muted = true; v.play(); })()")
+        played = page.wait_for(
+            "(() => { const v = document.getElementById('cut');"
+            " return (v.ended || v.currentTime > 1.5) && {error: v.error,"
+            " frames: v.getVideoPlaybackQuality().totalVideoFrames,"
+            " sound: v.webkitAudioDecodedByteCount}; })()",
+            what="the cut to play",
+        )
+        assert played["error"] is None
+        assert played["frames"] > 15
+        assert played["sound"] > 0
         # the cut fades in from black: the player shows a shot's frame until it plays
         page.wait_for(
             "(() => { const v = document.getElementById('cut'); const t = v.textTracks[0];"
