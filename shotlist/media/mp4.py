@@ -18,10 +18,13 @@ second; it is the same bytes every time for the same pieces.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import sys
+import threading
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -104,6 +107,13 @@ def _bisect(starts: list[int], value: int, limit: int) -> int:
 # -- reading -------------------------------------------------------------------------
 
 
+# Tracks read lately, by file identity: a restitch (or watch mode's next cut) reads the same
+# hundreds of pieces again; their tables are kept instead of parsed again.
+_KNOWN: OrderedDict[tuple[object, ...], Track] = OrderedDict()
+_KNOWN_MOST = 4096
+_KNOWN_LOCK = threading.Lock()
+
+
 def read_track(path: Path, handler: bytes) -> Track:
     """The first track of ``path`` with ``handler`` (b"vide" or b"soun").
 
@@ -111,9 +121,24 @@ def read_track(path: Path, handler: bytes) -> Track:
     """
     try:
         with path.open("rb") as source:
+            status = os.fstat(source.fileno())
+            key = (str(path), handler, status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+            with _KNOWN_LOCK:
+                if key in _KNOWN:
+                    _KNOWN.move_to_end(key)
+                    return _KNOWN[key]
             moov = _read_moov(source, path)
     except OSError as exc:
         raise MediaError(f"{path}: {exc.strerror or exc}") from exc
+    track = _parse(moov, path, handler)
+    with _KNOWN_LOCK:
+        _KNOWN[key] = track
+        while len(_KNOWN) > _KNOWN_MOST:
+            _KNOWN.popitem(last=False)
+    return track
+
+
+def _parse(moov: bytes, path: Path, handler: bytes) -> Track:
     movie_timescale = _movie_timescale(moov, path)
     if any(kind == b"mvex" for kind, _, _ in _children(moov, 0, len(moov))):
         raise Mp4Unsupported(f"{path}: a fragmented MP4")
@@ -565,7 +590,6 @@ def _write(
     )
     with output.open("wb") as out:
         out.write(ftyp + moov + mdat)
-        out.flush()
         handles = [path.open("rb") for path in sources.paths]
         try:
             for number, chunk in order:
@@ -591,22 +615,29 @@ def _runs(samples: Sequence[_Sample]) -> Iterator[tuple[int, int, int]]:
         yield run[0], run[1], run[2]
 
 
+# Runs smaller than this are read and written through the file's buffer: for a few kilobytes
+# a kernel copy costs more in system calls than it saves.
+_KERNEL_COPY_BYTES = 1 << 20
+
+
 def _copy(source: BinaryIO, out: BinaryIO, offset: int, size: int) -> None:
-    """Copy ``size`` bytes at ``offset`` of ``source`` to the end of ``out``, in the kernel when it can."""
+    """Copy ``size`` bytes at ``offset`` of ``source`` to the end of ``out``."""
+    if size >= _KERNEL_COPY_BYTES:
+        out.flush()
+        with contextlib.suppress(OSError):  # not on this file system: copied below instead
+            while size > 0:
+                done = os.copy_file_range(source.fileno(), out.fileno(), size, offset)
+                if done <= 0:
+                    break
+                offset += done
+                size -= done
     while size > 0:
-        try:
-            done = os.copy_file_range(source.fileno(), out.fileno(), size, offset)
-        except OSError:
-            done = 0
-        if done <= 0:
-            data = os.pread(source.fileno(), size, offset)
-            if not data:
-                raise Mp4Unsupported(f"{source.name}: shorter than its sample table")
-            out.write(data)
-            out.flush()
-            done = len(data)
-        offset += done
-        size -= done
+        data = os.pread(source.fileno(), min(size, _KERNEL_COPY_BYTES), offset)
+        if not data:
+            raise Mp4Unsupported(f"{source.name}: shorter than its sample table")
+        out.write(data)
+        offset += len(data)
+        size -= len(data)
 
 
 def _box(kind: bytes, *parts: bytes) -> bytes:

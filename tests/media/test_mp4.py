@@ -71,9 +71,11 @@ def top_boxes(path: Path) -> list[bytes]:
     return kinds
 
 
+@pytest.mark.parametrize("kernel_copy_from", [1 << 20, 256], ids=["buffered", "kernel-copy"])
 def test_joined_pictures_decode_exactly_as_ffmpegs_concat_of_the_same_clips(
-    clips: list[Path], tmp_path: Path
+    clips: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy_from: int
 ) -> None:
+    monkeypatch.setattr(mp4, "_KERNEL_COPY_BYTES", kernel_copy_from)
     out = tmp_path / "joined.mp4"
     write_movie(out, [read_track(c, b"vide") for c in clips], [])
 
@@ -132,6 +134,16 @@ def test_pictures_encoded_differently_are_refused(clips: list[Path], tmp_path: P
     square = clip(tmp_path / "square.mp4", "white", size="180x180")
     with pytest.raises(Mp4Unsupported, match="encoded unlike"):
         write_movie(tmp_path / "mixed.mp4", [read_track(clips[0], b"vide"), read_track(square, b"vide")], [])
+
+
+def test_a_file_changed_in_place_is_read_again_not_taken_from_memory(
+    clips: list[Path], tmp_path: Path
+) -> None:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(clips[0].read_bytes())
+    assert read_track(path, b"vide") is read_track(path, b"vide")  # kept while unchanged
+    path.write_bytes(clip(tmp_path / "other.mp4", "white", size="180x180").read_bytes())
+    assert read_track(path, b"vide").config != read_track(clips[0], b"vide").config
 
 
 @pytest.mark.parametrize(
