@@ -34,17 +34,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
-from shotlist import __version__
-from shotlist.errors import ConfigError, ProviderError
+from shotlist.errors import ProviderError
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import ARK, resolve_model
-from shotlist.providers.http import ApiSession, CallContext, ErrorClass, api_settings, reference_uri
+from shotlist.providers.http import ApiRoute, CallContext, ErrorClass, reference_uri
 from shotlist.providers.registry import ProviderEntry
 from shotlist.request import NAMED_FIELDS, MediaKind, MediaRef, ShotRequest
 
@@ -54,8 +50,6 @@ if TYPE_CHECKING:
 NAME = "ark"
 MB = 1_000_000
 DATA_URI_LIMITS: Mapping[MediaKind, int] = {"image": 30 * MB, "video": 50 * MB, "audio": 15 * MB}
-MAX_DOWNLOAD_BYTES = 2_000 * MB
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, write=120.0)
 RESULT_TTL = 24 * 3600.0  # Ark keeps a finished task's video URL this long
 CLOCK_SLACK = 120.0  # our clock against Ark's, when comparing creation times
 LIST_PAGE_SIZE = 100
@@ -191,68 +185,30 @@ def matches(item: Mapping[str, Any], body: Mapping[str, Any], since: float) -> b
     )
 
 
-class ArkProvider:
+class ArkProvider(ApiRoute):
     """A session with ModelArk; one ``httpx.AsyncClient``, closed by ``aclose``.
 
     ``store`` gives ``submit`` the journal record of a shot, whose creation time bounds
     the search for a task whose submit answer was lost (see the module docstring).
+    ``options`` are ``ApiRoute``'s (timeout, transport, max_download_bytes).
     """
 
     name = NAME
+    caps = ARK
+    error_codes = ERROR_CODES
+    no_result_url = "the task finished without a video URL"
 
     def __init__(
-        self,
-        api_key: str,
-        base_url: str = ARK.default_base_url or "",
-        *,
-        store: Store | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        self, api_key: str, base_url: str | None = None, *, store: Store | None = None, **options: Any
     ) -> None:
-        if not api_key.strip():
-            raise ConfigError("ARK_API_KEY is empty: the ark provider needs an API key")
-        self._api_key = api_key.strip()
-        self.base_url = base_url.rstrip("/")
+        super().__init__(api_key, base_url, **options)
         self._store = store
-        self._max_download_bytes = max_download_bytes
-        self._session = ApiSession(
-            timeout=timeout, transport=transport, codes=ERROR_CODES, user_agent=f"shotlist/{__version__}"
-        )
         self._opened_at = time.time()
         self._first_attempt: dict[str, float] = {}
         self._lost: set[str] = set()
         self._claimed: set[str] = set()  # task ids that belong to a shot of this session
         self._sending = 0
         self._idle = asyncio.Condition()
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], **options: Any) -> ArkProvider:
-        """Settings from the environment: ``ARK_API_KEY``, ``ARK_BASE_URL``."""
-        key, base_url = api_settings(
-            env,
-            provider=NAME,
-            key_env=ARK.api_key_env or "",
-            base_url_env=ARK.base_url_env or "",
-            default_base_url=ARK.default_base_url or "",
-        )
-        return cls(key, base_url, **options)
-
-    def __repr__(self) -> str:
-        return f"ArkProvider(base_url={self.base_url!r})"
-
-    async def __aenter__(self) -> ArkProvider:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.aclose()
-
-    def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
-        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,), key_env=ARK.api_key_env or "")
-
-    def _auth(self) -> dict[str, str]:
-        # Per request, never on the client, so no other host can receive it.
-        return {"Authorization": f"Bearer {self._api_key}"}
 
     def _task_url(self, job_id: str) -> str:
         # Quoted: a task id is the server's text and must stay one path segment.
@@ -369,27 +325,10 @@ class ArkProvider:
             return JobStatus(JobState.MISSING, error=exc)
         return task_status(payload, ctx)
 
-    async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
-        """Stream the clip to ``dest`` (complete, or not at all)."""
-        ctx = self._context(request, job_id)
-        if not status.result_url:
-            raise ctx.error("the task finished without a video URL", kind="download", retryable=True)
-        await self._session.download(
-            status.result_url,
-            dest,
-            ctx,
-            api_base=self.base_url,
-            auth=self._auth(),
-            max_bytes=self._max_download_bytes,
-        )
-
     async def cancel(self, request: ShotRequest, job_id: str) -> None:
         """Cancel a queued task; best effort (Ark cancels only queued ones)."""
         ctx = self._context(request, job_id)
         await self._session.call("DELETE", self._task_url(job_id), ctx, what="cancel", headers=self._auth())
-
-    async def aclose(self) -> None:
-        await self._session.aclose()
 
 
 def open_ark(env: Mapping[str, str], store: Store) -> ArkProvider:

@@ -27,17 +27,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
-from shotlist import __version__
-from shotlist.errors import ConfigError, ProviderError
+from shotlist.errors import ProviderError
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import FAL, resolve_model
-from shotlist.providers.http import ApiSession, CallContext, ErrorClass, api_settings, reference_uri
+from shotlist.providers.http import ApiRoute, CallContext, ErrorClass, reference_uri
 from shotlist.providers.registry import ProviderEntry
 from shotlist.request import NAMED_FIELDS, MediaKind, ShotRequest
 
@@ -47,8 +43,6 @@ if TYPE_CHECKING:
 NAME = "fal"
 MB = 1_000_000
 DATA_URI_LIMITS: Mapping[MediaKind, int] = {"image": 30 * MB, "video": 50 * MB, "audio": 15 * MB}
-MAX_DOWNLOAD_BYTES = 2_000 * MB
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, write=120.0)
 DUPLICATE_CHECK = "see https://fal.ai/dashboard/requests for a second request of this shot"
 
 ERROR_CODES: Mapping[str, ErrorClass] = {
@@ -139,58 +133,15 @@ def result_status(payload: Mapping[str, Any], ctx: CallContext) -> JobStatus:
     return JobStatus(JobState.SUCCEEDED, progress=1.0, result_url=url)
 
 
-class FalProvider:
+class FalProvider(ApiRoute):
     """A session with fal's queue; one ``httpx.AsyncClient``, closed by ``aclose``."""
 
     name = NAME
+    caps = FAL
+    auth_scheme = "Key"
+    error_codes = ERROR_CODES
     idempotent = False
     duplicate_check = DUPLICATE_CHECK
-
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = FAL.default_base_url or "",
-        *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-    ) -> None:
-        if not api_key.strip():
-            raise ConfigError("FAL_KEY is empty: the fal provider needs an API key")
-        self._api_key = api_key.strip()
-        self.base_url = base_url.rstrip("/")
-        self._max_download_bytes = max_download_bytes
-        self._session = ApiSession(
-            timeout=timeout, transport=transport, codes=ERROR_CODES, user_agent=f"shotlist/{__version__}"
-        )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], **options: Any) -> FalProvider:
-        """Settings from the environment: ``FAL_KEY``, ``FAL_BASE_URL``."""
-        key, base_url = api_settings(
-            env,
-            provider=NAME,
-            key_env=FAL.api_key_env or "",
-            base_url_env=FAL.base_url_env or "",
-            default_base_url=FAL.default_base_url or "",
-        )
-        return cls(key, base_url, **options)
-
-    def __repr__(self) -> str:
-        return f"FalProvider(base_url={self.base_url!r})"
-
-    async def __aenter__(self) -> FalProvider:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.aclose()
-
-    def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
-        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,), key_env=FAL.api_key_env or "")
-
-    def _auth(self) -> dict[str, str]:
-        # Per request, never on the client, so no other host can receive it.
-        return {"Authorization": f"Key {self._api_key}"}
 
     def _request_url(self, request: ShotRequest, job_id: str, action: str = "") -> str:
         # Quoted: a job id is the server's text and must stay one path segment.
@@ -242,28 +193,11 @@ class FalProvider:
             return JobStatus(JobState.FAILED, error=exc)
         return result_status(payload, ctx)
 
-    async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
-        """Stream the clip to ``dest`` (complete, or not at all)."""
-        ctx = self._context(request, job_id)
-        if not status.result_url:
-            raise ctx.error("the job finished without a video URL", kind="download", retryable=True)
-        await self._session.download(
-            status.result_url,
-            dest,
-            ctx,
-            api_base=self.base_url,
-            auth=self._auth(),
-            max_bytes=self._max_download_bytes,
-        )
-
     async def cancel(self, request: ShotRequest, job_id: str) -> None:
         """Ask fal to drop a queued job; best effort."""
         ctx = self._context(request, job_id)
         url = self._request_url(request, job_id, "cancel")
         await self._session.call("PUT", url, ctx, what="cancel", headers=self._auth())
-
-    async def aclose(self) -> None:
-        await self._session.aclose()
 
 
 def _forgotten(exc: ProviderError) -> JobStatus:

@@ -29,12 +29,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import httpx
 
+from shotlist import __version__
 from shotlist.errors import ConfigError, ProviderError
 from shotlist.request import MediaKind, MediaRef
+
+if TYPE_CHECKING:
+    from shotlist.providers.base import JobStatus
+    from shotlist.providers.capabilities import Capabilities
+    from shotlist.request import ShotRequest
 
 # (kind, retryable): how a caller recovers from an error class.
 ErrorClass = tuple[str, bool]
@@ -60,6 +66,9 @@ EXPIRED_DOWNLOAD_STATUSES = frozenset({401, 403, 404, 410})
 
 MESSAGE_LIMIT = 300
 DOWNLOAD_CHUNK = 1 << 20
+MAX_DOWNLOAD_BYTES = 2_000_000_000
+# Long writes: a request can carry up to ~190 MB of data URIs.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, write=120.0)
 
 # Extensions the platform mimetypes table may lack or get wrong.
 _MIME_TYPES: Mapping[str, str] = {
@@ -411,21 +420,21 @@ def _not_mp4(ctx: CallContext, response: httpx.Response) -> ProviderError:
 # Sessions ----------------------------------------------------------------------------------
 
 
-def api_settings(
-    env: Mapping[str, str], *, provider: str, key_env: str, base_url_env: str, default_base_url: str
-) -> tuple[str, str]:
-    """(API key, base URL) from the environment; a missing key or a bad URL is a ConfigError.
+def api_settings(env: Mapping[str, str], caps: Capabilities) -> tuple[str, str]:
+    """(API key, base URL) of a paid route from the environment, under the variables its
+    capability record names; a missing key or a bad URL is a ConfigError.
 
     The one place where a paid provider's settings are read: argument (the
     caller's ``env``) beats nothing else, since keys never come from files.
     """
+    key_env, base_url_env = caps.api_key_env or "", caps.base_url_env or ""
     key = env.get(key_env, "").strip()
     if not key:
         raise ConfigError(
-            f"{key_env} is not set: the {provider} provider needs an API key "
+            f"{key_env} is not set: the {caps.name} provider needs an API key "
             f"in the environment (export {key_env}=...)"
         )
-    base_url = env.get(base_url_env, "").strip() or default_base_url
+    base_url = env.get(base_url_env, "").strip() or caps.default_base_url or ""
     if httpx.URL(base_url).scheme not in ("http", "https"):
         raise ConfigError(f"{base_url_env} must be an http(s) URL, got {base_url!r}")
     return key, base_url.rstrip("/")
@@ -537,3 +546,84 @@ class ApiSession:
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+class ApiRoute:
+    """What every paid route's session shares, so that a route writes only its protocol
+    (``submit``, ``poll``, ``cancel``: paths, bodies, answers)::
+
+        class FalProvider(ApiRoute):
+            name = "fal"
+            caps = FAL                    # the key and base-URL variables, spelled there once
+            auth_scheme = "Key"           # Authorization: Key KEY
+            error_codes = ERROR_CODES     # the route's table for error_from_response
+
+    The key comes from the environment (``from_env``) or the caller; it travels per
+    request (``_auth``), never on the client, and every error raised through the call
+    context (``_context``) has it redacted. One ``ApiSession``, closed by ``aclose``.
+    """
+
+    name: str
+    caps: ClassVar[Capabilities]
+    auth_scheme: ClassVar[str] = "Bearer"
+    error_codes: ClassVar[Mapping[str, ErrorClass]] = {}
+    no_result_url: ClassVar[str] = "the job finished without a video URL"
+    """The error when a job succeeded without a result URL, in the route's own words."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+    ) -> None:
+        if not api_key.strip():
+            raise ConfigError(f"{self.caps.api_key_env} is empty: the {self.name} provider needs an API key")
+        self._api_key = api_key.strip()
+        self.base_url = (self.caps.default_base_url or "" if base_url is None else base_url).rstrip("/")
+        self._max_download_bytes = max_download_bytes
+        self._session = ApiSession(
+            timeout=timeout, transport=transport, codes=self.error_codes, user_agent=f"shotlist/{__version__}"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **options: Any) -> Self:
+        """Settings from the environment, under the variables ``caps`` names."""
+        return cls(*api_settings(env, cls.caps), **options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
+        return CallContext(
+            self.name, request.id, job_id, secrets=(self._api_key,), key_env=self.caps.api_key_env or ""
+        )
+
+    def _auth(self) -> dict[str, str]:
+        # Per request, never on the client, so no other host can receive it.
+        return {"Authorization": f"{self.auth_scheme} {self._api_key}"}
+
+    async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
+        """Stream the result to ``dest`` (complete, or not at all)."""
+        ctx = self._context(request, job_id)
+        if not status.result_url:
+            raise ctx.error(self.no_result_url, kind="download", retryable=True)
+        await self._session.download(
+            status.result_url,
+            dest,
+            ctx,
+            api_base=self.base_url,
+            auth=self._auth(),
+            max_bytes=self._max_download_bytes,
+        )
+
+    async def aclose(self) -> None:
+        await self._session.aclose()

@@ -41,13 +41,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
-from shotlist import __version__
-from shotlist.errors import ConfigError, ProviderError
+from shotlist.errors import ProviderError
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import REPLICATE, resolve_model
-from shotlist.providers.http import ApiSession, CallContext, api_settings, mime_type, reference_uri
+from shotlist.providers.http import ApiRoute, CallContext, mime_type, reference_uri
 from shotlist.providers.registry import ProviderEntry
 from shotlist.request import NAMED_FIELDS, MediaKind, MediaRef, ShotRequest
 
@@ -58,8 +55,6 @@ NAME = "replicate"
 MB = 1_000_000
 DATA_URI_MAX = 256_000  # Replicate takes data URIs for small files; larger ones are uploaded
 UPLOAD_LIMITS: Mapping[MediaKind, int] = {"image": 30 * MB, "video": 50 * MB, "audio": 15 * MB}
-MAX_DOWNLOAD_BYTES = 2_000 * MB
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, write=120.0)
 CANCEL_AFTER = "30m"
 OUTPUT_TTL = 3600.0
 DUPLICATE_CHECK = "see https://replicate.com/predictions for a second prediction of this shot"
@@ -181,59 +176,21 @@ def prediction_status(payload: Mapping[str, Any], ctx: CallContext, *, now: floa
     return JobStatus(JobState.SUCCEEDED, progress=1.0, result_url=_output_url(payload.get("output")))
 
 
-class ReplicateProvider:
-    """A session with Replicate; one ``httpx.AsyncClient``, closed by ``aclose``."""
+class ReplicateProvider(ApiRoute):
+    """A session with Replicate; one ``httpx.AsyncClient``, closed by ``aclose``.
+
+    ``options`` are ``ApiRoute``'s (timeout, transport, max_download_bytes).
+    """
 
     name = NAME
+    caps = REPLICATE
     idempotent = False
     duplicate_check = DUPLICATE_CHECK
+    no_result_url = "the prediction succeeded without an output URL"
 
-    def __init__(
-        self,
-        api_token: str,
-        base_url: str = REPLICATE.default_base_url or "",
-        *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-    ) -> None:
-        if not api_token.strip():
-            raise ConfigError("REPLICATE_API_TOKEN is empty: the replicate provider needs an API token")
-        self._token = api_token.strip()
-        self.base_url = base_url.rstrip("/")
-        self._max_download_bytes = max_download_bytes
-        self._session = ApiSession(timeout=timeout, transport=transport, user_agent=f"shotlist/{__version__}")
+    def __init__(self, api_token: str, base_url: str | None = None, **options: Any) -> None:
+        super().__init__(api_token, base_url, **options)
         self._uploaded: dict[str, str] = {}
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], **options: Any) -> ReplicateProvider:
-        """Settings from the environment: ``REPLICATE_API_TOKEN``, ``REPLICATE_BASE_URL``."""
-        token, base_url = api_settings(
-            env,
-            provider=NAME,
-            key_env=REPLICATE.api_key_env or "",
-            base_url_env=REPLICATE.base_url_env or "",
-            default_base_url=REPLICATE.default_base_url or "",
-        )
-        return cls(token, base_url, **options)
-
-    def __repr__(self) -> str:
-        return f"ReplicateProvider(base_url={self.base_url!r})"
-
-    async def __aenter__(self) -> ReplicateProvider:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.aclose()
-
-    def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
-        return CallContext(
-            NAME, request.id, job_id, secrets=(self._token,), key_env=REPLICATE.api_key_env or ""
-        )
-
-    def _auth(self) -> dict[str, str]:
-        # Per request, never on the client, so no other host can receive it.
-        return {"Authorization": f"Bearer {self._token}"}
 
     async def _call(
         self,
@@ -315,29 +272,12 @@ class ReplicateProvider:
             return JobStatus(JobState.MISSING, error=exc)
         return prediction_status(payload, ctx)
 
-    async def fetch(self, request: ShotRequest, job_id: str, status: JobStatus, dest: Path) -> None:
-        """Stream the output to ``dest`` (complete, or not at all)."""
-        ctx = self._context(request, job_id)
-        if not status.result_url:
-            raise ctx.error("the prediction succeeded without an output URL", kind="download", retryable=True)
-        await self._session.download(
-            status.result_url,
-            dest,
-            ctx,
-            api_base=self.base_url,
-            auth=self._auth(),
-            max_bytes=self._max_download_bytes,
-        )
-
     async def cancel(self, request: ShotRequest, job_id: str) -> None:
         """Stop the prediction; best effort."""
         ctx = self._context(request, job_id)
         await self._call(
             "POST", f"{self.base_url}/predictions/{quote(job_id, safe='')}/cancel", ctx, what="cancel"
         )
-
-    async def aclose(self) -> None:
-        await self._session.aclose()
 
 
 def open_replicate(env: Mapping[str, str], _store: Store) -> ReplicateProvider:

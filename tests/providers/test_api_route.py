@@ -1,0 +1,42 @@
+"""What the paid routes share through ``ApiRoute``: settings under the variables their
+capability records name, and a blank key refused with that variable's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from shotlist.errors import ConfigError
+from shotlist.providers.ark import ArkProvider
+from shotlist.providers.fal import FalProvider
+from shotlist.providers.http import ApiRoute
+from shotlist.providers.replicate import ReplicateProvider
+
+KEY = "route-key-3c1f:77aa0e"
+
+# route, the variable a user exports, its base-URL variable, the default base URL
+ROUTES = [
+    (FalProvider, "FAL_KEY", "FAL_BASE_URL", "https://queue.fal.run"),
+    (ArkProvider, "ARK_API_KEY", "ARK_BASE_URL", "https://ark.ap-southeast.bytepluses.com/api/v3"),
+    (ReplicateProvider, "REPLICATE_API_TOKEN", "REPLICATE_BASE_URL", "https://api.replicate.com/v1"),
+]
+
+
+@pytest.mark.parametrize(("route", "key_env"), [row[:2] for row in ROUTES])
+def test_a_blank_key_is_refused_naming_the_variable(route: type[ApiRoute], key_env: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        route("  \n")
+    assert str(caught.value) == f"{key_env} is empty: the {route.name} provider needs an API key"
+
+
+@pytest.mark.parametrize(("route", "key_env", "base_env", "default"), ROUTES)
+def test_settings_come_from_the_variables_the_record_names(
+    route: type[ApiRoute], key_env: str, base_env: str, default: str
+) -> None:
+    plain = route.from_env({key_env: f" {KEY} "})
+    custom = route.from_env({key_env: KEY, base_env: "http://127.0.0.1:9/v1/"})
+
+    assert plain.base_url == default
+    assert repr(custom) == f"{route.__name__}(base_url='http://127.0.0.1:9/v1')"
+    assert KEY not in repr(plain) + repr(custom)
+    with pytest.raises(ConfigError, match=f"^{base_env} must be an http"):
+        route.from_env({key_env: KEY, base_env: "ftp://example.test"})
