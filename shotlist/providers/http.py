@@ -15,7 +15,8 @@ become ``ProviderError``; providers add only their own table of error codes::
 
 Every message is one line with the secrets of the session redacted, so an API
 key echoed by a server never reaches an exception, a log or an event. The
-module also encodes local files as data URIs and streams results to disk.
+module also encodes local files as data URIs and streams results to disk, and
+holds ``ApiRoute``, the session half every paid route shares.
 """
 
 from __future__ import annotations
@@ -231,27 +232,6 @@ def error_from_transport(
     if isinstance(exc, httpx.TimeoutException):
         return ctx.error(f"{what} timed out ({detail})", kind="timeout", retryable=True)
     return ctx.error(f"{what} failed: network error ({detail})", kind="network", retryable=True)
-
-
-def json_object(
-    response: httpx.Response, ctx: CallContext, *, what: str, kind: str = "bad_answer"
-) -> dict[str, Any]:
-    """The JSON object of a 2xx answer; anything else is a retryable ``kind`` error."""
-    try:
-        payload = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ctx.error(
-            f"{what}: HTTP {response.status_code} answer is not JSON: {response.text[:80]!r}",
-            kind=kind,
-            retryable=True,
-        ) from exc
-    if not isinstance(payload, dict):
-        raise ctx.error(
-            f"{what}: expected a JSON object, got {type(payload).__name__}",
-            kind=kind,
-            retryable=True,
-        )
-    return payload
 
 
 def mime_type(path: Path) -> str:

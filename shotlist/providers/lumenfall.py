@@ -59,20 +59,10 @@ from urllib.parse import quote
 
 import httpx
 
-from shotlist import __version__
-from shotlist.errors import ConfigError, ProviderError
+from shotlist.errors import ProviderError
 from shotlist.providers.base import JobState, JobStatus, reported_cost
 from shotlist.providers.capabilities import LUMENFALL
-from shotlist.providers.http import (
-    CallContext,
-    ErrorClass,
-    data_uri,
-    download_mp4,
-    error_from_response,
-    error_from_transport,
-    json_object,
-    same_origin,
-)
+from shotlist.providers.http import ApiRoute, CallContext, ErrorClass, reference_uri
 from shotlist.providers.registry import ProviderEntry
 from shotlist.request import NAMED_FIELDS, MediaKind, MediaRef, ShotRequest
 
@@ -80,9 +70,6 @@ if TYPE_CHECKING:
     from shotlist.store.cache import Store
 
 NAME = "lumenfall"
-DEFAULT_BASE_URL = "https://api.lumenfall.ai/v1"
-API_KEY_ENV = "LUMENFALL_API_KEY"
-BASE_URL_ENV = "LUMENFALL_BASE_URL"
 
 MAX_IMAGES = 9
 MAX_VIDEOS = 3
@@ -90,10 +77,6 @@ MAX_AUDIOS = 3
 MB = 1_000_000
 # Seedance's own input limits; a larger local file must be given as a URL.
 DATA_URI_LIMITS: Mapping[MediaKind, int] = {"image": 30 * MB, "video": 50 * MB, "audio": 15 * MB}
-MAX_DOWNLOAD_BYTES = 2_000 * MB
-
-# Long writes: a request can carry up to ~190 MB of data URIs.
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, write=120.0)
 
 ERROR_CODES: Mapping[str, ErrorClass] = {
     "AUTHENTICATION_FAILED": ("auth", False),
@@ -263,97 +246,21 @@ def _timestamp(value: object) -> float | None:
     return None
 
 
-class LumenfallProvider:
+class LumenfallProvider(ApiRoute):
     """A session with the Lumenfall gateway; one ``httpx.AsyncClient``, closed by ``aclose``."""
 
     name = NAME
-
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-    ) -> None:
-        if not api_key.strip():
-            raise ConfigError(f"{API_KEY_ENV} is empty: the lumenfall provider needs an API key")
-        self._api_key = api_key.strip()
-        self.base_url = base_url.rstrip("/")
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._transport = transport
-        self._max_download_bytes = max_download_bytes
-        self._client: httpx.AsyncClient | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], **options: Any) -> LumenfallProvider:
-        """Settings from the environment: ``LUMENFALL_API_KEY``, ``LUMENFALL_BASE_URL``."""
-        key = env.get(API_KEY_ENV, "").strip()
-        if not key:
-            raise ConfigError(
-                f"{API_KEY_ENV} is not set: the lumenfall provider needs an API key "
-                f"in the environment (export {API_KEY_ENV}=...)"
-            )
-        base_url = env.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
-        if httpx.URL(base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"{BASE_URL_ENV} must be an http(s) URL, got {base_url!r}")
-        return cls(key, base_url, **options)
-
-    def __repr__(self) -> str:
-        return f"LumenfallProvider(base_url={self.base_url!r})"
-
-    async def __aenter__(self) -> LumenfallProvider:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.aclose()
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        # Created on first use, so a provider built only to list or plan holds no sockets.
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout,
-                transport=self._transport,
-                headers={"User-Agent": f"shotlist/{__version__}"},
-            )
-        return self._client
-
-    def _context(self, request: ShotRequest, job_id: str = "") -> CallContext:
-        return CallContext(NAME, request.id, job_id, secrets=(self._api_key,), key_env=API_KEY_ENV)
-
-    def _auth(self) -> dict[str, str]:
-        # Per request, never on the client, so no other host can receive it.
-        return {"Authorization": f"Bearer {self._api_key}"}
+    caps = LUMENFALL
+    error_codes = ERROR_CODES
 
     async def _encode(self, request: ShotRequest) -> dict[str, Any]:
         ctx = self._context(request)
 
         def uri(ref: MediaRef) -> str:
-            if ref.url:
-                return ref.url
-            if ref.path is None:
-                raise ValueError(f"reference {ref.name!r} has neither a path nor a URL")
-            label = f"{ref.kind} reference {ref.name!r}"
-            return data_uri(ref.path, max_bytes=DATA_URI_LIMITS[ref.kind], label=label, ctx=ctx)
+            return reference_uri(ref, DATA_URI_LIMITS, ctx)
 
         # Reading and base64-encoding files blocks: keep it off the event loop.
         return await asyncio.to_thread(request_body, request, uri)
-
-    async def _send(
-        self, method: str, url: str, ctx: CallContext, *, what: str, **kwargs: Any
-    ) -> dict[str, Any]:
-        """One API call: the answer's JSON object, or the translated ProviderError."""
-        creates_job = method == "POST"
-        try:
-            response = await self.client.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            raise error_from_transport(exc, ctx, what=what, creates_job=creates_job) from exc
-        if response.status_code >= 400:
-            raise error_from_response(response, ctx, what=what, codes=ERROR_CODES)
-        kind = "submit_unknown" if creates_job else "bad_answer"
-        return json_object(response, ctx, what=what, kind=kind)
 
     async def submit(self, request: ShotRequest, idempotency_key: str) -> str:
         """Create the job; the same ``idempotency_key`` gets the same job back."""
@@ -362,8 +269,9 @@ class LumenfallProvider:
         ctx = self._context(request)
         body = await self._encode(request)
         headers = {**self._auth(), "Idempotency-Key": idempotency_key}
-        payload = await self._send(
-            "POST", f"{self.base_url}/videos", ctx, what="submit", json=body, headers=headers
+        url = f"{self.base_url}/videos"
+        payload = await self._session.call_object(
+            "POST", url, ctx, what="submit", creates_job=True, json=body, headers=headers
         )
         job_id = payload.get("id")
         if not isinstance(job_id, str) or not job_id:
@@ -376,7 +284,7 @@ class LumenfallProvider:
         # Quoted: a job id is the server's text and must stay one path segment.
         url = f"{self.base_url}/videos/{quote(job_id, safe='')}"
         try:
-            payload = await self._send("GET", url, ctx, what="poll", headers=self._auth())
+            payload = await self._session.call_object("GET", url, ctx, what="poll", headers=self._auth())
         except ProviderError as exc:
             if exc.kind != "not_found":
                 raise
@@ -396,16 +304,12 @@ class LumenfallProvider:
             raise ctx.error(
                 f"the result URL is not a usable URL ({exc})", kind="download", retryable=True
             ) from exc
-        headers = self._auth() if same_origin(url, self.base_url) else {}
-        await download_mp4(self.client, url, dest, ctx, headers=headers, max_bytes=self._max_download_bytes)
+        await self._session.download(
+            url, dest, ctx, api_base=self.base_url, auth=self._auth(), max_bytes=self._max_download_bytes
+        )
 
     async def cancel(self, request: ShotRequest, job_id: str) -> None:
         """No-op by design (see the module docstring): the job stays resumable."""
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
 
 
 def open_lumenfall(env: Mapping[str, str], _store: Store) -> LumenfallProvider:

@@ -9,12 +9,14 @@ from shotlist.errors import ConfigError
 from shotlist.providers.ark import ArkProvider
 from shotlist.providers.fal import FalProvider
 from shotlist.providers.http import ApiRoute
+from shotlist.providers.lumenfall import LumenfallProvider
 from shotlist.providers.replicate import ReplicateProvider
 
 KEY = "route-key-3c1f:77aa0e"
 
 # route, the variable a user exports, its base-URL variable, the default base URL
 ROUTES = [
+    (LumenfallProvider, "LUMENFALL_API_KEY", "LUMENFALL_BASE_URL", "https://api.lumenfall.ai/v1"),
     (FalProvider, "FAL_KEY", "FAL_BASE_URL", "https://queue.fal.run"),
     (ArkProvider, "ARK_API_KEY", "ARK_BASE_URL", "https://ark.ap-southeast.bytepluses.com/api/v3"),
     (ReplicateProvider, "REPLICATE_API_TOKEN", "REPLICATE_BASE_URL", "https://api.replicate.com/v1"),
