@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -156,6 +157,44 @@ def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes], 
         time.sleep(0.005)
 
 
+def signal_when(
+    condition: Callable[[], bool], process: subprocess.Popen[bytes], sig: int, within: float = 60
+) -> None:
+    """Send ``sig`` to ``process`` once ``condition`` holds, on the very state it saw.
+
+    Seeing the condition and sending the signal are two steps, and a busy machine can let
+    the process finish what the condition saw in flight between them. So the process is
+    stopped (SIGSTOP), the condition checked again while nothing in it can move, the
+    signal sent while it is stopped, and only then is it continued. If the second check
+    fails, waiting goes on: for progress, never for a fixed time.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        wait_until(condition, process, within=max(0.0, deadline - time.monotonic()))
+        process.send_signal(signal.SIGSTOP)
+        _wait_stopped(process)
+        try:
+            holds = condition()
+            if holds:
+                process.send_signal(sig)
+        finally:
+            process.send_signal(signal.SIGCONT)
+        if holds:
+            return
+
+
+def _wait_stopped(process: subprocess.Popen[bytes]) -> None:
+    # A stop is asynchronous: without this wait, the check could still race the process.
+    try:
+        _, status = os.waitpid(process.pid, os.WUNTRACED)
+    except ChildProcessError:  # already reaped: it had ended
+        status = None
+    if status is None or not os.WIFSTOPPED(status):
+        if status is not None:
+            process.returncode = os.waitstatus_to_exitcode(status)
+        raise AssertionError(f"the process ended (exit {process.poll()}) before the condition held")
+
+
 def write(folder: Path, text: str, name: str = "film.yaml") -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +236,18 @@ def finished_clips(store: Path) -> dict[str, tuple[int, int, int]]:
 
 def journal(store: Path) -> list[Path]:
     return sorted((store / "journal").glob("*.json"))
+
+
+def in_flight(store: Path) -> set[str]:
+    """Request hashes journalled without a stored clip: jobs a kill now leaves in flight
+    (a record whose clip is already stored is only waiting to be closed)."""
+    return {record.stem for record in journal(store)} - set(finished_clips(store))
+
+
+def part_way(store: Path) -> bool:
+    """Some shots stored while others are journalled in flight: where a kill test must land
+    (after the first clip alone, every job may be done, or none journalled yet)."""
+    return bool(finished_clips(store)) and bool(in_flight(store))
 
 
 def lock_entries(lock: Path) -> dict[str, dict[str, Any]]:

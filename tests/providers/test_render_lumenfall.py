@@ -29,8 +29,8 @@ from render_helpers import (
     lock_entries,
     make_image,
     shotlist,
+    signal_when,
     start,
-    wait_until,
     write,
 )
 
@@ -208,8 +208,9 @@ def test_a_render_killed_part_way_and_run_again_creates_no_extra_jobs(
             # Some shots stored, others submitted and journalled, the rest not yet sent.
             # (Both, at the moment of the kill: a downloaded clip is verified before it is
             # stored, which can let a whole batch finish before the next job is journalled.)
-            wait_until(lambda: bool(finished_clips(store)) and resumable_job_waiting(store, server), child)
-            child.send_signal(sig)
+            signal_when(
+                lambda: bool(finished_clips(store)) and resumable_job_waiting(store, server), child, sig
+            )
             child.wait(timeout=10)
         finally:
             with suppress(ProcessLookupError):

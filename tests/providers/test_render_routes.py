@@ -29,9 +29,10 @@ from render_helpers import (
     finished_clips,
     journal,
     make_image,
+    part_way,
     shotlist,
+    signal_when,
     start,
-    wait_until,
     write,
 )
 from replicate_server import ReplicateServer
@@ -224,8 +225,7 @@ def test_a_render_killed_part_way_and_resumed_adds_no_job(tmp_path: Path, route:
         try:
             # Some shots stored while others are in flight and journalled: the kill must land
             # between the two (waiting for the first clip alone can see every job done first).
-            wait_until(lambda: bool(finished_clips(store)) and bool(journal(store)), child)
-            child.send_signal(signal.SIGKILL)
+            signal_when(lambda: part_way(store), child, signal.SIGKILL)
             child.wait(timeout=10)
         finally:
             with suppress(ProcessLookupError):
