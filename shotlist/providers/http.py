@@ -517,8 +517,16 @@ class ApiSession:
         auth: Mapping[str, str],
         max_bytes: int,
     ) -> int:
-        """Stream a result to ``dest``; ``auth`` goes along only to ``api_base``'s own origin."""
-        absolute = str(httpx.URL(api_base).join(url))
+        """Stream a result to ``dest``; ``auth`` goes along only to ``api_base``'s own origin.
+        A relative ``url`` (a path on the API's own origin) is resolved against ``api_base``;
+        one that is no URL at all is a retryable download error (the next poll may send a
+        good one), never a crash."""
+        try:
+            absolute = str(httpx.URL(api_base).join(url))
+        except httpx.InvalidURL as exc:
+            raise ctx.error(
+                f"the result URL is not a usable URL ({exc})", kind="download", retryable=True
+            ) from exc
         headers = auth if same_origin(absolute, api_base) else {}
         return await download_mp4(self.client, absolute, dest, ctx, headers=headers, max_bytes=max_bytes)
 

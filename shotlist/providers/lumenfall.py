@@ -57,8 +57,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from shotlist.errors import ProviderError
 from shotlist.providers.base import JobState, JobStatus, reported_cost
 from shotlist.providers.capabilities import LUMENFALL
@@ -297,15 +295,14 @@ class LumenfallProvider(ApiRoute):
         ctx = self._context(request, job_id)
         if not status.result_url:
             raise ctx.error("the job finished without an output URL", kind="download", retryable=True)
-        # A gateway may answer with a path on its own origin; join resolves it.
-        try:
-            url = str(httpx.URL(self.base_url).join(status.result_url))
-        except httpx.InvalidURL as exc:
-            raise ctx.error(
-                f"the result URL is not a usable URL ({exc})", kind="download", retryable=True
-            ) from exc
+        # A gateway may answer with a path on its own origin; the session resolves it.
         await self._session.download(
-            url, dest, ctx, api_base=self.base_url, auth=self._auth(), max_bytes=self._max_download_bytes
+            status.result_url,
+            dest,
+            ctx,
+            api_base=self.base_url,
+            auth=self._auth(),
+            max_bytes=self._max_download_bytes,
         )
 
     async def cancel(self, request: ShotRequest, job_id: str) -> None:

@@ -3,10 +3,14 @@ capability records name, and a blank key refused with that variable's name."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from shotlist.errors import ConfigError
+import pytest
+from route_requests import shot
+
+from shotlist.errors import ConfigError, ProviderError
 from shotlist.providers.ark import ArkProvider
+from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.fal import FalProvider
 from shotlist.providers.http import ApiRoute
 from shotlist.providers.lumenfall import LumenfallProvider
@@ -42,3 +46,18 @@ def test_settings_come_from_the_variables_the_record_names(
     assert KEY not in repr(plain) + repr(custom)
     with pytest.raises(ConfigError, match=f"^{base_env} must be an http"):
         route.from_env({key_env: KEY, base_env: "ftp://example.test"})
+
+
+@pytest.mark.parametrize("route", [row[0] for row in ROUTES])
+async def test_a_result_url_that_is_no_url_is_a_retryable_download_error_on_every_route(
+    route: type[ApiRoute], tmp_path: Path
+) -> None:
+    status = JobStatus(JobState.SUCCEEDED, result_url="http://[::1")
+    dest = tmp_path / "clip.mp4"
+    async with route(KEY, "http://127.0.0.1:9/v1") as session:
+        with pytest.raises(ProviderError) as caught:
+            await session.fetch(shot(route.name), "job-1", status, dest)
+    assert (caught.value.kind, caught.value.retryable) == ("download", True)
+    assert "the result URL is not a usable URL" in str(caught.value)
+    assert KEY not in str(caught.value)
+    assert not dest.exists()
