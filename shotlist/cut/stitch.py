@@ -60,6 +60,7 @@ from shotlist.cut.timeline import CutPlan, ShotTiming, plan_cut
 from shotlist.cut.transitions import TRANSITION_TYPES
 from shotlist.cut.types import FIT_MODES, CutResult, CutSettings, CutShot, TransitionSpec
 from shotlist.cut.video import (
+    WINDOW_VERSION,
     Encoding,
     concat_list,
     copy_picture_output,
@@ -105,6 +106,7 @@ class _Window:
     event: str  # the step as reported to the hook
     step: str  # the step as named in an error
     output: Callable[[Path], graph.Output]  # the ffmpeg output writing the window to a path
+    pixels: int  # frames times frame size: how much work it is
 
 
 def stitch_cut(
@@ -434,6 +436,7 @@ def _transition_window(
         type=timing.transition,
         frames=timing.transition_frames,
         encoding=enc.key(),
+        version=WINDOW_VERSION,
     )
     tail, head = before.pieces["tail"], after.pieces["head"]
     kind, frames = timing.transition, timing.transition_frames
@@ -444,6 +447,7 @@ def _transition_window(
         event="rendering transition",
         step=f"rendering the {timing.transition} into shot {timing.shot.id!r}",
         output=lambda out: transition_output(tail, head, kind, frames, enc, out),
+        pixels=frames * enc.width * enc.height,
     )
 
 
@@ -452,7 +456,14 @@ def _fade_window(
 ) -> _Window:
     frames = timing.head if direction == "in" else timing.tail
     piece = picture.pieces["head" if direction == "in" else "tail"]
-    key = cache_key("fade", piece=picture.key, direction=direction, frames=frames, encoding=enc.key())
+    key = cache_key(
+        "fade",
+        piece=picture.key,
+        direction=direction,
+        frames=frames,
+        encoding=enc.key(),
+        version=WINDOW_VERSION,
+    )
     return _Window(
         key=key,
         path=cache.windows / f"{key}.mp4",
@@ -460,11 +471,17 @@ def _fade_window(
         event=f"rendering fade {direction}",
         step=f"rendering the fade {direction} of shot {timing.shot.id!r}",
         output=lambda out: fade_output(piece, direction, frames, enc, out),
+        pixels=frames * enc.width * enc.height,
     )
 
 
-# Windows are a dozen frames or so: starting ffmpeg costs as much as rendering one, so many
-# share a run (each its own single-threaded encoder, see Encoding.options).
+# Windows are a dozen frames or so, each with its own single-threaded decoders and encoder
+# (see Encoding.options). Starting ffmpeg costs little beside rendering even a small window
+# (a few ms of CPU against 25 ms at 320x180, 170 ms at 720p), so windows share a run only up
+# to about half a second of 480p. Larger ones run one per job: the pool then keeps both cores
+# busy to the end (batches of eight left one idle while the last ran), and a run holds
+# 130 MB at 720p where eight windows held 900 MB.
+BATCH_WINDOW_PIXELS = 12 * 854 * 480
 BATCH_WINDOWS = 8
 
 
@@ -473,7 +490,8 @@ def _window_jobs(windows: Iterable[_Window]) -> list[Job]:
     jobs = []
     for event in dict.fromkeys(w.event for w in todo):  # a batch is reported as one kind of work
         alike = [w for w in todo if w.event == event]
-        for group in batches(alike, [1.0] * len(alike), float(BATCH_WINDOWS), BATCH_WINDOWS):
+        weights = [w.pixels for w in alike]
+        for group in batches(alike, weights, BATCH_WINDOW_PIXELS, BATCH_WINDOWS):
             more = tuple(w.shot_id for w in group[1:])
             jobs.append(Job(group[0].shot_id, event, _windows_job(group), more))
     return jobs

@@ -132,6 +132,11 @@ class Stream:
         """``count`` copies of this sound."""
         return self._fan("asplit", count)
 
+    def outputs(self, name: str, count: int, /, *args: Value, **options: Value) -> list[Stream]:
+        """The ``count`` outputs, in order, of filter ``name`` with several (``extractplanes``)."""
+        node = _Filter([self._stream], name, _plain(args), options)
+        return [Stream(node.stream(label=index)) for index in range(count)]
+
     def _fan(self, name: str, count: int) -> list[Stream]:
         node = _Filter([self._stream], name, (), {})  # ffmpeg-python writes the count itself
         return [Stream(node.stream(label=index)) for index in range(count)]

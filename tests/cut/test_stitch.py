@@ -262,6 +262,20 @@ def test_a_crossfade_midpoint_shows_both_shots(media: Media, stitch: Stitch) -> 
     assert mean_colour(result.output, 2.5)[2] > 200
 
 
+def test_a_crossfade_moves_from_each_shots_own_colours_to_the_next(media: Media, stitch: Stitch) -> None:
+    shots = [media.shot("red"), media.shot("blue", transition=TransitionSpec("crossfade", 1.0))]
+    result = stitch(shots, settings())
+
+    # A quarter of the way in, three parts red to one of blue; three quarters in, the reverse.
+    # At the midpoint the two mix evenly, so only these show each colour kept in its place.
+    early, late = mean_colour(result.output, 1.25), mean_colour(result.output, 1.75)
+    assert early[0] > 150
+    assert 30 < early[2] < 110
+    assert late[2] > 150
+    assert 30 < late[0] < 110
+    assert max(early[1], late[1]) < 40  # no green from either
+
+
 def test_fade_through_black_is_dark_at_its_midpoint(media: Media, stitch: Stitch) -> None:
     shots = [media.shot("red"), media.shot("white", transition=TransitionSpec("fade_black", 1.0))]
     result = stitch(shots, settings())

@@ -52,6 +52,15 @@ def test_one_file_read_twice_is_two_inputs() -> None:
     assert args.count("-i") == 2
 
 
+def test_a_filter_with_several_outputs_labels_them_in_order() -> None:
+    y, u, v = graph.Input(graph.url("in.mp4")).stream("v").outputs("extractplanes", 3, "y+u+v")
+    swapped = graph.merge("mergeplanes", [v, u, y], map1s=1, map2s=2, format="yuv420p")
+
+    spec = graph.command(graph.output([swapped], graph.url("out.mp4")))[3]
+
+    assert spec.startswith("[0:v]extractplanes=y+u+v[s0][s1][s2];[s2][s1][s0]mergeplanes=")
+
+
 def test_inputs_and_outputs_keep_their_options_and_maps() -> None:
     clip = graph.Input(graph.url("/c/clip.mp4"), {"ss": "0.5", "f": "mp4"})
     sound = graph.Input(graph.url("/c/sound.m4a"))
