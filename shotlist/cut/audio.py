@@ -122,10 +122,11 @@ def _pcm(path: Path) -> Stream:
     return graph.Input(graph.url(path), PCM_FORMAT).stream("a")
 
 
-def sound_window_args(
+def sound_window_output(
     tail: Path | None, tail_start: int, head: Path | None, samples: int, dip: bool, output: Path
-) -> list[str]:
-    """Render the sound of a transition: ``samples`` of one shot's end into the next's start.
+) -> graph.Output:
+    """The sound of a transition, ``samples`` of one shot's end into the next's start: an
+    output to run with others in one ffmpeg.
 
     ``tail`` is the earlier shot's PCM, whose overlap starts at ``tail_start``;
     ``head`` is the later shot's PCM; ``None`` stands for a muted shot. A
@@ -149,7 +150,7 @@ def sound_window_args(
         after = after.filter("afade", t="in", curve="qsin", ns=samples)
     mixed = graph.merge("amix", [before, after], inputs=2, duration="longest", normalize=0)
     sound = mixed.filter("aformat", sample_fmts="s16")
-    return graph.command(graph.output([sound], graph.url(output), _PCM_OUTPUT))
+    return graph.output([sound], graph.url(output), _PCM_OUTPUT)
 
 
 def mix_args(

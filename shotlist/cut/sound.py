@@ -35,7 +35,7 @@ from shotlist.cut.audio import (
     parse_ebur128,
     pcm_encode_args,
     pcm_encode_output,
-    sound_window_args,
+    sound_window_output,
     splice_spans,
     splice_starts,
 )
@@ -67,7 +67,7 @@ class _Window:
 
     shot_id: str
     path: Path
-    args: Callable[[Path], list[str]]
+    output: Callable[[Path], graph.Output]  # the ffmpeg output writing the window to a path
 
 
 def start_sound(
@@ -214,7 +214,7 @@ def _windows(plan: CutPlan, sounds: Sequence[Path], cache: Cache) -> dict[int, _
         windows[index] = _Window(
             shot_id=timing.shot.id,
             path=cache.windows / f"{key}.pcm",
-            args=functools.partial(sound_window_args, tail, tail_start, head, samples, dip),
+            output=functools.partial(sound_window_output, tail, tail_start, head, samples, dip),
         )
     return windows
 
@@ -467,8 +467,7 @@ def _build(
     """Join, mix, level and encode the cut's sound into ``track``."""
     for future in normalizing:
         future.result()
-    with ThreadPoolExecutor(os.cpu_count() or 1) as renderers:
-        list(renderers.map(_render_window, windows))
+    _render_windows(windows)
     joined = scratch / "shots.pcm"
     _join(pieces, joined)
     mixed = scratch / "mixed.wav"
@@ -484,10 +483,40 @@ def _build(
     _encode(source, level, plan.samples(plan.total_frames), scratch, track)
 
 
-def _render_window(window: _Window) -> None:
-    building = files.staged(window.path)
-    step = f"rendering the sound into shot {window.shot_id!r}"
-    _render(window.args(building), step, building, window.path)
+# A transition's sound is a fraction of a second of PCM, quicker to render than ffmpeg is to
+# start: the windows share a run, a few runs on every core.
+SOUND_WINDOWS_PER_RUN = 16
+
+
+def _render_windows(windows: Sequence[_Window]) -> None:
+    groups = batches(windows, [1.0] * len(windows), SOUND_WINDOWS_PER_RUN, SOUND_WINDOWS_PER_RUN)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as renderers:
+        list(renderers.map(_render_group, groups))
+
+
+def _render_group(group: Sequence[_Window]) -> None:
+    """Render the sound windows of ``group`` in one ffmpeg run."""
+    buildings = [files.staged(window.path) for window in group]
+    try:
+        outputs = [window.output(building) for window, building in zip(group, buildings, strict=True)]
+        if len(group) == 1:
+            step = f"rendering the sound into shot {group[0].shot_id!r}"
+        else:
+            step = f"rendering the sound of {len(group)} transitions"
+        try:
+            run_ffmpeg(graph.command(*outputs), step=step, error=StitchError)
+        except StitchError:
+            if len(group) == 1:
+                raise
+            # One window spoils a shared run: rendered alone, the one at fault is named.
+            for window in group:
+                _render_group([window])
+            return
+        for window, building in zip(group, buildings, strict=True):
+            publish(building, window.path)
+    finally:
+        for building in buildings:
+            building.unlink(missing_ok=True)
 
 
 def _limit(mixed: Path, gain_db: float, target: float, plan: CutPlan, scratch: Path) -> Path:

@@ -767,16 +767,22 @@ def test_many_short_clips_are_normalized_several_per_run_with_an_event_each(
 def test_many_transitions_are_rendered_several_per_run(
     media: Media, stitch: Stitch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import shotlist.cut.sound as sound_module
     import shotlist.cut.stitch as stitch_module
 
     runs: list[list[str]] = []
-    real = stitch_module.run_ffmpeg
-    monkeypatch.setattr(stitch_module, "run_ffmpeg", lambda args, **kw: runs.append(args) or real(args, **kw))
+    for module in (stitch_module, sound_module):
+        real = module.run_ffmpeg
+        monkeypatch.setattr(
+            module, "run_ffmpeg", lambda args, real=real, **kw: runs.append(args) or real(args, **kw)
+        )
     shots = [media.shot(n, f"{n}-{i}") for i in range(4) for n in ("red", "white")]
     events: list[Event] = []
     result = stitch(shots, settings(transition=TransitionSpec("crossfade", 0.5)), events)
 
     assert sorted(steps(events, "rendering transition")) == sorted(s.id for s in shots[1:])
+    assert sorted(steps(events, "rendering sound transition")) == sorted(s.id for s in shots[1:])
     assert len([args for args in runs if any("xfade" in a for a in args)]) < 7  # 7 windows
+    assert len([args for args in runs if any("amix" in a for a in args)]) < 7  # and their sound
     assert result.duration == pytest.approx(8 * 2.0 - 7 * 0.5)
     assert mean_colour(result.output, 2.9)[1] > 200  # white, between red ones
