@@ -564,6 +564,20 @@ def test_a_hard_cut_restitch_encodes_only_the_new_shot_and_its_two_joins_and_mat
     assert level(again.output, 5.0, 1.0) > -30  # orange's tone where white's was
 
 
+def test_a_change_to_the_picture_alone_keeps_the_encoded_sound(media: Media, stitch: Stitch) -> None:
+    shots = [media.shot(n) for n in ("red", "blue", "white")]
+    stitch(shots, settings(transition=TransitionSpec("crossfade", 0.5)))
+
+    events: list[Event] = []
+    smaller_wipes = settings(width=256, height=144, transition=TransitionSpec("wipeleft", 0.5))
+    result = stitch(shots, smaller_wipes, events)
+
+    assert sorted(steps(events, "rendering transition")) == ["blue", "white"]
+    assert steps(events, "rendering sound transition") == []
+    assert steps(events, "mixing audio") == []
+    assert_in_sync(probe(result.output), 3 * 2.0 - 2 * 0.5)
+
+
 def test_a_failed_step_leaves_the_previous_cut_and_names_the_step(media: Media, stitch: Stitch) -> None:
     good = stitch([media.shot("red"), media.shot("blue")], settings())
     before = good.output.read_bytes()
