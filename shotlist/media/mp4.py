@@ -335,30 +335,40 @@ def _media_time(
     composition: array[int] | None,
     path: Path,
 ) -> int:
-    """Where the single edit starts presenting the media (0 without an edit list)."""
+    """Where the track's one edit starts presenting the media (0 without an edit list).
+
+    Empty edits before it (a delay, as ffmpeg's segment muxer writes for a first segment
+    starting after zero) are let go: a piece of a cut is shown from its first frame, as
+    the concat demuxer, which subtracts each file's start, showed it too.
+    """
     if b"edts" not in trak:
         return 0
     edts = _find(data, *trak[b"edts"])
     if b"elst" not in edts:
         return 0
-    body = edts[b"elst"][0]
-    version, count = data[body], struct.unpack_from(">I", data, body + 4)[0]
-    if count == 0:
+    edits = [edit for edit in _edits(data, edts[b"elst"][0]) if edit[1] != -1]
+    if not edits:
         return 0
-    if count != 1:
-        raise Mp4Unsupported(f"{path}: an edit list of {count} edits")
-    if version == 1:
-        segment, media_time = struct.unpack_from(">Qq", data, body + 8)
-        rate = struct.unpack_from(">i", data, body + 24)[0]
-    else:
-        segment, media_time = struct.unpack_from(">Ii", data, body + 8)
-        rate = struct.unpack_from(">i", data, body + 16)[0]
+    if len(edits) != 1:
+        raise Mp4Unsupported(f"{path}: an edit list of {len(edits)} edits")
+    segment, media_time, rate = edits[0]
     if media_time < 0 or rate != 0x10000:
-        raise Mp4Unsupported(f"{path}: an edit that delays or retimes the track")
+        raise Mp4Unsupported(f"{path}: an edit that retimes the track")
     presented = _end(durations, composition) - media_time
     if segment and segment * timescale < (presented * movie_timescale) - timescale * 2:
         raise Mp4Unsupported(f"{path}: an edit that cuts the track's end")
     return int(media_time)
+
+
+def _edits(data: bytes, body: int) -> list[tuple[int, int, int]]:
+    """An elst's edits: (segment duration, media time, rate)."""
+    version, count = data[body], struct.unpack_from(">I", data, body + 4)[0]
+    layout, size = (">Qqi", 20) if version == 1 else (">Iii", 12)
+    edits = []
+    for index in range(count):
+        segment, media_time, rate = struct.unpack_from(layout, data, body + 8 + size * index)
+        edits.append((int(segment), int(media_time), int(rate)))
+    return edits
 
 
 def _end(durations: array[int], composition: array[int] | None) -> int:

@@ -578,6 +578,23 @@ def test_a_change_to_the_picture_alone_keeps_the_encoded_sound(media: Media, sti
     assert_in_sync(probe(result.output), 3 * 2.0 - 2 * 0.5)
 
 
+@pytest.mark.parametrize("fades", [0.0, 0.5], ids=["no-fades", "fades"])
+def test_normalized_pieces_and_windows_are_joined_by_the_copy_not_by_ffmpeg(
+    media: Media, stitch: Stitch, monkeypatch: pytest.MonkeyPatch, fades: float
+) -> None:
+    import shotlist.cut.stitch as stitch_module
+
+    def no_ffmpeg(*args: object) -> None:
+        raise AssertionError("the join fell back to ffmpeg")
+
+    monkeypatch.setattr(stitch_module, "_join_with_ffmpeg", no_ffmpeg)
+    cut = settings(transition=TransitionSpec("crossfade", 0.5), fade_in=fades, fade_out=fades)
+    result = stitch([media.shot("red"), media.shot("square"), media.shot("white")], cut)
+
+    assert_in_sync(probe(result.output), 2.0 + 1.5 + 2.0 - 2 * 0.5)
+    assert mean_colour(result.output, 0.9)[0] > 200  # red, then the square, then white
+
+
 def test_a_failed_step_leaves_the_previous_cut_and_names_the_step(media: Media, stitch: Stitch) -> None:
     good = stitch([media.shot("red"), media.shot("blue")], settings())
     before = good.output.read_bytes()

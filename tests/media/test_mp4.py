@@ -173,3 +173,16 @@ def test_offsets_past_four_gigabytes_are_written_in_64_bits(
     assert b"stco" not in data
     assert struct.unpack_from(">I4s", data, data.index(b"mdat") - 4) == (1, b"mdat")  # 64-bit size
     assert frames(out) == frames(concat_copy(clips, tmp_path / "reference.mp4"))
+
+
+def test_a_piece_that_starts_late_is_joined_from_its_first_frame(clips: list[Path], tmp_path: Path) -> None:
+    """ffmpeg writes a leading empty edit for a segment starting after zero; the piece is
+    still shown from its first frame, as the concat demuxer shows it."""
+    late = tmp_path / "late.mp4"
+    run_ffmpeg(["-i", str(clips[1]), "-map", "0:v", "-c", "copy", "-output_ts_offset", "0.25", str(late)],
+               step="a late piece")  # fmt: skip
+    assert read_track(late, b"vide").media_time == read_track(clips[1], b"vide").media_time
+    out = tmp_path / "joined.mp4"
+    write_movie(out, [read_track(c, b"vide") for c in (clips[0], late, clips[2])], [])
+
+    assert frames(out) == frames(concat_copy(clips, tmp_path / "reference.mp4"))
