@@ -4,8 +4,9 @@ Each shot request becomes one ffmpeg run that draws a real animatic clip:
 
 - **picture**: the shot's reference video (looped or cut to length), else its
   first reference image, else a procedural landscape painted from the seed
-  and the prompt (``scene``); moved as the camera directs by a
-  per-frame source window (``motion``);
+  and the prompt (``scene``); moved as the camera directs: ``motion`` draws
+  the path of a window over the picture, ``framing`` films it cheaply (a
+  still is scaled and tilted once per picture it shows, then cropped);
 - **caption**: shot id, camera and prompt on the picture, dialogue as
   subtitles (``caption``, rendered by libass with a bundled font);
 - **sound**: the audio reference, else seeded ambience when the request asks
@@ -47,7 +48,8 @@ from shotlist.media.probe import decodes
 from shotlist.providers.base import JobState, JobStatus
 from shotlist.providers.capabilities import LOCAL_PROVIDER
 from shotlist.providers.local.caption import caption_script
-from shotlist.providers.local.motion import is_still, perspective_options
+from shotlist.providers.local.framing import Framing, Parity, Picture, Tilt, chunks, framing, pictures
+from shotlist.providers.local.motion import expression
 from shotlist.providers.local.scene import render_plate, scene_for
 from shotlist.providers.local.sound import ambience, reference_sound
 from shotlist.providers.local.version import LOCAL_ENGINE_VERSION
@@ -119,9 +121,15 @@ def _check(request: ShotRequest) -> None:
         raise _invalid(request, "duration and fps must be positive")
 
 
-def _cover(picture: Stream, request: ShotRequest, *, pix_fmt: str = "yuv420p") -> Stream:
-    """Scale to fill the frame (cropping the overflow), converting to BT.709 4:2:0."""
-    w, h = request.width, request.height
+def _cover(
+    picture: Stream, size: tuple[int, int], *, pix_fmt: str = "yuv420p", parity: Parity | None = None
+) -> Stream:
+    """Scale to fill ``size`` (cropping the overflow), converting to BT.709 4:2:0.
+
+    ``parity``: the picture is for crops at offsets of that parity, its chroma sited to
+    keep colour and brightness in register (see ``framing``).
+    """
+    w, h = size
     scaled = picture.filter(
         "scale",
         w=w,
@@ -130,8 +138,23 @@ def _cover(picture: Stream, request: ShotRequest, *, pix_fmt: str = "yuv420p") -
         flags=SWS_FLAGS,
         out_color_matrix="bt709",
         out_range="tv",
+        **_sited(parity),
     )
     return scaled.filter("crop", w=w, h=h).filter("setsar", sar=1).filter("format", pix_fmts=pix_fmt)
+
+
+def _sited(parity: Parity | None) -> dict[str, graph.Value]:
+    """Scale options siting 4:2:0 chroma for crops at offsets of ``parity``.
+
+    swscale centres a chroma sample on its 2x2 block of luma (128/256 of a luma pixel
+    in). A crop at an odd offset starts its chroma at the sample one luma pixel before
+    its first column, so the picture for it has each sample sited one luma pixel further
+    along: the sample then lies where the crop's first 2x2 block does. (A scale to the
+    same size and format ignores these: it only copies.)
+    """
+    if parity is None:
+        return {}
+    return {"out_h_chr_pos": 128 + 256 * parity[0], "out_v_chr_pos": 128 + 256 * parity[1]}
 
 
 FRAME_BLEND = 1.0
@@ -158,7 +181,7 @@ def _with_frames(video: Stream, request: ShotRequest, frames: int) -> Stream:
         if image is None or image.path is None:
             continue
         still = graph.Input(graph.url(image.path), {"f": "image2", "pattern_type": "none"}).stream("v")
-        layer = _hold(_cover(still, request, pix_fmt="yuva420p"), frames, fps).filter(
+        layer = _hold(_cover(still, (request.width, request.height), pix_fmt="yuva420p"), frames, fps).filter(
             "fade", t=direction, st=start, d=round(blend, 6), alpha=1
         )
         video = graph.merge("overlay", [video, layer], eof_action="pass", format="yuv420")
@@ -172,29 +195,24 @@ def _hold(picture: Stream, frames: int, fps: int) -> Stream:
 
 @dataclass(frozen=True)
 class _Picture:
-    """Where the frames come from, before the camera moves over them."""
+    """Where the frames come from, before they are fitted to the frame and the camera moves."""
 
     kind: str  # "video", "image" or "procedural"
-    frames: Stream  # full-size 4:2:0 frames, one per output frame
+    source: Stream  # as decoded: a video at the shot's frame rate, or one still picture
     files: tuple[tuple[str, bytes], ...] = ()
     default_move: str | None = None  # procedural scenes move even when told nothing
 
 
-def _picture(request: ShotRequest, work_dir: Path, frames: int) -> _Picture:
+def _picture(request: ShotRequest, work_dir: Path) -> _Picture:
     """The shot's picture: its reference video, else its first image, else a painted scene."""
-    fps = request.fps
     video, image = _local(request.videos), _local(request.images)
     if video is not None and video.path is not None:
         looped = graph.Input(graph.url(video.path), {"stream_loop": -1}).stream("v")
-        covered = _cover(looped.filter("fps", fps=fps), request)
-        return _Picture(
-            kind="video",
-            frames=covered.filter("trim", end_frame=frames).filter("setpts", f"N/({fps}*TB)"),
-        )
+        return _Picture(kind="video", source=looped.filter("fps", fps=request.fps))
     if image is not None and image.path is not None:
         # image2 without a pattern: a file named "100%.png" is one file, not a sequence.
         still = graph.Input(graph.url(image.path), {"f": "image2", "pattern_type": "none"}).stream("v")
-        return _Picture(kind="image", frames=_hold(_cover(still, request), frames, fps))
+        return _Picture(kind="image", source=still)
     scene = scene_for(request.seed, request.source_prompt)
     # The plate is painted transposed (see scene.py): height x width as stored.
     plate = graph.Input(
@@ -203,26 +221,123 @@ def _picture(request: ShotRequest, work_dir: Path, frames: int) -> _Picture:
     ).stream("v")
     return _Picture(
         kind="procedural",
-        frames=_hold(_cover(plate.filter("transpose", 0), request), frames, fps),
+        source=plate.filter("transpose", 0),
         files=((PLATE_NAME, render_plate(scene, request.width, request.height)),),
         default_move=scene.default_move,
     )
 
 
-def _moved(picture: Stream, request: ShotRequest, frames: int, default_move: str | None) -> Stream:
-    """``picture`` as the camera moves over it: a per-frame source window (``local.motion``)."""
-    if is_still(request.camera, default_move=default_move):
-        return picture
-    corners = perspective_options(
+# The window's per-frame scale (zooms) interpolates like a perspective warp does: bilinear.
+WINDOW_SWS_FLAGS = "bilinear+accurate_rnd+bitexact"
+
+
+def _filmed(picture: _Picture, request: ShotRequest, frames: int) -> Stream:
+    """The shot's frames: the picture fitted, tilted and filmed through the camera's window
+    (``local.framing``), one per output frame at the output's size."""
+    fps = request.fps
+    plan = framing(
         request.camera,
         request.width,
         request.height,
         frames,
-        request.fps,
+        fps,
         request.seed,
-        default_move=default_move,
+        default_move=picture.default_move,
+        moving=picture.kind == "video",
     )
-    return picture.filter("perspective", **corners, interpolation="linear", sense="source", eval="frame")
+    size = plan.size if plan is not None else (request.width, request.height)
+    if picture.kind == "video":
+        video = picture.source.filter("trim", end_frame=frames).filter("setpts", f"N/({fps}*TB)")
+        video = _cover(video, size)
+        if plan is not None and plan.tilt is not None:
+            video = _perspective(video, plan.tilt, frames, per_frame=bool(plan.tilt.path))
+    else:
+        video = _held(picture.source, plan, size, frames, fps)
+    return video if plan is None else _windowed(video, plan, request, frames)
+
+
+def _perspective(picture: Stream, tilt: Tilt, frames: int, *, per_frame: bool) -> Stream:
+    """``picture`` tilted: per frame (a video's path, a still's levels in turn) or once."""
+    return picture.filter(
+        "perspective",
+        **tilt.options(frames),
+        interpolation="linear",
+        sense="source",
+        eval="frame" if per_frame else "init",
+    )
+
+
+def _held(still: Stream, plan: Framing | None, size: tuple[int, int], frames: int, fps: int) -> Stream:
+    """A still held for the whole shot: scaled and tilted once per picture it shows
+    (``framing.pictures``: a parity of the crop, a tilt level), never once per frame."""
+    shown = pictures(plan, frames)
+    parities = sorted({picture.parity for picture in shown}, key=lambda p: p or (-1, -1))
+    tilt = plan.tilt if plan is not None else None
+    if tilt is None:
+        sources = still.split(len(parities)) if len(parities) > 1 else [still]
+        made = {p: _cover(source, size, parity=p) for p, source in zip(parities, sources, strict=True)}
+    else:
+        assert plan is not None
+        levels = _tilted_levels(still, tilt, plan.tilt_size, fps)
+        if plan.exact:
+            # Each level warped once at the output's size, then scaled once per parity
+            # (every level, shown with that parity or not: a few spare scales, one stream).
+            branches = levels.split(len(parities)) if len(parities) > 1 else [levels]
+            made = {p: _sited_scale(branch, size, p) for p, branch in zip(parities, branches, strict=True)}
+        else:
+            made = {None: levels}
+    if len(set(shown)) == 1:
+        return _hold(made[shown[0].parity], frames, fps)
+    return _shown(made, shown, fps)
+
+
+def _tilted_levels(still: Stream, tilt: Tilt, size: tuple[int, int], fps: int) -> Stream:
+    """The still tilted to each level in turn: the frames of one warp, in order of first use."""
+    count = len(tilt.levels)
+    covered = _cover(still, size)
+    if count == 1:
+        return _perspective(covered, tilt, count, per_frame=False)
+    return _perspective(_hold(covered, count, fps), tilt, count, per_frame=True)
+
+
+def _sited_scale(picture: Stream, size: tuple[int, int], parity: Parity | None) -> Stream:
+    """A 4:2:0 picture scaled to ``size``, its chroma sited for crops of ``parity``."""
+    scaled = picture.filter("scale", w=size[0], h=size[1], flags=SWS_FLAGS, **_sited(parity))
+    return scaled.filter("setsar", sar=1)
+
+
+def _shown(made: dict[Parity | None, Stream], shown: tuple[Picture, ...], fps: int) -> Stream:
+    """Each frame's own picture (``made``: per parity, the levels in order of first use),
+    in runs of frames (``framing.chunks``) that each wait only for the pictures they
+    show. Copies are references to a picture, not pictures."""
+    parts = chunks(shown, fps)
+    uses = {p: sum(1 for part in parts for q, _ in part.needs if q == p) for p in made}
+    branches = {p: iter(stream.split(uses[p]) if uses[p] > 1 else [stream]) for p, stream in made.items()}
+    runs = []
+    for part in parts:
+        needed = [next(branches[p]).filter("trim", end_frame=count) for p, count in part.needs]
+        row = needed[0] if len(needed) == 1 else graph.merge("concat", needed, n=len(needed), v=1, a=0)
+        padded = row.filter("setpts", f"N/({fps}*TB)").filter(
+            "tpad", stop=part.end - part.start, stop_mode="clone"
+        )
+        runs.append(padded.filter("shuffleframes", mapping=part.mapping))
+    joined = runs[0] if len(runs) == 1 else graph.merge("concat", runs, n=len(runs), v=1, a=0)
+    return joined.filter("setpts", f"N/({fps}*TB)")
+
+
+def _windowed(picture: Stream, plan: Framing, request: ShotRequest, frames: int) -> Stream:
+    """The output-sized window cropped from ``picture`` in each frame, after scaling the
+    picture again per frame when the window's size changes."""
+    if plan.zoom is not None:
+        w, h = (expression(side, frames, "n") for side in plan.zoom)
+        picture = picture.filter("scale", w=w, h=h, eval="frame", flags=WINDOW_SWS_FLAGS)
+    if plan.offset is None:
+        return picture
+    x, y = (expression(side, frames, "n") for side in plan.offset)
+    # exact: an odd offset is kept (its picture's chroma is sited for it, see framing);
+    # otherwise the offsets are even already.
+    cropped = picture.filter("crop", w=request.width, h=request.height, x=x, y=y, exact=int(plan.exact))
+    return cropped.filter("setsar", sar=1)
 
 
 def _sound(request: ShotRequest) -> Stream | None:
@@ -268,9 +383,9 @@ def build_local_render(
     if request.segments:
         return _build_segmented(request, dest, work_dir, font_dir)
     frames = frame_count(request)
-    picture = _picture(request, work_dir, frames)
+    picture = _picture(request, work_dir)
     files = list(picture.files)
-    video = _moved(picture.frames, request, frames, picture.default_move)
+    video = _filmed(picture, request, frames)
     env: list[tuple[str, str]] = []
     script = caption_script(request)
     if script is not None:
@@ -321,10 +436,10 @@ def _build_segmented(request: ShotRequest, dest: Path, work_dir: Path, font_dir:
         sub = segment_request(request, number)
         count = max(1, edges[number + 1] - edges[number])
         folder = f"segment{number + 1}"
-        picture = _picture(sub, work_dir / folder, count)
+        picture = _picture(sub, work_dir / folder)
         kinds.append(picture.kind)
         files += [(f"{folder}/{name}", content) for name, content in picture.files]
-        video = _moved(picture.frames, sub, count, picture.default_move)
+        video = _filmed(picture, sub, count)
         script = caption_script(sub)
         if script is not None:
             files.append((f"{folder}/{ASS_NAME}", script.encode("utf-8")))

@@ -1,10 +1,11 @@
 """Camera moves of the local previz engine, as per-frame source windows.
 
 A move is a path of a *window* over the source picture: the quadrilateral
-of the source that is stretched onto the output frame in each frame (the
-``perspective`` filter with ``sense=source``). A window that shrinks is a
-push in, one that slides left is a pan left, a trapezoid is a low or high
-angle, a rotated one a dutch angle.
+of the source that is stretched onto the output frame in each frame. A
+window that shrinks is a push in, one that slides left is a pan left, a
+trapezoid is a low or high angle, a rotated one a dutch angle. How the
+engine films a path cheaply (a tilted picture under an upright window) is
+``framing``'s part.
 
 Every quantity is an ``Expr``: one object that renders to ffmpeg's
 expression language (evaluated by ffmpeg for each frame) and evaluates in
@@ -32,8 +33,9 @@ SPEED_AMOUNT = {"slow": 0.55, "medium": 1.0, "fast": 1.7}
 class Expr:
     """A per-frame quantity: its ffmpeg expression text and the same formula in Python.
 
-    ``value`` takes the 0-based frame index. ``text`` refers to the eased
-    progress as ``ld(0)``; ``perspective_options`` stores it first.
+    ``value`` takes the 0-based frame index. ``text`` refers to that index as
+    ``ld(1)`` and to the eased progress as ``ld(0)``; ``expression`` stores
+    both first, from whichever variable the filter counts frames with.
     ``number`` is set for constants, which fold so the text stays short.
     """
 
@@ -103,13 +105,14 @@ def cos(x: Expr) -> Expr:
     return Expr(f"cos({x.text})", lambda k: math.cos(x.value(k)))
 
 
-# The frame index as ffmpeg's perspective filter counts it (``in`` starts at 1).
-FRAME = Expr("(in-1)", float)
+# The 0-based frame index, stored first by ``expression`` (filters name it differently:
+# ``n`` in scale and crop, ``in`` counting from 1 in perspective).
+FRAME = Expr("ld(1)", float)
 
 
 def progress_text(frames: int) -> str:
     """Linear progress 0..1 over the shot, in ffmpeg syntax."""
-    return f"clip((in-1)/{max(frames - 1, 1)},0,1)"
+    return f"clip(ld(1)/{max(frames - 1, 1)},0,1)"
 
 
 def eased(frames: int) -> Expr:
@@ -125,6 +128,32 @@ def eased(frames: int) -> Expr:
 def ease_text(frames: int) -> str:
     p = progress_text(frames)
     return f"st(0,{p}*{p}*(3-2*{p}))"
+
+
+def expression(expr: Expr, frames: int, index: str) -> str:
+    """``expr`` as one ffmpeg expression for a filter whose frame index (0-based) is ``index``.
+
+    The index and the eased progress are stored first, only where the formula reads them.
+    """
+    steps = []
+    if "ld(1)" in expr.text or "ld(0)" in expr.text:
+        steps.append(f"st(1,{index})")
+    if "ld(0)" in expr.text:
+        steps.append(ease_text(frames))
+    return ";".join([*steps, expr.text])
+
+
+def c_round(x: float) -> float:
+    """Rounding as ffmpeg's ``round`` (C's): halves away from zero, unlike Python's ``round``."""
+    return float(math.floor(x + 0.5) if x >= 0 else math.ceil(x - 0.5))
+
+
+def rounded(x: Expr) -> Expr:
+    """``x`` rounded to a whole number, in ffmpeg and in Python alike."""
+    if x.number is not None:
+        return const(c_round(x.number))
+    value = x.value
+    return Expr(f"round({x.text})", lambda k: c_round(value(k)))
 
 
 @dataclass(frozen=True)
@@ -227,14 +256,13 @@ def _crane(sign: int) -> _Move:
 
 
 def _orbit(sign: int) -> _Move:
-    """Circle the subject: a sweep, a perspective swing and a slight zoom at mid-arc."""
+    """Circle the subject at a constant distance: a sweep and a perspective swing."""
 
     def move(e: Expr, a: float, n: int, fps: int, rng: random.Random) -> Window:
         d = 0.14 * a / 2
         return _window(
             cx=_from_to(e, -sign * d, sign * d),
             kh=_from_to(e, -sign * 0.08 * a, sign * 0.08 * a),
-            zoom=1.0 + 0.06 * a * sin(math.pi * e),
         )
 
     return move
@@ -367,29 +395,6 @@ def coverage(cs: list[Corner], width: int, height: int, frames: int) -> float:
                     need = max(need, abs(d) / max(room, 1e-6))
     # A hair more, so that rounding in ffmpeg never samples past an edge.
     return round(need * 1.002, 6) if need > 1.0 else 1.0
-
-
-def perspective_options(
-    camera: CameraDirection,
-    width: int,
-    height: int,
-    frames: int,
-    fps: int,
-    seed: int,
-    *,
-    default_move: str | None = None,
-) -> dict[str, str]:
-    """The perspective filter's corner options (x0..y3) for this camera direction."""
-    path = camera_window(camera, frames, fps, seed, default_move=default_move)
-    cs = corners(path, width, height)
-    m = coverage(cs, width, height, frames)
-    prefix = ease_text(frames) + ";"
-    options: dict[str, str] = {}
-    for i, c in enumerate(cs):
-        for axis, expr in (("x", c.cx + c.dx / m), ("y", c.cy + c.dy / m)):
-            # Store the eased progress only where the formula reads it.
-            options[f"{axis}{i}"] = prefix + expr.text if "ld(0)" in expr.text else expr.text
-    return options
 
 
 def is_still(camera: CameraDirection, *, default_move: str | None = None) -> bool:

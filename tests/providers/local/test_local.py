@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 from array import array
 from dataclasses import replace
@@ -24,14 +25,8 @@ from shotlist.providers.local.engine import (
     frame_count,
     render_local,
 )
-from shotlist.providers.local.motion import (
-    MOVES,
-    SPEED_AMOUNT,
-    camera_window,
-    corners,
-    coverage,
-    perspective_options,
-)
+from shotlist.providers.local.framing import TILT_STEP, Chunk, Picture, chunks, framing, pictures
+from shotlist.providers.local.motion import MOVES, SPEED_AMOUNT, expression
 from shotlist.providers.local.scene import render_plate, scene_for
 from shotlist.request import CameraDirection, MediaRef, ShotRequest
 
@@ -231,6 +226,39 @@ def test_pan_tilt_and_zoom_move_the_picture_differently(tmp_path: Path, media: d
     assert abs(fast_dx) > 1.4 * abs(pan_dx)
 
 
+def edge_at(row: bytes, level: float) -> float:
+    """Where ``row`` first crosses ``level`` going down, to a fraction of a sample."""
+    for i in range(len(row) - 1):
+        if row[i] >= level > row[i + 1]:
+            return i + (row[i] - level) / (row[i] - row[i + 1])
+    raise AssertionError("no edge in the row")
+
+
+def test_colour_stays_in_register_with_brightness_as_the_camera_pans(tmp_path: Path) -> None:
+    # Red on the left, blue on the right: brightness and colour (Cr) both drop at one edge.
+    image = tmp_path / "edge.ppm"
+    size = (480, 270)
+    row = bytes((200, 40, 40)) * (size[0] // 2) + bytes((40, 40, 200)) * (size[0] // 2)
+    image.write_bytes(f"P6 {size[0]} {size[1]} 255\n".encode() + row * size[1])
+    dest = tmp_path / "pan.mp4"
+    request = shot(images=(ref("image", image),), camera=CameraDirection(move="pan_right", speed="slow"))
+    render_local(request, dest)
+    edges, gaps = [], []
+    with av.open(str(dest)) as container:
+        for frame in container.decode(video=0):
+            luma, red = frame.planes[0], frame.planes[2]
+            y_row = bytes(luma)[(H // 2) * luma.line_size :][: frame.width]
+            cr_row = bytes(red)[(H // 4) * red.line_size :][: frame.width // 2]
+            edges.append(edge_at(y_row, 62))
+            # A chroma sample sits between two luma columns: sample j at 2j + 0.5.
+            gaps.append(2 * edge_at(cr_row, (max(cr_row) + min(cr_row)) / 2) + 0.5 - edges[-1])
+    assert len(gaps) == frame_count(request)
+    # The slow pan moves by single pixels too, not only by pairs...
+    assert any(round(b - a) % 2 for a, b in itertools.pairwise(edges)), edges
+    # ...and the colour follows the edge every time.
+    assert max(gaps) - min(gaps) < 0.5, gaps
+
+
 def test_static_image_holds_still(tmp_path: Path, media: dict[str, Path]) -> None:
     render_local(shot(images=(ref("image", media["marker"]),)), tmp_path / "s.mp4")
     dx, dy, area = motion(tmp_path / "s.mp4")
@@ -348,7 +376,7 @@ def test_url_references_fall_back_to_the_procedural_scene(tmp_path: Path) -> Non
 
 
 def test_engine_version_is_a_string() -> None:
-    assert LOCAL_ENGINE_VERSION == "1"
+    assert LOCAL_ENGINE_VERSION == "2"
 
 
 def test_caption_text_cannot_inject_ass_overrides() -> None:
@@ -362,25 +390,105 @@ def test_caption_text_cannot_inject_ass_overrides() -> None:
 
 @pytest.mark.parametrize("speed", sorted(SPEED_AMOUNT))
 @pytest.mark.parametrize("angle", [None, "low", "high", "overhead", "dutch"])
-def test_every_move_keeps_the_window_inside_the_picture(speed: str, angle: str | None) -> None:
+@pytest.mark.parametrize("moving", [False, True])
+def test_every_move_keeps_the_window_inside_the_picture(speed: str, angle: str | None, moving: bool) -> None:
     frames = 30
     for move in MOVES:
-        path = camera_window(CameraDirection(move, speed, None, angle), frames, FPS, seed=7)
-        cs = corners(path, W, H)
-        m = coverage(cs, W, H, frames)
+        plan = framing(CameraDirection(move, speed, None, angle), W, H, frames, FPS, seed=7, moving=moving)
+        if plan is None:
+            continue
+        tilt = plan.tilt
+        if tilt is not None:
+            tw, th = plan.size
+            corners = [c for level in tilt.levels for c in level] + [
+                (x.value(k), y.value(k)) for x, y in tilt.path for k in range(frames)
+            ]
+            # The tilted picture lies inside the source: no smeared edges.
+            assert all(-1e-6 <= x <= tw + 1e-6 and -1e-6 <= y <= th + 1e-6 for x, y in corners), move
         for k in range(frames):
-            for c in cs:
-                x = c.cx.value(k) + c.dx.value(k) / m
-                y = c.cy.value(k) + c.dy.value(k) / m
-                assert -1e-6 <= x <= W + 1e-6, (move, k)
-                assert -1e-6 <= y <= H + 1e-6, (move, k)
+            sw, sh = (side.value(k) for side in plan.zoom) if plan.zoom else plan.size
+            x, y = (side.value(k) for side in plan.offset) if plan.offset else (0, 0)
+            assert (sw, sh) >= (W, H), (move, k)
+            # The crop never has to clamp: the window is inside the (tilted) picture.
+            assert 0 <= x <= sw - W, (move, k)
+            assert 0 <= y <= sh - H, (move, k)
+            if not plan.exact:
+                assert (x % 2, y % 2) == (0, 0), (move, k)  # 4:2:0 crops by pairs of pixels
 
 
 def test_moves_compile_to_ffmpeg_expressions() -> None:
-    options = perspective_options(CameraDirection("dolly_in"), W, H, 18, FPS, 1)
-    assert sorted(options) == ["x0", "x1", "x2", "x3", "y0", "y1", "y2", "y3"]
-    assert all(":" not in value and "'" not in value for value in options.values())
-    assert options["x0"].startswith("st(0,clip((in-1)/17,0,1)")
+    plan = framing(CameraDirection("dolly_in"), W, H, 18, FPS, 1)
+    assert plan is not None
+    assert plan.zoom is not None
+    assert plan.offset is not None
+    texts = [expression(side, 18, "n") for side in (*plan.zoom, *plan.offset)]
+    assert all(":" not in text and "'" not in text for text in texts)
+    assert texts[0].startswith("st(1,n);st(0,clip(ld(1)/17,0,1)")
+
+
+def test_a_still_is_tilted_once_per_level_not_once_per_frame() -> None:
+    frames = 120
+    plan = framing(CameraDirection("orbit_left"), 1280, 720, frames, 24, seed=1)
+    assert plan is not None
+    assert plan.tilt is not None
+    levels = plan.tilt.levels
+    assert 4 < len(levels) < frames / 4
+    # Next levels are at most TILT_STEP pixels apart at every corner.
+    for a, b in itertools.pairwise(levels):
+        moved = max(abs(p - q) for ca, cb in zip(a, b, strict=True) for p, q in zip(ca, cb, strict=True))
+        assert moved <= TILT_STEP + 1e-6
+    # The orbit swings: the left edge is the taller one at first, the right one at the end.
+    first, last = levels[plan.tilt.shown[0]], levels[plan.tilt.shown[-1]]
+    assert first[2][1] - first[0][1] > first[3][1] - first[1][1]
+    assert last[2][1] - last[0][1] < last[3][1] - last[1][1]
+    # A pan needs no tilt; a static angle is one warp for the whole shot.
+    assert framing(CameraDirection("pan_left"), W, H, 30, FPS, 1).tilt is None  # type: ignore[union-attr]
+    low = framing(CameraDirection("static", angle="low"), W, H, 30, FPS, 1)
+    assert low is not None
+    assert low.tilt is not None
+    assert len(low.tilt.levels) == 1
+
+
+def shows(part: Chunk) -> list[Picture | None]:
+    """What a run's shuffleframes mapping shows, frame by frame (None: dropped)."""
+    row = [Picture(parity, level) for parity, count in part.needs for level in range(count)]
+    row += [row[-1]] * (part.end - part.start)  # tpad's copies of the last picture
+    return [None if index == "-1" else row[int(index)] for index in part.mapping.split()]
+
+
+def test_a_pan_scales_its_still_once_per_parity_of_the_crop() -> None:
+    frames = 60
+    plan = framing(CameraDirection("pan_right"), W, H, frames, FPS, 1)
+    assert plan is not None
+    assert plan.exact
+    assert plan.zoom is None
+    assert plan.offset is not None
+    shown = pictures(plan, frames)
+    assert len(shown) == frames
+    for k, picture in enumerate(shown):
+        x, y = (int(side.value(k)) for side in plan.offset)
+        assert picture == Picture((x % 2, y % 2), 0)
+    # The window slides sideways: odd and even x, one y; two pictures in all.
+    assert len(set(shown)) == 2
+    # Both are needed from the start, so they are shown in one run.
+    (part,) = chunks(shown, FPS)
+    assert shows(part) == [*shown, None, None]
+
+
+def test_an_orbit_shows_its_first_frames_before_its_last_pictures_are_made() -> None:
+    frames = 120
+    plan = framing(CameraDirection("orbit_left"), 1280, 720, frames, 24, seed=1)
+    shown = pictures(plan, frames)
+    parts = chunks(shown, 24)
+    assert len(parts) > 2
+    assert (parts[0].start, parts[0].end) == (0, 12)
+    assert [part.end for part in parts[:-1]] == [part.start for part in parts[1:]]
+    assert parts[-1].end == frames
+    needed = [sum(count for _, count in part.needs) for part in parts]
+    assert needed == sorted(needed)
+    assert needed[0] < needed[-1] / 4
+    for part in parts:
+        assert [p for p in shows(part) if p is not None] == list(shown[part.start : part.end])
 
 
 def test_scene_follows_the_prompt_and_the_seed() -> None:
@@ -467,7 +575,9 @@ async def test_unknown_job_is_expired_so_the_engine_resubmits(tmp_path: Path) ->
 @pytest.mark.e2e
 async def test_cancel_kills_ffmpeg_and_queued_jobs_wait(tmp_path: Path) -> None:
     provider = LocalProvider(tmp_path / "work", max_parallel=1)
-    long_shot = shot(duration=600.0, id="long")
+    # Ten minutes with sound keep ffmpeg busy for seconds (a still's picture alone would
+    # be encoded in one or two).
+    long_shot = shot(duration=600.0, id="long", generate_audio=True)
     first = await provider.submit(replace(long_shot, hash="1" * 64), "a")
     second = await provider.submit(replace(long_shot, hash="2" * 64, seed=9), "b")
     for _ in range(500):
