@@ -310,7 +310,7 @@ def _shown(made: dict[Parity | None, Stream], shown: tuple[Picture, ...], fps: i
     """Each frame's own picture (``made``: per parity, the levels in order of first use),
     in runs of frames (``framing.chunks``) that each wait only for the pictures they
     show. Copies are references to a picture, not pictures."""
-    parts = chunks(shown, fps)
+    parts = chunks(shown)
     uses = {p: sum(1 for part in parts for q, _ in part.needs if q == p) for p in made}
     branches = {p: iter(stream.split(uses[p]) if uses[p] > 1 else [stream]) for p, stream in made.items()}
     runs = []

@@ -55,9 +55,8 @@ from shotlist.request import CameraDirection
 TILT_STEP = 2.0
 """Pixels of the picture that a corner moves, at most, from one tilt level of a still to the next."""
 
-FIRST_CHUNK = 0.5
-"""Seconds of the first run of frames that a still's pictures are shown in; each next run is
-twice as long (see ``chunks``)."""
+NEW_PER_CHUNK = 4
+"""Pictures a run of frames may need beyond those of the runs before it (see ``chunks``)."""
 
 Point = tuple[float, float]
 Parity = tuple[int, int]  # of a crop's x and y offsets: 0 even, 1 odd
@@ -199,31 +198,35 @@ def pictures(plan: Framing | None, frames: int) -> tuple[Picture, ...]:
     )
 
 
-def chunks(shown: tuple[Picture, ...], fps: int) -> tuple[Chunk, ...]:
-    """How a still's pictures are shown: in runs of frames, the first ``FIRST_CHUNK``
-    seconds long and each next twice as long (merged while they need nothing new).
+def chunks(shown: tuple[Picture, ...]) -> tuple[Chunk, ...]:
+    """How a still's pictures are shown: in runs of frames that each need at most
+    ``NEW_PER_CHUNK`` pictures more than the runs before them.
 
-    A run needs only the levels first used by its end (levels are numbered in order of
-    first use), so the encoder starts on the first frames while later pictures are
-    still to be made.
+    Levels are numbered in order of first use, so a run needs only the pictures first
+    used by its end: the encoder starts on the first frames while later pictures are
+    still to be made, and is never kept waiting long for the next.
     """
     parities = sorted({picture.parity for picture in shown}, key=lambda p: p or (-1, -1))
+    counts = dict.fromkeys(parities, 0)
+    boundaries: list[tuple[int, tuple[tuple[Parity | None, int], ...]]] = []
+    made = 0  # pictures needed by the runs before the current one
+    for k, picture in enumerate(shown):
+        counts[picture.parity] = max(counts[picture.parity], picture.level + 1)
+        if sum(counts.values()) - made > NEW_PER_CHUNK and k > (boundaries[-1][0] if boundaries else 0):
+            boundaries.append((k, _needs(shown[:k], parities)))
+            made = sum(count for _, count in boundaries[-1][1])
+    starts = [0] + [k for k, _ in boundaries]
+    ends = [k for k, _ in boundaries] + [len(shown)]
+    needs = [needs for _, needs in boundaries] + [_needs(shown, parities)]
+    return tuple(_chunk(shown, a, b, n) for a, b, n in zip(starts, ends, needs, strict=True))
 
-    def needs(end: int) -> tuple[tuple[Parity | None, int], ...]:
-        used = shown[:end]
-        counts = {p: 1 + max((s.level for s in used if s.parity == p), default=-1) for p in parities}
-        return tuple((p, counts[p]) for p in parities if counts[p])
 
-    runs: list[tuple[int, int]] = []
-    start, length = 0, max(1, round(FIRST_CHUNK * fps))
-    while start < len(shown):
-        end = min(len(shown), start + length)
-        if runs and needs(end) == needs(runs[-1][1]):
-            runs[-1] = (runs[-1][0], end)
-        else:
-            runs.append((start, end))
-        start, length = end, 2 * length
-    return tuple(_chunk(shown, start, end, needs(end)) for start, end in runs)
+def _needs(
+    shown: tuple[Picture, ...], parities: list[Parity | None]
+) -> tuple[tuple[Parity | None, int], ...]:
+    """The pictures ``shown`` needs: per parity, the levels below the count."""
+    counts = {p: 1 + max((s.level for s in shown if s.parity == p), default=-1) for p in parities}
+    return tuple((p, counts[p]) for p in parities if counts[p])
 
 
 def _chunk(
