@@ -9,7 +9,8 @@ alternately with each case, so the ratio measures what the engine adds:
 decoding the reference, moving the camera, painting a scene, the caption and
 the sound. Prints seconds per second of 720p output (lower is better), wall
 clock and CPU time (ffmpeg's and this process's), and the ratios to the
-baseline; the target is at most 2x. CPU time is steadier on a busy machine.
+baseline; the target (issue 17) is at most 1.5x for the heaviest case. CPU time
+is steadier on a busy machine.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from shotlist.providers.local.engine import (
 from shotlist.request import CameraDirection, MediaRef, ShotRequest
 
 WIDTH, HEIGHT, FPS = 1280, 720, 24
+TARGET = 1.5  # issue 17: the heaviest case within 1.5x of the raw encode
 
 
 def encode_args(dest: Path, *, audio: bool) -> list[str]:
@@ -156,7 +158,7 @@ def main() -> int:
         print()
         print("seconds of work per second of output (best of the runs); ratio = case / baseline")
         print(f"{'case':34} {'wall':>6} {'base':>6} {'ratio':>6}   {'cpu':>6} {'base':>6} {'ratio':>6}")
-        worst = 0.0
+        worst, worst_cpu = 0.0, 0.0
         for name, request, audio in cases:
             # Baseline and case alternate, so load from elsewhere hits both alike.
             base_runs, case_runs = [], []
@@ -166,12 +168,13 @@ def main() -> int:
             base_wall, base_cpu = (min(run[i] for run in base_runs) for i in (0, 1))
             wall, cpu = (min(run[i] for run in case_runs) for i in (0, 1))
             worst = max(worst, wall / base_wall)
+            worst_cpu = max(worst_cpu, cpu / base_cpu)
             print(
                 f"{name:34} {wall / seconds:6.3f} {base_wall / seconds:6.3f} {wall / base_wall:6.2f}"
                 f"   {cpu / seconds:6.3f} {base_cpu / seconds:6.3f} {cpu / base_cpu:6.2f}"
             )
         print()
-        print(f"worst wall-clock ratio {worst:.2f} (target <= 2.00)")
+        print(f"worst ratio: wall clock {worst:.2f}, CPU {worst_cpu:.2f} (target <= {TARGET:.2f})")
     return 0
 
 
