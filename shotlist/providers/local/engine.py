@@ -177,6 +177,8 @@ def _with_frames(video: Stream, request: ShotRequest, frames: int) -> Stream:
         (request.first_frame, "out", 0.0),
         (request.last_frame, "in", last_start),
     )
+    if any(image is not None and image.path is not None for image, _, _ in overlays):
+        video = _numbered(video, fps)
     for image, direction, start in overlays:
         if image is None or image.path is None:
             continue
@@ -190,7 +192,17 @@ def _with_frames(video: Stream, request: ShotRequest, frames: int) -> Stream:
 
 def _hold(picture: Stream, frames: int, fps: int) -> Stream:
     """Repeat a single picture for the whole shot (scaled once, not per frame)."""
-    return picture.filter("loop", loop=frames - 1, size=1, start=0).filter("setpts", f"N/({fps}*TB)")
+    return _numbered(picture.filter("loop", loop=frames - 1, size=1, start=0), fps)
+
+
+def _numbered(frames: Stream, fps: int) -> Stream:
+    """``frames`` timed exactly by their number: frame n at n/fps seconds.
+
+    Streams laid over each other (``overlay``) meet frame for frame only if their times
+    agree exactly: a time rounded in another time base can fall after the other
+    stream's end (``eof_action=pass`` then drops the layer from the last frame).
+    """
+    return frames.filter("settb", expr=f"1/{fps}").filter("setpts", "N")
 
 
 @dataclass(frozen=True)
@@ -247,7 +259,7 @@ def _filmed(picture: _Picture, request: ShotRequest, frames: int) -> Stream:
     )
     size = plan.size if plan is not None else (request.width, request.height)
     if picture.kind == "video":
-        video = picture.source.filter("trim", end_frame=frames).filter("setpts", f"N/({fps}*TB)")
+        video = _numbered(picture.source.filter("trim", end_frame=frames), fps)
         video = _cover(video, size)
         if plan is not None and plan.tilt is not None:
             video = _perspective(video, plan.tilt, frames, per_frame=bool(plan.tilt.path))
@@ -317,12 +329,10 @@ def _shown(made: dict[Parity | None, Stream], shown: tuple[Picture, ...], fps: i
     for part in parts:
         needed = [next(branches[p]).filter("trim", end_frame=count) for p, count in part.needs]
         row = needed[0] if len(needed) == 1 else graph.merge("concat", needed, n=len(needed), v=1, a=0)
-        padded = row.filter("setpts", f"N/({fps}*TB)").filter(
-            "tpad", stop=part.end - part.start, stop_mode="clone"
-        )
+        padded = _numbered(row, fps).filter("tpad", stop=part.end - part.start, stop_mode="clone")
         runs.append(padded.filter("shuffleframes", mapping=part.mapping))
     joined = runs[0] if len(runs) == 1 else graph.merge("concat", runs, n=len(runs), v=1, a=0)
-    return joined.filter("setpts", f"N/({fps}*TB)")
+    return _numbered(joined, fps)
 
 
 def _windowed(picture: Stream, plan: Framing, request: ShotRequest, frames: int) -> Stream:

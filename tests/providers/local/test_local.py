@@ -317,6 +317,20 @@ def test_dialogue_shows_at_the_bottom(tmp_path: Path) -> None:
     assert differing_pixels(plain[0][-bottom:], spoken[0][-bottom:]) > 150
 
 
+@pytest.mark.parametrize("move", ["static", "pan_left", "zoom_in", "orbit_right"])
+def test_first_and_last_frame_images_hold_under_any_camera_move(
+    tmp_path: Path, media: dict[str, Path], move: str
+) -> None:
+    marker = ref("image", media["marker"])  # black with a white square: dark on average
+    request = shot(images=(marker,), camera=CameraDirection(move=move), first_frame=marker, last_frame=marker)
+    render_local(request, tmp_path / "f.mp4")
+    frames = gray_frames(tmp_path / "f.mp4")
+    moved_past = differing_pixels(frames[0], frames[len(frames) // 2])
+    # The clip starts and ends on the image itself, whatever the camera does in between.
+    assert differing_pixels(frames[0], frames[-1]) < 20
+    assert move == "static" or moved_past > 20
+
+
 def test_awkward_paths_are_escaped_for_ffmpeg(tmp_path: Path, media: dict[str, Path]) -> None:
     odd = tmp_path / "it's [a], b; c: 100% d"
     odd.mkdir()
