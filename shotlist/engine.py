@@ -8,6 +8,10 @@ For each distinct request hash, in storyboard order::
     then                   -> poll until done -> fetch to a temp file -> store.put
                               -> the journal record is removed
 
+A provider's concurrency limit counts jobs at the provider: submitting, polling
+and downloading. Checking the downloaded clip and storing it happen after the
+job's slot is free, so the next shot is submitted meanwhile.
+
 Two kinds of waiting, kept apart (STYLE 7):
 
 * **Retrying** is for transient failures only (``ProviderError.retryable``, or
@@ -392,10 +396,14 @@ class _Sessions:
 class _Job:
     """The life of one request hash at one provider: submit or resume, poll, fetch, store."""
 
-    def __init__(self, run: _Run, request: ShotRequest, provider: Provider) -> None:
+    def __init__(self, run: _Run, request: ShotRequest, provider: Provider, slot: asyncio.Semaphore) -> None:
         self.run = run
         self.request = request
         self.provider = provider
+        self.slot = slot
+        """Held while the job is at the provider: submitting, polling, downloading."""
+        self.slot_taken = False
+        self.lost = 0
         self.timing = run.timing
         self.record: JobRecord | None = None
         self.job_id: str | None = None
@@ -429,33 +437,47 @@ class _Job:
 
     async def _render(self) -> CachedClip:
         download_failures = 0
-        lost = 0
+        while True:
+            async with self.slot:
+                if not self.slot_taken:
+                    self.slot_taken = True
+                    self.run.check_halted(self.request)
+                job_id, status = await self._succeeded()
+                fetched = await _outcome(self._download(job_id, status))
+            # The job is over at the provider and its clip is here: checking and storing it
+            # happen outside the provider's slot, so the next shot is submitted meanwhile.
+            if isinstance(fetched, Path):
+                kept = await _outcome(self._keep(job_id, status, fetched))
+                if isinstance(kept, CachedClip):
+                    return kept
+                fetched = kept
+            download_failures += 1
+            if not _transient(fetched) or download_failures >= self.timing.retry_attempts:
+                raise fetched
+            # The next loop polls again first: a fresh status carries a fresh URL.
+            await self._pause(download_failures, fetched, "download")
+
+    async def _succeeded(self) -> tuple[str, JobStatus]:
+        """Submit or resume, and poll until the job succeeded; a job the provider lost is
+        submitted afresh (a bounded number of times), a failed one raises."""
         while True:
             job_id = await self._ensure_job()
             status = await self._wait_for_result(job_id)
             if status.state is JobState.SUCCEEDED:
-                try:
-                    return await self._fetch_and_store(job_id, status)
-                except ProviderError as exc:
-                    download_failures += 1
-                    if not _transient(exc) or download_failures >= self.timing.retry_attempts:
-                        raise
-                    # The next loop polls again first: a fresh status carries a fresh URL.
-                    await self._pause(download_failures, exc, "download")
-            elif status.state in (JobState.EXPIRED, JobState.SUBMIT_UNKNOWN):
-                lost += 1
-                if lost > self.timing.resubmits:
-                    raise ProviderError(
-                        f"the provider lost the job {lost} times", job_id=job_id, kind="expired"
-                    )
-                if self.following:
-                    # Not our job: its holder resubmits; we look at the claim again.
-                    self.job_id, self.following, self.deadline = None, False, None
-                    continue
-                await self._forget_job(fresh_key=status.state is JobState.EXPIRED)
-            else:
+                return job_id, status
+            if status.state not in (JobState.EXPIRED, JobState.SUBMIT_UNKNOWN):
                 await self._end_job()
                 raise self._job_error(status, job_id)
+            self.lost += 1
+            if self.lost > self.timing.resubmits:
+                raise ProviderError(
+                    f"the provider lost the job {self.lost} times", job_id=job_id, kind="expired"
+                )
+            if self.following:
+                # Not our job: its holder resubmits; we look at the claim again.
+                self.job_id, self.following, self.deadline = None, False, None
+                continue
+            await self._forget_job(fresh_key=status.state is JobState.EXPIRED)
 
     # -- submit or resume
 
@@ -722,13 +744,21 @@ class _Job:
 
     # -- fetch and store
 
-    async def _fetch_and_store(self, job_id: str, status: JobStatus) -> CachedClip:
-        store = self.run.store
-        tmp = await asyncio.to_thread(store.download_path, self.request.hash)
+    async def _download(self, job_id: str, status: JobStatus) -> Path:
+        """Fetch the finished clip to a file of ``.shotlist/downloads`` (removed if this fails)."""
+        tmp = await asyncio.to_thread(self.run.store.download_path, self.request.hash)
         try:
             await self.provider.fetch(self.request, job_id, status, tmp)
             if tmp.stat().st_size == 0:
                 raise ProviderError("the download is empty", job_id=job_id, kind="download", retryable=True)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    async def _keep(self, job_id: str, status: JobStatus, tmp: Path) -> CachedClip:
+        """Check the downloaded clip and move it into the cache; the download is gone either way."""
+        try:
             # The local engine's clip is ffmpeg's own output (it exited 0): decoding it again
             # would only cost time. What crossed a network is decoded to its end.
             local = self.request.provider == LOCAL_PROVIDER
@@ -742,8 +772,9 @@ class _Job:
                     retryable=True,
                 )
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)  # noqa: ASYNC240 -- one unlink, as in _download
             raise
+        store = self.run.store
         # Whatever the provider's code did, only a believable price reaches the lock.
         meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=reported_cost(status.cost_usd))
         # From here the worker thread owns the download: a cancellation cannot
@@ -829,6 +860,14 @@ class _FoundShared(Exception):
         self.clip = clip
 
 
+async def _outcome(work: Awaitable[T]) -> T | ProviderError:
+    """The result of ``work``, or the ``ProviderError`` it raised."""
+    try:
+        return await work
+    except ProviderError as exc:
+        return exc
+
+
 def _store_download(store: Store, request_hash: str, tmp: Path, meta: ClipMeta) -> CachedClip:
     try:
         return store.put(request_hash, tmp, meta, move=True)
@@ -878,11 +917,9 @@ class _Run:
     async def render_group(self, shots: Sequence[ShotRequest]) -> None:
         """Render one request; shots sharing it (identical requests) share the clip."""
         primary = shots[0]
-        job = _Job(self, primary, self.sessions[primary.provider])
+        job = _Job(self, primary, self.sessions[primary.provider], self.slots[primary.provider])
         try:
-            async with self.slots[primary.provider]:
-                self._check_halted(primary)
-                clip, source = await job.render()
+            clip, source = await job.render()
         except ProviderError as exc:
             if exc.kind in HALTING_KINDS:
                 self.halted.setdefault(primary.provider, exc)
@@ -952,7 +989,7 @@ class _Run:
             self.hook(Notice(request.key, f"{discarded}; rendering it again"))
         await self.render_group([request])
 
-    def _check_halted(self, request: ShotRequest) -> None:
+    def check_halted(self, request: ShotRequest) -> None:
         refusal = self.halted.get(request.provider)
         if refusal is not None:
             # The same words as the refusal, so the report lists these shots under it.
@@ -1033,8 +1070,9 @@ async def render_shots(
     order. ``providers`` maps a provider name to an open session, or is a
     factory called once per provider actually needed (the engine then closes
     the sessions it made). ``concurrency`` bounds jobs in flight per provider
-    (see ``resolve_concurrency``). With ``frozen`` nothing is submitted:
-    ``FrozenError`` lists every shot not in the cache, before any other work.
+    (see ``resolve_concurrency``): being submitted, polled or downloaded. With
+    ``frozen`` nothing is submitted: ``FrozenError`` lists every shot not in the
+    cache, before any other work.
     ``shared`` is the team cache (fetched from, published to, claimed in).
 
     A failing shot does not stop the others: its ``ProviderError`` (naming the

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,7 +45,7 @@ from shotlist.files import sha256_file as file_sha256
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import JobState
 from shotlist.request import ShotRequest
-from shotlist.store.cache import Store
+from shotlist.store.cache import CachedClip, ClipMeta, Store
 from shotlist.store.journal import idempotency_key
 from shotlist.store.lock import lock_path, read_lock, update_lock, write_lock
 
@@ -185,6 +186,41 @@ async def test_concurrency_bounds_jobs_in_flight(store: Store, tiny_clip: Path) 
     report = await render(shots(*"abcdef"), store, double, timing=timing, concurrency=2)
     assert report.submitted == 6
     assert double.max_active == 2
+
+
+async def test_the_next_shot_is_submitted_while_a_finished_clip_is_stored(
+    tmp_path: Path, double: ProviderDouble
+) -> None:
+    b_submitted = threading.Event()
+
+    class SlowStore(Store):
+        def put(self, request_hash: str, src: Path, meta: ClipMeta, *, move: bool = False) -> CachedClip:
+            # Storing "a" waits until "b" was submitted (a guard of 5 s keeps a broken engine from hanging).
+            if request_hash == make_request("a").hash:
+                b_submitted.wait(timeout=5)
+            return super().put(request_hash, src, meta, move=move)
+
+    events = Recorder()
+
+    def hook(event: Event) -> None:
+        events(event)
+        if isinstance(event, ShotSubmitted) and event.shot_id == "b":
+            b_submitted.set()
+
+    report = await render(
+        shots("a", "b"), SlowStore(tmp_path / ".shotlist"), double, hook=hook, concurrency=1
+    )
+    assert report.ok
+    order = [
+        (type(e).__name__, e.shot_id) for e in events.events if isinstance(e, ShotSubmitted | ShotDownloaded)
+    ]
+    assert order == [
+        ("ShotSubmitted", "a"),
+        ("ShotSubmitted", "b"),
+        ("ShotDownloaded", "a"),
+        ("ShotDownloaded", "b"),
+    ]
+    assert double.max_active == 1  # the slot still bounds the jobs at the provider
 
 
 def test_concurrency_defaults_per_provider() -> None:
