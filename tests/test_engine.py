@@ -22,10 +22,12 @@ from render_helpers import part_way, signal_when
 
 from shotlist.engine import (
     Latency,
+    PollSchedule,
     RenderReport,
     Timing,
     default_concurrency,
     next_poll_delay,
+    poll_interval,
     render_shots,
     resolve_concurrency,
 )
@@ -362,18 +364,94 @@ async def test_progress_lets_a_job_finish_without_waiting_for_the_backoff(
     assert sum(clock.sleeps) == pytest.approx(2.0)
 
 
-async def test_later_jobs_poll_first_when_the_first_of_their_kind_finished(
+async def test_later_jobs_search_the_window_where_the_quickest_finish_lies(
     store: Store, tiny_clip: Path
 ) -> None:
     clock = FakeClock()
     double = ProviderDouble(tiny_clip, latency=2.0, report_progress=False, clock=clock.time)
     timing = clock.timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
-    report = await render(shots("a", "b", "c"), store, double, timing=timing, concurrency=1)
+    report = await render(shots(*"abcde"), store, double, timing=timing, concurrency=1)
     assert report.ok
-    # The first backs off (seen done at 2.375 s); the others poll a quarter sooner, then when
-    # the first was seen done.
-    assert clock.sleeps == [0.5, 0.75, 1.125, *[2.375 * 3 / 4, 2.375 / 4] * 2]
-    assert double.poll_calls == 7
+    # "a" backs off on the plain schedule: running at 0.5 s and 1.25 s, done at 2.375 s. Each
+    # later job first polls inside the window where the quickest finish lies (from the oldest
+    # age seen running, at least three quarters of the quickest, to the quickest), the k-th
+    # job at (k+1)/8 of it. Seen running, it narrows the window and polls again when the
+    # quickest took; seen done, it is the quickest.
+    quickest = 2.375
+    b = quickest * 3 / 4 + (quickest - quickest * 3 / 4) / 8  # running
+    c = b + (quickest - b) * 2 / 8  # running
+    d = c + (quickest - c) * 3 / 8  # done: 2.13 s
+    e = c + (d - c) * 4 / 8  # done: 2.06 s
+    assert clock.sleeps == pytest.approx([0.5, 0.75, 1.125, b, quickest - b, c, quickest - c, d, e])
+    assert double.poll_calls == 9
+
+
+def test_latency_learns_the_window_of_the_quickest_finish() -> None:
+    latency = Latency()
+    latency.learn_running(1.9, None)
+    latency.learn(2.1)
+    latency.learn_running(2.3, None)  # a slower job says nothing of the quickest finish
+    assert (latency.took, latency.running) == (2.1, 1.9)
+    latency.learn_running(2.0, None)
+    latency.learn(2.05)
+    assert (latency.took, latency.running) == (2.05, 2.0)
+    latency.learn(1.95)  # quicker than a job seen running: the window starts afresh
+    assert (latency.took, latency.running) == (1.95, 0.0)
+    assert not latency.progress
+    latency.learn_running(1.0, 0.4)
+    assert latency.progress
+
+
+def test_learned_jobs_spread_their_first_polls_over_the_window() -> None:
+    latency = Latency(took=2.1, running=1.9)
+    ages = [latency.first_age(k, interval=0.1) for k in range(9)]
+    assert ages == pytest.approx([1.925, 1.95, 1.975, 2.0, 2.025, 2.05, 2.075, 2.1, 1.925])
+    # Nothing seen running below the quickest: the window starts at three quarters of it.
+    assert Latency(took=2.0).first_age(0, interval=0.1) == pytest.approx(1.5 + 0.5 / 8)
+    # A window no wider than the interval between two polls is not searched: a job seen running
+    # inside it could only be polled again after the quickest had taken.
+    assert Latency(took=2.1, running=2.02).first_age(0, interval=0.1) == 2.1
+    # A kind that reports progress is polled a quarter early; its progress says when to come back.
+    assert Latency(took=2.0, running=1.9, progress=True).first_age(3, interval=0.1) == 1.5
+
+
+def test_a_learned_job_polls_in_the_window_then_at_the_quickest_then_backs_off() -> None:
+    timing = Timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
+    latency = Latency(took=4.0, running=3.2)
+    first = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    second = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    assert first.start(100.0) == pytest.approx(103.3)  # 3.2 s + 1/8 of the window
+    assert second.start(100.0) == pytest.approx(103.4)  # 2/8
+    assert first.after_running(103.3, 103.31, None, None) == pytest.approx(104.0)  # the quickest
+    # Still running: back off from a twentieth of the quickest (0.2 s), growing by poll_factor.
+    assert first.after_running(104.0, 104.01, None, None) == pytest.approx(104.21)
+    assert first.after_running(104.21, 104.22, None, None) == pytest.approx(104.52)
+
+
+def test_a_quicker_finish_brings_waiting_polls_forward_but_not_within_the_interval() -> None:
+    timing = Timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
+    latency = Latency(took=4.0, running=3.2)
+    polled = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    waiting = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    polled.start(100.0)
+    due_waiting = waiting.start(100.0)  # 103.4
+    due_polled = polled.after_running(103.3, 103.3, None, None)  # running: next at 104.0
+    latency.learn(3.35)  # another job of the kind was seen done at 3.35 s
+    # As old as that job now, but 0.1 s after its own last poll.
+    assert polled.revise(due_polled) == pytest.approx(103.4)
+    # Not polled yet: its first poll moves into the narrower window (3.2 s, 3.35 s].
+    assert waiting.revise(due_waiting) == pytest.approx(100.0 + 3.2 + 0.15 * 2 / 8)
+    # Never later than planned.
+    assert waiting.revise(100.5) == 100.5
+
+
+def test_polls_stay_within_a_documented_rate_of_status_requests() -> None:
+    timing = Timing(poll_min=0.1)
+    # Replicate documents 3000 requests a minute: eight jobs polled every 0.16 s ask 50 a second.
+    assert poll_interval("replicate", 8, timing) == pytest.approx(0.16)
+    assert poll_interval("replicate", 4, timing) == 0.1  # 40 a second: poll_min already holds
+    assert poll_interval("fal", 8, timing) == 0.1  # no documented rate
+    assert poll_interval("double", 8, timing) == 0.1  # not a registered provider
 
 
 async def test_a_learned_latency_is_not_used_for_another_kind_of_shot(store: Store, tiny_clip: Path) -> None:
