@@ -29,7 +29,8 @@ Two kinds of waiting, kept apart (STYLE 7):
   kind started together stagger their schedules, and the first seen done wakes the
   others. Later jobs of that kind spread their first polls over the window where
   the quickest finish lies (after the oldest age a job was seen running, up to the
-  youngest it was seen done), so each wave of jobs narrows it for the next; then
+  youngest it was seen done; one job in eight a quarter before it, so a provider
+  that got quicker is noticed), and each wave of jobs narrows it for the next; then
   they poll when the quickest took, then back off from a twentieth of it. Never
   sooner than ``poll_min`` after a job's last poll, nor more often than a rate the
   provider documents for status requests allows its jobs in flight
@@ -271,21 +272,23 @@ class Latency:
     def first_age(self, k: int, interval: float) -> float:
         """The age of the first poll of the k-th job (0-based) to start after ``took`` is known.
 
-        A kind that reports progress is first polled a quarter before the quickest took, and
-        its progress then says when to come back. Otherwise the jobs spread their first polls
-        evenly over the window, the last of every eight at ``took`` itself: whichever first
-        sees its job done narrows the window for all (``news``). A window no wider than
-        ``interval`` is not searched: a job seen running inside it could only be polled again
-        after ``took`` had passed.
+        One job in eight (and every job of a kind that reports progress, whose progress then
+        says when to come back) polls a quarter before the quickest took: a provider that got
+        quicker is noticed. The other seven spread their first polls evenly over the window,
+        the last at ``took`` itself; whichever first sees its job done narrows the window for
+        all (``news``). A window no wider than ``interval`` is not searched: a job seen running
+        inside it could be polled again only after ``took`` had passed.
         """
-        assert self.took is not None
-        quickest = self.took
-        floor = max(self.running, quickest * 3 / 4)
-        if self.progress:
-            return quickest * 3 / 4
+        if self.took is None:
+            raise ValueError("no job of this kind was seen done yet")
+        quickest, k = self.took, k % STAGGER
+        early = quickest * 3 / 4
+        if self.progress or k == 0:
+            return early
+        floor = max(self.running, early)
         if quickest - floor <= interval:
             return quickest
-        return floor + (quickest - floor) * (k % STAGGER + 1) / STAGGER
+        return floor + (quickest - floor) * k / (STAGGER - 1)
 
 
 STAGGER = 8
@@ -902,7 +905,8 @@ class _Job:
             # The local engine's clip is ffmpeg's own output (it exited 0): decoding it again
             # would only cost time. What crossed a network is decoded to its end.
             local = self.request.provider == LOCAL_PROVIDER
-            problem = None if local else await asyncio.to_thread(clip_problem, tmp)
+            async with self.run.checking:
+                problem = None if local else await asyncio.to_thread(clip_problem, tmp)
             if problem is not None:
                 # Fetched again after a fresh poll (the engine's download retry), never paid again.
                 raise ProviderError(
@@ -919,7 +923,8 @@ class _Job:
         meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=reported_cost(status.cost_usd))
         # From here the worker thread owns the download: a cancellation cannot
         # stop it half-way, and the journal is only closed once the clip is in.
-        clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
+        async with self.run.checking:
+            clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
         await asyncio.to_thread(store.journal_remove, self.request.hash)
         if self.run.shared is not None:
             await asyncio.to_thread(self.run.shared.publish, clip)
@@ -1052,6 +1057,9 @@ class _Run:
     latencies: dict[tuple[str, str, float, int, int], Latency] = field(default_factory=dict)
     poll_intervals: dict[str, float] = field(default_factory=dict)
     """Per provider, the soonest one job is polled again (``poll_interval``)."""
+    checking: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(os.cpu_count() or 1))
+    """Decoding and storing finished clips, one per core: the worker threads left over keep
+    the journal writes that precede a submit from queueing behind them."""
 
     def latency(self, request: ShotRequest) -> Latency:
         return self.latencies.setdefault(latency_key(request), Latency())

@@ -372,18 +372,19 @@ async def test_later_jobs_search_the_window_where_the_quickest_finish_lies(
     timing = clock.timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
     report = await render(shots(*"abcde"), store, double, timing=timing, concurrency=1)
     assert report.ok
-    # "a" backs off on the plain schedule: running at 0.5 s and 1.25 s, done at 2.375 s. Each
-    # later job first polls inside the window where the quickest finish lies (from the oldest
-    # age seen running, at least three quarters of the quickest, to the quickest), the k-th
-    # job at (k+1)/8 of it. Seen running, it narrows the window and polls again when the
-    # quickest took; seen done, it is the quickest.
+    # "a" backs off on the plain schedule: running at 0.5 s and 1.25 s, done at 2.375 s. The
+    # later jobs poll first a quarter before that, or inside the window where the quickest
+    # finish lies (from the oldest age seen running, at least three quarters of the quickest,
+    # to the quickest), the k-th job at k/7 of it. Seen running, a job narrows the window and
+    # polls again when the quickest took; seen done, it is the quickest.
     quickest = 2.375
-    b = quickest * 3 / 4 + (quickest - quickest * 3 / 4) / 8  # running
-    c = b + (quickest - b) * 2 / 8  # running
-    d = c + (quickest - c) * 3 / 8  # done: 2.13 s
-    e = c + (d - c) * 4 / 8  # done: 2.06 s
-    assert clock.sleeps == pytest.approx([0.5, 0.75, 1.125, b, quickest - b, c, quickest - c, d, e])
-    assert double.poll_calls == 9
+    b = quickest * 3 / 4  # running
+    c = b + (quickest - b) / 7  # running
+    d = c + (quickest - c) * 2 / 7  # done: 2.01 s, the quickest now
+    e = c + (d - c) * 3 / 7  # running; polled again at d, but not within poll_min of e
+    assert d - e < 0.1
+    assert clock.sleeps == pytest.approx([0.5, 0.75, 1.125, b, quickest - b, c, quickest - c, d, e, 0.1])
+    assert double.poll_calls == 10
 
 
 def test_latency_learns_the_window_of_the_quickest_finish() -> None:
@@ -403,29 +404,35 @@ def test_latency_learns_the_window_of_the_quickest_finish() -> None:
 
 
 def test_learned_jobs_spread_their_first_polls_over_the_window() -> None:
-    latency = Latency(took=2.1, running=1.9)
+    latency = Latency(took=2.1, running=1.8)
     ages = [latency.first_age(k, interval=0.1) for k in range(9)]
-    assert ages == pytest.approx([1.925, 1.95, 1.975, 2.0, 2.025, 2.05, 2.075, 2.1, 1.925])
+    # One in eight polls a quarter early (a provider that got quicker is noticed); the other
+    # seven spread over the window (1.8 s, 2.1 s], the last when the quickest took.
+    assert ages == pytest.approx(
+        [1.575, 1.8428571, 1.8857143, 1.9285714, 1.9714286, 2.0142857, 2.0571429, 2.1, 1.575]
+    )
     # Nothing seen running below the quickest: the window starts at three quarters of it.
-    assert Latency(took=2.0).first_age(0, interval=0.1) == pytest.approx(1.5 + 0.5 / 8)
+    assert Latency(took=2.0).first_age(1, interval=0.1) == pytest.approx(1.5 + 0.5 / 7)
     # A window no wider than the interval between two polls is not searched: a job seen running
     # inside it could only be polled again after the quickest had taken.
-    assert Latency(took=2.1, running=2.02).first_age(0, interval=0.1) == 2.1
+    assert Latency(took=2.1, running=2.02).first_age(1, interval=0.1) == 2.1
     # A kind that reports progress is polled a quarter early; its progress says when to come back.
     assert Latency(took=2.0, running=1.9, progress=True).first_age(3, interval=0.1) == 1.5
+    with pytest.raises(ValueError, match="no job of this kind was seen done yet"):
+        Latency().first_age(0, interval=0.1)
 
 
 def test_a_learned_job_polls_in_the_window_then_at_the_quickest_then_backs_off() -> None:
     timing = Timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
     latency = Latency(took=4.0, running=3.2)
-    first = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
-    second = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
-    assert first.start(100.0) == pytest.approx(103.3)  # 3.2 s + 1/8 of the window
-    assert second.start(100.0) == pytest.approx(103.4)  # 2/8
-    assert first.after_running(103.3, 103.31, None, None) == pytest.approx(104.0)  # the quickest
+    early = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    spread = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    assert early.start(100.0) == pytest.approx(103.0)  # a quarter before the quickest took
+    assert spread.start(100.0) == pytest.approx(103.2 + 0.8 / 7)  # 1/7 into (3.2 s, 4.0 s]
+    assert spread.after_running(103.32, 103.33, None, None) == pytest.approx(104.0)  # the quickest
     # Still running: back off from a twentieth of the quickest (0.2 s), growing by poll_factor.
-    assert first.after_running(104.0, 104.01, None, None) == pytest.approx(104.21)
-    assert first.after_running(104.21, 104.22, None, None) == pytest.approx(104.52)
+    assert spread.after_running(104.0, 104.01, None, None) == pytest.approx(104.21)
+    assert spread.after_running(104.21, 104.22, None, None) == pytest.approx(104.52)
 
 
 def test_a_quicker_finish_brings_waiting_polls_forward_but_not_within_the_interval() -> None:
@@ -434,13 +441,13 @@ def test_a_quicker_finish_brings_waiting_polls_forward_but_not_within_the_interv
     polled = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
     waiting = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
     polled.start(100.0)
-    due_waiting = waiting.start(100.0)  # 103.4
-    due_polled = polled.after_running(103.3, 103.3, None, None)  # running: next at 104.0
-    latency.learn(3.35)  # another job of the kind was seen done at 3.35 s
-    # As old as that job now, but 0.1 s after its own last poll.
-    assert polled.revise(due_polled) == pytest.approx(103.4)
-    # Not polled yet: its first poll moves into the narrower window (3.2 s, 3.35 s].
-    assert waiting.revise(due_waiting) == pytest.approx(100.0 + 3.2 + 0.15 * 2 / 8)
+    due_waiting = waiting.start(100.0)
+    due_polled = polled.after_running(103.2, 103.2, None, None)  # running: next at 104.0
+    latency.learn(3.25)  # another job of the kind was seen done at 3.25 s
+    # As old as that job now, but not within 0.1 s of its own last poll.
+    assert polled.revise(due_polled) == pytest.approx(103.3)
+    # Not polled yet: the window (3.2 s, 3.25 s] is too narrow to search; it polls at 3.25 s.
+    assert waiting.revise(due_waiting) == pytest.approx(103.25)
     # Never later than planned.
     assert waiting.revise(100.5) == 100.5
 
