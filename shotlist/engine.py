@@ -336,8 +336,8 @@ class PollSchedule:
         return due
 
     def after_running(self, polled: float, now: float, progress: float | None, observed: Observed) -> float:
-        """The time of the next poll, after the poll sent at ``polled`` found the job running
-        at ``now``."""
+        """The time of the next poll, after the poll sent at ``polled`` found the job not
+        finished (queued, running, or not known yet) at ``now``."""
         self.polled = polled
         quickest = None if self.latency is None else self.latency.took
         if self.phase == "plain" and self.latency is not None and quickest is not None:
@@ -901,30 +901,32 @@ class _Job:
 
     async def _keep(self, job_id: str, status: JobStatus, tmp: Path) -> CachedClip:
         """Check the downloaded clip and move it into the cache; the download is gone either way."""
-        try:
-            # The local engine's clip is ffmpeg's own output (it exited 0): decoding it again
-            # would only cost time. What crossed a network is decoded to its end.
-            local = self.request.provider == LOCAL_PROVIDER
-            async with self.run.checking:
-                problem = None if local else await asyncio.to_thread(clip_problem, tmp)
-            if problem is not None:
-                # Fetched again after a fresh poll (the engine's download retry), never paid again.
-                raise ProviderError(
-                    f"the downloaded clip is broken: {problem}",
-                    job_id=job_id,
-                    kind="download",
-                    retryable=True,
-                )
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # noqa: ASYNC240 -- one unlink, as in _download
-            raise
         store = self.run.store
         # Whatever the provider's code did, only a believable price reaches the lock.
         meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=reported_cost(status.cost_usd))
-        # From here the worker thread owns the download: a cancellation cannot
-        # stop it half-way, and the journal is only closed once the clip is in.
-        async with self.run.checking:
-            clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
+        # The local engine's clip is ffmpeg's own output (it exited 0): decoding it again
+        # would only cost time. What crossed a network is decoded to its end.
+        local = self.request.provider == LOCAL_PROVIDER
+        storing = False
+        try:
+            async with self.run.checking:
+                problem = None if local else await asyncio.to_thread(clip_problem, tmp)
+                if problem is not None:
+                    # Fetched again after a fresh poll (the engine's download retry), never paid again.
+                    raise ProviderError(
+                        f"the downloaded clip is broken: {problem}",
+                        job_id=job_id,
+                        kind="download",
+                        retryable=True,
+                    )
+                # From here the worker thread owns the download: a cancellation cannot
+                # stop it half-way, and the journal is only closed once the clip is in.
+                storing = True
+                clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
+        except BaseException:
+            if not storing:
+                tmp.unlink(missing_ok=True)  # noqa: ASYNC240 -- one unlink, as in _download
+            raise
         await asyncio.to_thread(store.journal_remove, self.request.hash)
         if self.run.shared is not None:
             await asyncio.to_thread(self.run.shared.publish, clip)
