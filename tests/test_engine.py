@@ -216,12 +216,7 @@ async def test_the_next_shot_is_submitted_while_a_finished_clip_is_stored(
     order = [
         (type(e).__name__, e.shot_id) for e in events.events if isinstance(e, ShotSubmitted | ShotDownloaded)
     ]
-    assert order == [
-        ("ShotSubmitted", "a"),
-        ("ShotSubmitted", "b"),
-        ("ShotDownloaded", "a"),
-        ("ShotDownloaded", "b"),
-    ]
+    assert order.index(("ShotSubmitted", "b")) < order.index(("ShotDownloaded", "a"))
     assert double.max_active == 1  # the slot still bounds the jobs at the provider
 
 
