@@ -12,7 +12,8 @@
 The provider is the in-process double of the tests (real waiting, real
 MP4 files, the real store with fsync), with the engine's default ``Timing``.
 ``--without-progress`` makes the double report no progress, so polling
-falls back to its plain backoff schedule. Exits 1 if a target is missed.
+learns the latency from the first completions instead. Exits 1 if a target
+is missed.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ For each distinct request hash, in storyboard order::
     then                   -> poll until done -> fetch to a temp file -> store.put
                               -> the journal record is removed
 
+A provider's concurrency limit counts jobs at the provider: submitting, polling
+and downloading. Checking the downloaded clip and storing it happen after the
+job's slot is free, so the next shot is submitted meanwhile.
+
 Two kinds of waiting, kept apart (STYLE 7):
 
 * **Retrying** is for transient failures only (``ProviderError.retryable``, or
@@ -21,10 +25,16 @@ Two kinds of waiting, kept apart (STYLE 7):
   a cap, polls early when the provider's reported progress predicts the end
   sooner, and gives up at a deadline per job (``kind="timeout"``; the job stays
   journalled and the next render resumes it). Without progress reports it learns
-  from the render's first completions (``Latency``): jobs of one kind started
-  together stagger their schedules, the first seen done wakes the others, and
-  later jobs of that kind poll first when the quickest took, then back off from
-  a twentieth of it. Never sooner than ``poll_min`` after the last poll.
+  from the render's first completions (``Latency``, ``PollSchedule``): jobs of one
+  kind started together stagger their schedules, and the first seen done wakes the
+  others. Later jobs of that kind spread their first polls over the window where
+  the quickest finish lies (after the oldest age a job was seen running, up to the
+  youngest it was seen done; one job in eight a quarter before it, so a provider
+  that got quicker is noticed), and each wave of jobs narrows it for the next; then
+  they poll when the quickest took, then back off from a twentieth of it. Never
+  sooner than ``poll_min`` after a job's last poll, nor more often than a rate the
+  provider documents for status requests allows its jobs in flight
+  (``poll_interval``).
 
 A failed download is retried after a fresh poll (result URLs expire), never by
 submitting again; a download counts as failed unless it decodes to its end as a
@@ -127,7 +137,8 @@ class Timing:
     poll_factor: float = 1.5
     poll_cap: float = 10.0
     poll_min: float = 0.1
-    """The soonest a poll predicted from reported progress may come."""
+    """The soonest one job is polled again after its last poll (a prediction from reported
+    progress or a learned latency never comes sooner)."""
     retry_base: float = 1.0
     retry_cap: float = 60.0
     retry_jitter: float = 0.5
@@ -180,10 +191,14 @@ class Timing:
         return max(backoff, min(retry_after, self.retry_after_cap))
 
 
+Observed = tuple[float, float] | None
+"""When a job's progress was last seen to advance, and to what: (time, progress)."""
+
+
 def next_poll_delay(
     backoff: float,
     progress: float | None,
-    observed: tuple[float, float] | None,
+    observed: Observed,
     now: float,
     timing: Timing,
 ) -> float:
@@ -207,20 +222,36 @@ def next_poll_delay(
 class Latency:
     """How long jobs of one kind (provider, model, duration, size) take, learned in this render.
 
-    ``took`` is the shortest time from submission to being seen done; ``news`` is set at
-    each completion, for jobs still on the plain schedule. ``started`` counts the jobs
-    that began before anything was learned, to stagger their schedules: eight jobs
-    polling at the same moments see a finish no sooner than one job would.
+    Ages count from submission. ``took`` is the youngest age a job was seen done at, and
+    ``running`` the oldest age a job was seen still running below it: the quickest finish
+    lies between the two (the *window*). ``progress`` says whether running jobs of the kind
+    report progress. ``news`` is set at each completion, waking the jobs that wait.
+    ``started`` counts the jobs that began before anything was learned, ``spread`` those
+    that began after: both place the jobs' polls apart, because eight jobs polling at the
+    same moments learn no more than one job would.
     """
 
     took: float | None = None
+    running: float = 0.0
+    progress: bool = False
     started: int = 0
+    spread: int = 0
     news: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def learn(self, took: float) -> None:
-        self.took = took if self.took is None else min(self.took, took)
+    def learn(self, age: float) -> None:
+        """A job was seen done ``age`` seconds after its submission."""
+        self.took = age if self.took is None else min(self.took, age)
+        if self.running >= self.took:
+            # A job ran longer than another took (latencies vary): the window starts afresh.
+            self.running = 0.0
         self.news.set()
         self.news = asyncio.Event()
+
+    def learn_running(self, age: float, progress: float | None) -> None:
+        """A job was seen running ``age`` seconds after its submission (the poll's start)."""
+        if self.took is None or age < self.took:
+            self.running = max(self.running, age)
+        self.progress = self.progress or progress is not None
 
     def staggered(self, timing: Timing) -> tuple[float, float]:
         """(first wait, next backoff) of the next job started before anything was learned.
@@ -238,8 +269,126 @@ class Latency:
         first = initial / (f - 1) * (f * shift - 1)
         return min(first, timing.poll_cap), min(initial * shift * f, timing.poll_cap)
 
+    def first_age(self, k: int, interval: float) -> float:
+        """The age of the first poll of the k-th job (0-based) to start after ``took`` is known.
+
+        One job in eight (and every job of a kind that reports progress, whose progress then
+        says when to come back) polls a quarter before the quickest took: a provider that got
+        quicker is noticed. The other seven spread their first polls evenly over the window,
+        the last at ``took`` itself; whichever first sees its job done narrows the window for
+        all (``news``). A window no wider than ``interval`` is not searched: a job seen running
+        inside it could be polled again only after ``took`` had passed.
+        """
+        if self.took is None:
+            raise ValueError("no job of this kind was seen done yet")
+        quickest, k = self.took, k % STAGGER
+        early = quickest * 3 / 4
+        if self.progress or k == 0:
+            return early
+        floor = max(self.running, early)
+        if quickest - floor <= interval:
+            return quickest
+        return floor + (quickest - floor) * k / (STAGGER - 1)
+
 
 STAGGER = 8
+
+
+PollPhase = Literal["plain", "window", "quickest", "backoff"]
+
+
+@dataclass
+class PollSchedule:
+    """When one job is polled next. Times are on the ``Timing`` clock; ages count from
+    ``submitted``.
+
+    A job resumed from the journal (no ``latency``: its age is unknown) polls at once, then
+    on the plain backoff. A job submitted here polls on the plain backoff, staggered among
+    the jobs started with it, until its kind's latency is known; then (phase ``window``) at
+    its ``Latency.first_age``, then (``quickest``) when the quickest job took, then
+    (``backoff``) backing off from a twentieth of that. A job of the kind seen done meanwhile
+    (``revise``) brings a poll forward to the age it finished at; reported progress brings a
+    poll forward to the predicted finish (``next_poll_delay``). Never sooner than
+    ``interval`` after the previous poll.
+    """
+
+    timing: Timing
+    interval: float
+    submitted: float = 0.0
+    latency: Latency | None = None
+    phase: PollPhase = "plain"
+    backoff: float = 0.0
+    index: int | None = None
+    """This job's place among the jobs of its kind started after the latency was known."""
+    polled: float | None = None
+
+    def start(self, now: float) -> float:
+        """The time of the first poll."""
+        latency, timing = self.latency, self.timing
+        if latency is None:
+            # A resumed job may be done already.
+            self.backoff = timing.poll_initial
+            return now
+        if latency.took is None:
+            wait, self.backoff = latency.staggered(timing)
+            return self.submitted + wait
+        self.phase, due = self._learned_plan(latency, latency.took)
+        return due
+
+    def after_running(self, polled: float, now: float, progress: float | None, observed: Observed) -> float:
+        """The time of the next poll, after the poll sent at ``polled`` found the job not
+        finished (queued, running, or not known yet) at ``now``."""
+        self.polled = polled
+        quickest = None if self.latency is None else self.latency.took
+        if self.phase == "plain" and self.latency is not None and quickest is not None:
+            # Learned while this job waited: its first learned poll.
+            self.phase, due = self._learned_plan(self.latency, quickest)
+        elif self.phase == "plain":
+            due = now + self.backoff
+            self.backoff = self._grown(self.backoff)
+        elif self.phase == "window" and quickest is not None and polled < self.submitted + quickest:
+            self.phase, due = "quickest", self.submitted + quickest
+        else:
+            if self.phase != "backoff":
+                # Running when the quickest was done: from here on, back off.
+                self.phase = "backoff"
+                self.backoff = max(self.interval, (quickest or 0.0) / 20)
+            due = now + self.backoff
+            self.backoff = self._grown(self.backoff)
+        wait = next_poll_delay(max(due - now, 0.0), progress, observed, now, self.timing)
+        return max(now + wait, polled + self.interval)
+
+    def revise(self, due: float) -> float:
+        """The next poll's time, planned for ``due``, once a job of the kind was seen done:
+        sooner if the quickest finish now says so, never later."""
+        latency = self.latency
+        if latency is None or latency.took is None or self.phase == "backoff":
+            # A job backing off ran past the quickest: another quick one says nothing of it.
+            return due
+        phase: PollPhase = "quickest"
+        if self.phase == "quickest":
+            sooner = self._not_before_interval(self.submitted + latency.took)
+        else:
+            phase, sooner = self._learned_plan(latency, latency.took)
+        if sooner >= due:
+            return due
+        self.phase = phase
+        return sooner
+
+    def _learned_plan(self, latency: Latency, quickest: float) -> tuple[PollPhase, float]:
+        """(phase, time) of this job's first poll once its kind's latency is known."""
+        if self.index is None:
+            self.index = latency.spread
+            latency.spread += 1
+        age = latency.first_age(self.index, self.interval)
+        phase: PollPhase = "window" if age < quickest else "quickest"
+        return phase, self._not_before_interval(self.submitted + age)
+
+    def _not_before_interval(self, due: float) -> float:
+        return due if self.polled is None else max(due, self.polled + self.interval)
+
+    def _grown(self, backoff: float) -> float:
+        return min(backoff * self.timing.poll_factor, self.timing.poll_cap)
 
 
 def latency_key(request: ShotRequest) -> tuple[str, str, float, int, int]:
@@ -337,6 +486,19 @@ def default_concurrency(provider: str) -> int:
         return PAID_CONCURRENCY
 
 
+def poll_interval(provider: str, limit: int, timing: Timing) -> float:
+    """The soonest one job of ``provider`` is polled again: ``Timing.poll_min``, or longer
+    where the provider documents a rate for status requests (``Capabilities.poll_rate``)
+    that ``limit`` jobs in flight polling that often would exceed."""
+    try:
+        rate = registry.capabilities(provider).poll_rate
+    except (UnknownName, ConfigError):
+        rate = None
+    if not rate:
+        return timing.poll_min
+    return max(timing.poll_min, limit / rate)
+
+
 def resolve_concurrency(concurrency: Concurrency, providers: Iterable[str]) -> dict[str, int]:
     """The limit per provider: one number applies to all (``--concurrency N``), a
     mapping names some, and the rest take ``default_concurrency``."""
@@ -392,10 +554,14 @@ class _Sessions:
 class _Job:
     """The life of one request hash at one provider: submit or resume, poll, fetch, store."""
 
-    def __init__(self, run: _Run, request: ShotRequest, provider: Provider) -> None:
+    def __init__(self, run: _Run, request: ShotRequest, provider: Provider, slot: asyncio.Semaphore) -> None:
         self.run = run
         self.request = request
         self.provider = provider
+        self.slot = slot
+        """Held while the job is at the provider: submitting, polling, downloading."""
+        self.slot_taken = False
+        self.lost = 0
         self.timing = run.timing
         self.record: JobRecord | None = None
         self.job_id: str | None = None
@@ -429,33 +595,47 @@ class _Job:
 
     async def _render(self) -> CachedClip:
         download_failures = 0
-        lost = 0
+        while True:
+            async with self.slot:
+                if not self.slot_taken:
+                    self.slot_taken = True
+                    self.run.check_halted(self.request)
+                job_id, status = await self._succeeded()
+                fetched = await _outcome(self._download(job_id, status))
+            # The job is over at the provider and its clip is here: checking and storing it
+            # happen outside the provider's slot, so the next shot is submitted meanwhile.
+            if isinstance(fetched, Path):
+                kept = await _outcome(self._keep(job_id, status, fetched))
+                if isinstance(kept, CachedClip):
+                    return kept
+                fetched = kept
+            download_failures += 1
+            if not _transient(fetched) or download_failures >= self.timing.retry_attempts:
+                raise fetched
+            # The next loop polls again first: a fresh status carries a fresh URL.
+            await self._pause(download_failures, fetched, "download")
+
+    async def _succeeded(self) -> tuple[str, JobStatus]:
+        """Submit or resume, and poll until the job succeeded; a job the provider lost is
+        submitted afresh (a bounded number of times), a failed one raises."""
         while True:
             job_id = await self._ensure_job()
             status = await self._wait_for_result(job_id)
             if status.state is JobState.SUCCEEDED:
-                try:
-                    return await self._fetch_and_store(job_id, status)
-                except ProviderError as exc:
-                    download_failures += 1
-                    if not _transient(exc) or download_failures >= self.timing.retry_attempts:
-                        raise
-                    # The next loop polls again first: a fresh status carries a fresh URL.
-                    await self._pause(download_failures, exc, "download")
-            elif status.state in (JobState.EXPIRED, JobState.SUBMIT_UNKNOWN):
-                lost += 1
-                if lost > self.timing.resubmits:
-                    raise ProviderError(
-                        f"the provider lost the job {lost} times", job_id=job_id, kind="expired"
-                    )
-                if self.following:
-                    # Not our job: its holder resubmits; we look at the claim again.
-                    self.job_id, self.following, self.deadline = None, False, None
-                    continue
-                await self._forget_job(fresh_key=status.state is JobState.EXPIRED)
-            else:
+                return job_id, status
+            if status.state not in (JobState.EXPIRED, JobState.SUBMIT_UNKNOWN):
                 await self._end_job()
                 raise self._job_error(status, job_id)
+            self.lost += 1
+            if self.lost > self.timing.resubmits:
+                raise ProviderError(
+                    f"the provider lost the job {self.lost} times", job_id=job_id, kind="expired"
+                )
+            if self.following:
+                # Not our job: its holder resubmits; we look at the claim again.
+                self.job_id, self.following, self.deadline = None, False, None
+                continue
+            await self._forget_job(fresh_key=status.state is JobState.EXPIRED)
 
     # -- submit or resume
 
@@ -598,30 +778,22 @@ class _Job:
         """Poll until the job is terminal (or unknown to the provider)."""
         if self.deadline is None:
             self.deadline = self.timing.clock() + self.timing.job_deadline
-        # A job submitted a moment ago is not done yet; a resumed one may be.
-        backoff = self.timing.poll_initial
-        wait = 0.0
         # Only jobs submitted here teach or use the latency: a resumed job's age is unknown.
         latency = self.run.latency(self.request) if self.just_submitted else None
-        if self.just_submitted:
-            wait, backoff = backoff, self._next_backoff(backoff)
-            if latency is not None and latency.took is None:
-                wait, backoff = latency.staggered(self.timing)
-            elif latency is not None and latency.took is not None:
-                wait, backoff = self._learned_wait(latency.took, backoff)
+        submitted = self.submitted_at if self.submitted_at is not None else 0.0
+        interval = self.run.poll_intervals.get(self.request.provider, self.timing.poll_min)
+        schedule = PollSchedule(self.timing, interval, submitted, latency)
+        due = schedule.start(self.timing.clock())
         self.just_submitted = False
         while True:
-            if latency is not None and latency.took is None:
-                if await self._sleep_or_news(wait, latency) and latency.took is not None:
-                    wait, backoff = self._learned_wait(latency.took, backoff)
-                    await self.timing.sleep(wait)
-            else:
-                await self.timing.sleep(wait)
-            self.polled_at = self.timing.clock()
+            await self._sleep_until(due, schedule)
+            polled = self.polled_at = self.timing.clock()
             status = await self._retrying("poll", lambda: self.provider.poll(self.request, job_id))
-            if latency is not None and status.state is JobState.SUCCEEDED:
-                assert self.submitted_at is not None
-                latency.learn(self.timing.clock() - self.submitted_at)  # done by the answer
+            if latency is not None:
+                if status.state is JobState.SUCCEEDED:
+                    latency.learn(self.timing.clock() - submitted)  # done by the answer
+                elif status.state in (JobState.QUEUED, JobState.RUNNING):
+                    latency.learn_running(polled - submitted, status.progress)  # running when asked
             if status.state is JobState.MISSING:
                 if self._past_retention():
                     return replace(status, state=JobState.EXPIRED)
@@ -642,10 +814,8 @@ class _Job:
                     job_id=job_id,
                     kind="timeout",
                 )
-            wait = next_poll_delay(backoff, status.progress, self.observed, now, self.timing)
-            wait = min(wait, self.deadline - now)
+            due = min(schedule.after_running(polled, now, status.progress, self.observed), self.deadline)
             self._observe(now, status.progress)
-            backoff = self._next_backoff(backoff)
 
     def _past_retention(self) -> bool:
         """Whether the provider may by now have forgotten the job it says it does not know."""
@@ -679,22 +849,20 @@ class _Job:
         await asyncio.to_thread(self.run.store.journal_put, record)
         self.record = record
 
-    def _learned_wait(self, took: float, backoff: float) -> tuple[float, float]:
-        """(wait, next backoff) once a job of this kind took ``took``: a first poll a quarter
-        sooner (a quicker provider is noticed, and one that answers when the job ends is
-        asked in time), the next when it would be done as quickly, then backing off."""
-        assert self.submitted_at is not None
-        now = self.timing.clock()
-        step = max(self.timing.poll_min, took / 4)
-        due = self.submitted_at + took - step - now
-        if self.polled_at is not None:
-            due = max(due, self.polled_at + self.timing.poll_min - now)
-        return max(due, 0.0), min(step, backoff)
+    async def _sleep_until(self, due: float, schedule: PollSchedule) -> None:
+        """Sleep until ``due``, or less when a job of the same kind finishing meanwhile
+        brings the poll forward (``PollSchedule.revise``)."""
+        latency = schedule.latency
+        while (wait := due - self.timing.clock()) > 0:
+            if latency is None:
+                await self.timing.sleep(wait)
+                return
+            if not await self._sleep_or_news(wait, latency):
+                return
+            due = schedule.revise(due)
 
     async def _sleep_or_news(self, wait: float, latency: Latency) -> bool:
         """Sleep ``wait``, or less if a job of the same kind finishes meanwhile (True then)."""
-        if wait <= 0:
-            return False
         news = asyncio.ensure_future(latency.news.wait())
         sleeping = asyncio.ensure_future(self.timing.sleep(wait))
         try:
@@ -704,9 +872,6 @@ class _Job:
                 task.cancel()
             await asyncio.gather(news, sleeping, return_exceptions=True)
         return news.done() and not news.cancelled()
-
-    def _next_backoff(self, backoff: float) -> float:
-        return min(backoff * self.timing.poll_factor, self.timing.poll_cap)
 
     def _observe(self, now: float, progress: float | None) -> None:
         if progress is None:
@@ -722,33 +887,46 @@ class _Job:
 
     # -- fetch and store
 
-    async def _fetch_and_store(self, job_id: str, status: JobStatus) -> CachedClip:
-        store = self.run.store
-        tmp = await asyncio.to_thread(store.download_path, self.request.hash)
+    async def _download(self, job_id: str, status: JobStatus) -> Path:
+        """Fetch the finished clip to a file of ``.shotlist/downloads`` (removed if this fails)."""
+        tmp = await asyncio.to_thread(self.run.store.download_path, self.request.hash)
         try:
             await self.provider.fetch(self.request, job_id, status, tmp)
             if tmp.stat().st_size == 0:
                 raise ProviderError("the download is empty", job_id=job_id, kind="download", retryable=True)
-            # The local engine's clip is ffmpeg's own output (it exited 0): decoding it again
-            # would only cost time. What crossed a network is decoded to its end.
-            local = self.request.provider == LOCAL_PROVIDER
-            problem = None if local else await asyncio.to_thread(clip_problem, tmp)
-            if problem is not None:
-                # Fetched again after a fresh poll (the engine's download retry), never paid again.
-                raise ProviderError(
-                    f"the downloaded clip is broken: {problem}",
-                    job_id=job_id,
-                    kind="download",
-                    retryable=True,
-                )
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        return tmp
+
+    async def _keep(self, job_id: str, status: JobStatus, tmp: Path) -> CachedClip:
+        """Check the downloaded clip and move it into the cache; the download is gone either way."""
+        store = self.run.store
         # Whatever the provider's code did, only a believable price reaches the lock.
         meta = ClipMeta(job_id=job_id, provider=self.provider.name, cost_usd=reported_cost(status.cost_usd))
-        # From here the worker thread owns the download: a cancellation cannot
-        # stop it half-way, and the journal is only closed once the clip is in.
-        clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
+        # The local engine's clip is ffmpeg's own output (it exited 0): decoding it again
+        # would only cost time. What crossed a network is decoded to its end.
+        local = self.request.provider == LOCAL_PROVIDER
+        storing = False
+        try:
+            async with self.run.checking:
+                problem = None if local else await asyncio.to_thread(clip_problem, tmp)
+                if problem is not None:
+                    # Fetched again after a fresh poll (the engine's download retry), never paid again.
+                    raise ProviderError(
+                        f"the downloaded clip is broken: {problem}",
+                        job_id=job_id,
+                        kind="download",
+                        retryable=True,
+                    )
+                # From here the worker thread owns the download: a cancellation cannot
+                # stop it half-way, and the journal is only closed once the clip is in.
+                storing = True
+                clip = await asyncio.to_thread(_store_download, store, self.request.hash, tmp, meta)
+        except BaseException:
+            if not storing:
+                tmp.unlink(missing_ok=True)  # noqa: ASYNC240 -- one unlink, as in _download
+            raise
         await asyncio.to_thread(store.journal_remove, self.request.hash)
         if self.run.shared is not None:
             await asyncio.to_thread(self.run.shared.publish, clip)
@@ -829,6 +1007,14 @@ class _FoundShared(Exception):
         self.clip = clip
 
 
+async def _outcome(work: Awaitable[T]) -> T | ProviderError:
+    """The result of ``work``, or the ``ProviderError`` it raised."""
+    try:
+        return await work
+    except ProviderError as exc:
+        return exc
+
+
 def _store_download(store: Store, request_hash: str, tmp: Path, meta: ClipMeta) -> CachedClip:
     try:
         return store.put(request_hash, tmp, meta, move=True)
@@ -871,6 +1057,11 @@ class _Run:
     # the rest of its shots fail at once instead of each asking again.
     halted: dict[str, ProviderError] = field(default_factory=dict)
     latencies: dict[tuple[str, str, float, int, int], Latency] = field(default_factory=dict)
+    poll_intervals: dict[str, float] = field(default_factory=dict)
+    """Per provider, the soonest one job is polled again (``poll_interval``)."""
+    checking: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(os.cpu_count() or 1))
+    """Decoding and storing finished clips, one per core: the worker threads left over keep
+    the journal writes that precede a submit from queueing behind them."""
 
     def latency(self, request: ShotRequest) -> Latency:
         return self.latencies.setdefault(latency_key(request), Latency())
@@ -878,11 +1069,9 @@ class _Run:
     async def render_group(self, shots: Sequence[ShotRequest]) -> None:
         """Render one request; shots sharing it (identical requests) share the clip."""
         primary = shots[0]
-        job = _Job(self, primary, self.sessions[primary.provider])
+        job = _Job(self, primary, self.sessions[primary.provider], self.slots[primary.provider])
         try:
-            async with self.slots[primary.provider]:
-                self._check_halted(primary)
-                clip, source = await job.render()
+            clip, source = await job.render()
         except ProviderError as exc:
             if exc.kind in HALTING_KINDS:
                 self.halted.setdefault(primary.provider, exc)
@@ -952,7 +1141,7 @@ class _Run:
             self.hook(Notice(request.key, f"{discarded}; rendering it again"))
         await self.render_group([request])
 
-    def _check_halted(self, request: ShotRequest) -> None:
+    def check_halted(self, request: ShotRequest) -> None:
         refusal = self.halted.get(request.provider)
         if refusal is not None:
             # The same words as the refusal, so the report lists these shots under it.
@@ -1033,8 +1222,9 @@ async def render_shots(
     order. ``providers`` maps a provider name to an open session, or is a
     factory called once per provider actually needed (the engine then closes
     the sessions it made). ``concurrency`` bounds jobs in flight per provider
-    (see ``resolve_concurrency``). With ``frozen`` nothing is submitted:
-    ``FrozenError`` lists every shot not in the cache, before any other work.
+    (see ``resolve_concurrency``): being submitted, polled or downloaded. With
+    ``frozen`` nothing is submitted: ``FrozenError`` lists every shot not in the
+    cache, before any other work.
     ``shared`` is the team cache (fetched from, published to, claimed in).
 
     A failing shot does not stop the others: its ``ProviderError`` (naming the
@@ -1101,6 +1291,9 @@ async def _render_missing(
     names = {shots[0].provider for shots in missing} | {r.provider for p in pending for r in p.requests}
     limits = resolve_concurrency(concurrency, names)
     run.slots.update({name: asyncio.Semaphore(limit) for name, limit in limits.items()})
+    run.poll_intervals.update(
+        {name: poll_interval(name, limit, run.timing) for name, limit in limits.items()}
+    )
     try:
         # Every needed session opens before the first submit: a missing key
         # fails the render before anything is paid for.

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,10 +22,12 @@ from render_helpers import part_way, signal_when
 
 from shotlist.engine import (
     Latency,
+    PollSchedule,
     RenderReport,
     Timing,
     default_concurrency,
     next_poll_delay,
+    poll_interval,
     render_shots,
     resolve_concurrency,
 )
@@ -44,7 +47,7 @@ from shotlist.files import sha256_file as file_sha256
 from shotlist.providers import capabilities as caps
 from shotlist.providers.base import JobState
 from shotlist.request import ShotRequest
-from shotlist.store.cache import Store
+from shotlist.store.cache import CachedClip, ClipMeta, Store
 from shotlist.store.journal import idempotency_key
 from shotlist.store.lock import lock_path, read_lock, update_lock, write_lock
 
@@ -187,6 +190,36 @@ async def test_concurrency_bounds_jobs_in_flight(store: Store, tiny_clip: Path) 
     assert double.max_active == 2
 
 
+async def test_the_next_shot_is_submitted_while_a_finished_clip_is_stored(
+    tmp_path: Path, double: ProviderDouble
+) -> None:
+    b_submitted = threading.Event()
+
+    class SlowStore(Store):
+        def put(self, request_hash: str, src: Path, meta: ClipMeta, *, move: bool = False) -> CachedClip:
+            # Storing "a" waits until "b" was submitted (a guard of 5 s keeps a broken engine from hanging).
+            if request_hash == make_request("a").hash:
+                b_submitted.wait(timeout=5)
+            return super().put(request_hash, src, meta, move=move)
+
+    events = Recorder()
+
+    def hook(event: Event) -> None:
+        events(event)
+        if isinstance(event, ShotSubmitted) and event.shot_id == "b":
+            b_submitted.set()
+
+    report = await render(
+        shots("a", "b"), SlowStore(tmp_path / ".shotlist"), double, hook=hook, concurrency=1
+    )
+    assert report.ok
+    order = [
+        (type(e).__name__, e.shot_id) for e in events.events if isinstance(e, ShotSubmitted | ShotDownloaded)
+    ]
+    assert order.index(("ShotSubmitted", "b")) < order.index(("ShotDownloaded", "a"))
+    assert double.max_active == 1  # the slot still bounds the jobs at the provider
+
+
 def test_concurrency_defaults_per_provider() -> None:
     assert default_concurrency("local") == 2 * max(1, os.cpu_count() or 1)
     assert default_concurrency("lumenfall") == 4
@@ -326,18 +359,101 @@ async def test_progress_lets_a_job_finish_without_waiting_for_the_backoff(
     assert sum(clock.sleeps) == pytest.approx(2.0)
 
 
-async def test_later_jobs_poll_first_when_the_first_of_their_kind_finished(
+async def test_later_jobs_search_the_window_where_the_quickest_finish_lies(
     store: Store, tiny_clip: Path
 ) -> None:
     clock = FakeClock()
     double = ProviderDouble(tiny_clip, latency=2.0, report_progress=False, clock=clock.time)
     timing = clock.timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
-    report = await render(shots("a", "b", "c"), store, double, timing=timing, concurrency=1)
+    report = await render(shots(*"abcde"), store, double, timing=timing, concurrency=1)
     assert report.ok
-    # The first backs off (seen done at 2.375 s); the others poll a quarter sooner, then when
-    # the first was seen done.
-    assert clock.sleeps == [0.5, 0.75, 1.125, *[2.375 * 3 / 4, 2.375 / 4] * 2]
-    assert double.poll_calls == 7
+    # "a" backs off on the plain schedule: running at 0.5 s and 1.25 s, done at 2.375 s. The
+    # later jobs poll first a quarter before that, or inside the window where the quickest
+    # finish lies (from the oldest age seen running, at least three quarters of the quickest,
+    # to the quickest), the k-th job at k/7 of it. Seen running, a job narrows the window and
+    # polls again when the quickest took; seen done, it is the quickest.
+    quickest = 2.375
+    b = quickest * 3 / 4  # running
+    c = b + (quickest - b) / 7  # running
+    d = c + (quickest - c) * 2 / 7  # done: 2.01 s, the quickest now
+    e = c + (d - c) * 3 / 7  # running; polled again at d, but not within poll_min of e
+    assert d - e < 0.1
+    assert clock.sleeps == pytest.approx([0.5, 0.75, 1.125, b, quickest - b, c, quickest - c, d, e, 0.1])
+    assert double.poll_calls == 10
+
+
+def test_latency_learns_the_window_of_the_quickest_finish() -> None:
+    latency = Latency()
+    latency.learn_running(1.9, None)
+    latency.learn(2.1)
+    latency.learn_running(2.3, None)  # a slower job says nothing of the quickest finish
+    assert (latency.took, latency.running) == (2.1, 1.9)
+    latency.learn_running(2.0, None)
+    latency.learn(2.05)
+    assert (latency.took, latency.running) == (2.05, 2.0)
+    latency.learn(1.95)  # quicker than a job seen running: the window starts afresh
+    assert (latency.took, latency.running) == (1.95, 0.0)
+    assert not latency.progress
+    latency.learn_running(1.0, 0.4)
+    assert latency.progress
+
+
+def test_learned_jobs_spread_their_first_polls_over_the_window() -> None:
+    latency = Latency(took=2.1, running=1.8)
+    ages = [latency.first_age(k, interval=0.1) for k in range(9)]
+    # One in eight polls a quarter early (a provider that got quicker is noticed); the other
+    # seven spread over the window (1.8 s, 2.1 s], the last when the quickest took.
+    assert ages == pytest.approx(
+        [1.575, 1.8428571, 1.8857143, 1.9285714, 1.9714286, 2.0142857, 2.0571429, 2.1, 1.575]
+    )
+    # Nothing seen running below the quickest: the window starts at three quarters of it.
+    assert Latency(took=2.0).first_age(1, interval=0.1) == pytest.approx(1.5 + 0.5 / 7)
+    # A window no wider than the interval between two polls is not searched: a job seen running
+    # inside it could only be polled again after the quickest had taken.
+    assert Latency(took=2.1, running=2.02).first_age(1, interval=0.1) == 2.1
+    # A kind that reports progress is polled a quarter early; its progress says when to come back.
+    assert Latency(took=2.0, running=1.9, progress=True).first_age(3, interval=0.1) == 1.5
+    with pytest.raises(ValueError, match="no job of this kind was seen done yet"):
+        Latency().first_age(0, interval=0.1)
+
+
+def test_a_learned_job_polls_in_the_window_then_at_the_quickest_then_backs_off() -> None:
+    timing = Timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
+    latency = Latency(took=4.0, running=3.2)
+    early = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    spread = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    assert early.start(100.0) == pytest.approx(103.0)  # a quarter before the quickest took
+    assert spread.start(100.0) == pytest.approx(103.2 + 0.8 / 7)  # 1/7 into (3.2 s, 4.0 s]
+    assert spread.after_running(103.32, 103.33, None, None) == pytest.approx(104.0)  # the quickest
+    # Still running: back off from a twentieth of the quickest (0.2 s), growing by poll_factor.
+    assert spread.after_running(104.0, 104.01, None, None) == pytest.approx(104.21)
+    assert spread.after_running(104.21, 104.22, None, None) == pytest.approx(104.52)
+
+
+def test_a_quicker_finish_brings_waiting_polls_forward_but_not_within_the_interval() -> None:
+    timing = Timing(poll_initial=0.5, poll_factor=1.5, poll_cap=10.0, poll_min=0.1)
+    latency = Latency(took=4.0, running=3.2)
+    polled = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    waiting = PollSchedule(timing, interval=0.1, submitted=100.0, latency=latency)
+    polled.start(100.0)
+    due_waiting = waiting.start(100.0)
+    due_polled = polled.after_running(103.2, 103.2, None, None)  # running: next at 104.0
+    latency.learn(3.25)  # another job of the kind was seen done at 3.25 s
+    # As old as that job now, but not within 0.1 s of its own last poll.
+    assert polled.revise(due_polled) == pytest.approx(103.3)
+    # Not polled yet: the window (3.2 s, 3.25 s] is too narrow to search; it polls at 3.25 s.
+    assert waiting.revise(due_waiting) == pytest.approx(103.25)
+    # Never later than planned.
+    assert waiting.revise(100.5) == 100.5
+
+
+def test_polls_stay_within_a_documented_rate_of_status_requests() -> None:
+    timing = Timing(poll_min=0.1)
+    # Replicate documents 3000 requests a minute: eight jobs polled every 0.16 s ask 50 a second.
+    assert poll_interval("replicate", 8, timing) == pytest.approx(0.16)
+    assert poll_interval("replicate", 4, timing) == 0.1  # 40 a second: poll_min already holds
+    assert poll_interval("fal", 8, timing) == 0.1  # no documented rate
+    assert poll_interval("double", 8, timing) == 0.1  # not a registered provider
 
 
 async def test_a_learned_latency_is_not_used_for_another_kind_of_shot(store: Store, tiny_clip: Path) -> None:

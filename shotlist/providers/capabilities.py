@@ -119,6 +119,9 @@ class Capabilities:
     default_concurrency: int
     token_style: TokenStyle
     any_model: bool = False  # local: any model name previews with the one previz model
+    poll_rate: float | None = None
+    """Status requests per second the provider documents for an account, if it documents a
+    limit: the engine then polls each job no more often than its jobs in flight allow."""
     # Wire fields this provider fills from storyboard fields, beyond request.NAMED_FIELDS:
     # ``params`` may not set them either.
     named_params: frozenset[str] = frozenset()
@@ -214,6 +217,8 @@ LUMENFALL = Capabilities(
     base_url_env="LUMENFALL_BASE_URL",
     default_base_url="https://api.lumenfall.ai/v1",
     default_concurrency=4,
+    # The page states no rate limit for GET /videos/{id}; its examples poll every 5 s, an
+    # example rather than a limit (a 429 is retried, honouring Retry-After).
     token_style=TokenStyle.AT,
 )
 
@@ -248,6 +253,8 @@ FAL = Capabilities(
     api_key_env="FAL_KEY",
     base_url_env="FAL_BASE_URL",
     default_base_url="https://queue.fal.run",
+    # docs.fal.ai documents concurrency limits (requests beyond them wait in its queue); no
+    # rate limit for the queue's status endpoint was found.
     default_concurrency=4,
     token_style=TokenStyle.AT,
     named_params=frozenset({"image_urls", "end_image_url"}),
@@ -286,6 +293,8 @@ ARK = Capabilities(
     api_key_env="ARK_API_KEY",
     base_url_env="ARK_BASE_URL",
     default_base_url="https://ark.ap-southeast.bytepluses.com/api/v3",
+    # ModelArk answers RateLimitExceeded (EndpointRPMExceeded) over its per-endpoint rates; no
+    # figure for querying a task was found, so none is assumed.
     default_concurrency=2,
     token_style=TokenStyle.SPACED,
     named_params=frozenset({"content", "ratio"}),
@@ -323,6 +332,9 @@ REPLICATE = Capabilities(
     base_url_env="REPLICATE_BASE_URL",
     default_base_url="https://api.replicate.com/v1",
     default_concurrency=4,
+    # replicate.com/docs/topics/predictions/rate-limits: creating predictions 600 requests per
+    # minute, "all other endpoints" (getting a prediction among them) 3000 per minute.
+    poll_rate=3000 / 60,
     token_style=TokenStyle.BRACKET,
     # ``image`` (the first frame) cannot be combined with reference_images.
     named_params=frozenset(
