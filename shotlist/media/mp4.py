@@ -494,15 +494,16 @@ def write_movie(output: Path, video: Sequence[Track], audio: Sequence[PacketSpan
 def _video_track(pieces: Sequence[Track], sources: _Sources) -> _OutTrack:
     first = pieces[0]
     out = _OutTrack(template=first)
-    out.media_time = max(piece.media_time for piece in pieces)
+    shown = [_first_shown(piece) for piece in pieces]
+    out.media_time = max(shown)
     start = 0  # where the piece's first sample is decoded
-    for piece in pieces:
+    for piece, piece_shown in zip(pieces, shown, strict=True):
         if piece.timescale != first.timescale or piece.config != first.config:
             raise Mp4Unsupported(f"{piece.path}: a picture encoded unlike {first.path}")
         if piece.sync is not None and (not piece.sync or piece.sync[0] != 0):
             raise Mp4Unsupported(f"{piece.path}: does not start with a sync sample")
         source = sources.add(piece.path)
-        shift = out.media_time - piece.media_time  # every piece presented from its start
+        shift = out.media_time - piece_shown  # every piece presented from its first frame
         composition = piece.composition or array("i", bytes(4 * len(piece)))
         base = len(out.samples)
         out.presented = max(out.presented, start + _end(piece.durations, piece.composition) + shift)
@@ -516,6 +517,18 @@ def _video_track(pieces: Sequence[Track], sources: _Sources) -> _OutTrack:
     if all(piece.sync is None for piece in pieces):
         out.sync = None
     return out
+
+
+def _first_shown(piece: Track) -> int:
+    """When the piece's first frame is shown, in its media's time: where its edit starts, or
+    later when its first frame comes later (a file without an edit list for its B-frame
+    delay), as the concat demuxer, which subtracts each file's first time, showed it."""
+    first = 0
+    if piece.composition is not None:
+        first = min(start + offset for start, offset in zip(piece.starts, piece.composition, strict=False))
+    if first < piece.media_time:
+        raise Mp4Unsupported(f"{piece.path}: an edit that hides frames at its start")
+    return first
 
 
 def _audio_track(spans: Sequence[PacketSpan], sources: _Sources) -> _OutTrack:

@@ -186,3 +186,29 @@ def test_a_piece_that_starts_late_is_joined_from_its_first_frame(clips: list[Pat
     write_movie(out, [read_track(c, b"vide") for c in (clips[0], late, clips[2])], [])
 
     assert frames(out) == frames(concat_copy(clips, tmp_path / "reference.mp4"))
+
+
+# How other muxers and settings write the same pictures: an edit list for the B-frame delay
+# (moov first or last, MP4 or QuickTime), negative composition offsets, or no edit list at all.
+VARIANTS = {
+    "faststart": ("-movflags", "+faststart"),
+    "negative-cts": ("-movflags", "+negative_cts_offsets"),
+    "no-edit-list": ("-use_editlist", "0"),
+    "quicktime": ("-f", "mov"),
+}
+
+
+@pytest.mark.parametrize(
+    "variants", [*([v] * 3 for v in VARIANTS), ["faststart", "negative-cts", "no-edit-list"]]
+)
+def test_pieces_written_every_way_are_joined_as_ffmpeg_joins_them(
+    clips: list[Path], tmp_path: Path, variants: list[str]
+) -> None:
+    pieces = []
+    for source, variant in zip(clips, variants, strict=True):
+        pieces.append(tmp_path / f"{source.stem}-{variant}.mp4")
+        run_ffmpeg(["-i", str(source), "-c", "copy", *VARIANTS[variant], str(pieces[-1])], step=variant)
+    out = tmp_path / "joined.mp4"
+    write_movie(out, [read_track(p, b"vide") for p in pieces], [])
+
+    assert frames(out) == frames(concat_copy(clips, tmp_path / "reference.mp4"))
