@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from shotlist import files
+from shotlist.errors import StitchError
 from shotlist.events import Hook, StitchStep
+from shotlist.media import graph
+from shotlist.media.ffmpeg import run_ffmpeg
 
 # Bump when normalization, windows or the sound track change what they write.
 CACHE_VERSION = 3
@@ -219,3 +222,34 @@ def wait_all(futures: Sequence[Future[None]]) -> None:
     for future in done:
         future.result()
     wait(futures)
+
+
+def render_entries(
+    entries: Sequence[T],
+    path: Callable[[T], Path],
+    output: Callable[[T, Path], graph.Output],
+    step: Callable[[Sequence[T]], str],
+) -> None:
+    """Build the cache file ``path(entry)`` of every entry in one ffmpeg run and publish them;
+    ``output(entry, at)`` writes an entry at ``at``, ``step(entries)`` names the run in errors.
+
+    Short pieces of work share a run because starting ffmpeg costs more than they do.
+    When a shared run fails, each entry is built alone, so the error names the one at fault.
+    """
+    buildings = [files.staged(path(entry)) for entry in entries]
+    try:
+        try:
+            outputs = [output(entry, at) for entry, at in zip(entries, buildings, strict=True)]
+            run_ffmpeg(graph.command(*outputs), step=step(entries), error=StitchError)
+        except StitchError:
+            if len(entries) == 1:
+                raise
+            for entry in entries:
+                if not cached(path(entry)):
+                    render_entries([entry], path, output, step)
+            return
+        for entry, building in zip(entries, buildings, strict=True):
+            publish(building, path(entry))
+    finally:
+        for building in buildings:
+            building.unlink(missing_ok=True)

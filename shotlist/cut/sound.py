@@ -39,7 +39,7 @@ from shotlist.cut.audio import (
     splice_spans,
     splice_starts,
 )
-from shotlist.cut.cache import Cache, Job, batches, cache_key, cached, publish, submit
+from shotlist.cut.cache import Cache, Job, batches, cache_key, cached, publish, render_entries, submit
 from shotlist.cut.timeline import AUDIO_RATE, CutPlan, ShotTiming
 from shotlist.cut.transitions import DIP_COLOURS
 from shotlist.cut.types import CutSettings
@@ -381,19 +381,17 @@ def _encode_shot(sound: Path, encoded: Path) -> None:
 
 def _encode_windows(group: Sequence[_JoinWindow], scratch: Path) -> None:
     """Encode the PCM of several join windows in one ffmpeg run."""
-    staged = [(files.staged(w.path), w.path) for w in group]
-    try:
-        outputs = []
-        for window, (building, _) in zip(group, staged, strict=True):
-            pcm = scratch / f"{window.path.stem}.pcm"
-            pcm.write_bytes(window.pcm())
-            outputs.append(pcm_encode_output(pcm, building))
-        run_ffmpeg(graph.command(*outputs), step="encoding the sound at the joins", error=StitchError)
-        for building, final in staged:
-            publish(building, final)
-    finally:
-        for building, _ in staged:
-            building.unlink(missing_ok=True)
+
+    def output(window: _JoinWindow, at: Path) -> graph.Output:
+        pcm = scratch / f"{window.path.stem}.pcm"
+        pcm.write_bytes(window.pcm())
+        return pcm_encode_output(pcm, at)
+
+    render_entries(group, _entry_path, output, lambda _: "encoding the sound at the joins")
+
+
+def _entry_path(entry: _JoinWindow | _Window) -> Path:
+    return entry.path
 
 
 def _tail(sound: Path, start: int, length: int, until: int, samples: int) -> bytes:
@@ -496,27 +494,17 @@ def _render_windows(windows: Sequence[_Window]) -> None:
 
 def _render_group(group: Sequence[_Window]) -> None:
     """Render the sound windows of ``group`` in one ffmpeg run."""
-    buildings = [files.staged(window.path) for window in group]
-    try:
-        outputs = [window.output(building) for window, building in zip(group, buildings, strict=True)]
-        if len(group) == 1:
-            step = f"rendering the sound into shot {group[0].shot_id!r}"
-        else:
-            step = f"rendering the sound of {len(group)} transitions"
-        try:
-            run_ffmpeg(graph.command(*outputs), step=step, error=StitchError)
-        except StitchError:
-            if len(group) == 1:
-                raise
-            # One window spoils a shared run: rendered alone, the one at fault is named.
-            for window in group:
-                _render_group([window])
-            return
-        for window, building in zip(group, buildings, strict=True):
-            publish(building, window.path)
-    finally:
-        for building in buildings:
-            building.unlink(missing_ok=True)
+    render_entries(group, _entry_path, _sound_window_output, _sound_windows_step)
+
+
+def _sound_window_output(window: _Window, at: Path) -> graph.Output:
+    return window.output(at)
+
+
+def _sound_windows_step(group: Sequence[_Window]) -> str:
+    if len(group) == 1:
+        return f"rendering the sound into shot {group[0].shot_id!r}"
+    return f"rendering the sound of {len(group)} transitions"
 
 
 def _limit(mixed: Path, gain_db: float, target: float, plan: CutPlan, scratch: Path) -> Path:

@@ -31,6 +31,7 @@ was and raises :class:`~shotlist.errors.StitchError` naming the ffmpeg step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,6 +51,7 @@ from shotlist.cut.cache import (
     cache_key,
     cached,
     publish,
+    render_entries,
     submit,
     wait_all,
     workers,
@@ -498,28 +500,19 @@ def _window_jobs(windows: Iterable[_Window]) -> list[Job]:
 
 
 def _windows_job(group: Sequence[_Window]) -> Callable[[], None]:
-    def job() -> None:
-        buildings = [files.staged(w.path) for w in group]
-        try:
-            outputs = [w.output(b) for w, b in zip(group, buildings, strict=True)]
-            step = group[0].step if len(group) == 1 else f"rendering {len(group)} windows"
-            try:
-                run_ffmpeg(graph.command(*outputs), step=step, error=StitchError)
-            except StitchError:
-                if len(group) == 1:
-                    raise
-                # One window spoils a shared run: rendered alone, the one at fault is named.
-                for window in group:
-                    if not cached(window.path):
-                        _windows_job([window])()
-                return
-            for window, building in zip(group, buildings, strict=True):
-                publish(building, window.path)
-        finally:
-            for building in buildings:
-                building.unlink(missing_ok=True)
+    return functools.partial(render_entries, group, _window_path, _window_output, _windows_step)
 
-    return job
+
+def _window_path(window: _Window) -> Path:
+    return window.path
+
+
+def _window_output(window: _Window, at: Path) -> graph.Output:
+    return window.output(at)
+
+
+def _windows_step(group: Sequence[_Window]) -> str:
+    return group[0].step if len(group) == 1 else f"rendering {len(group)} windows"
 
 
 def _picture_pieces(
@@ -557,20 +550,23 @@ def _join(
     output.parent.mkdir(parents=True, exist_ok=True)
     building = files.staged(output)
     try:
-        if subtitles is None:
-            try:
-                tracks = [mp4.read_track(piece, b"vide") for piece in pieces]
-                mp4.write_movie(building, tracks, sound)
-                files.publish(building, output, durable=True)
-                return
-            except mp4.Mp4Unsupported:
-                building.unlink(missing_ok=True)
-        _join_with_ffmpeg(pieces, _sound_file(sound, scratch), building, enc, subtitles, scratch)
+        if subtitles is not None or not _join_by_copy(pieces, sound, building):
+            _join_with_ffmpeg(pieces, _sound_file(sound, scratch), building, enc, subtitles, scratch)
         files.publish(building, output, durable=True)
     except MediaError as exc:
         raise StitchError("joining the cut", (), str(exc)) from exc
     finally:
         building.unlink(missing_ok=True)
+
+
+def _join_by_copy(pieces: Sequence[Path], sound: Sequence[mp4.PacketSpan], building: Path) -> bool:
+    """Write the cut by copying its pieces' samples; False when a piece is beyond the copy."""
+    try:
+        mp4.write_movie(building, [mp4.read_track(piece, b"vide") for piece in pieces], sound)
+    except mp4.Mp4Unsupported:
+        building.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _sound_file(sound: Sequence[mp4.PacketSpan], scratch: Path) -> Path:

@@ -536,11 +536,12 @@ def test_restitching_after_one_change_renormalizes_only_that_shot(media: Media, 
 def test_a_hard_cut_restitch_encodes_only_the_new_shot_and_its_two_joins_and_matches_a_cold_stitch(
     media: Media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import shotlist.cut.cache as cache_module
     import shotlist.cut.sound as sound_module
     import shotlist.cut.stitch as stitch_module
 
     runs: list[str] = []
-    for module in (sound_module, stitch_module):
+    for module in (sound_module, stitch_module, cache_module):
         real = module.run_ffmpeg
         monkeypatch.setattr(
             module, "run_ffmpeg", lambda a, _r=real, **kw: runs.append(kw["step"]) or _r(a, **kw)
@@ -798,11 +799,12 @@ def test_many_short_clips_are_normalized_several_per_run_with_an_event_each(
 def test_many_transitions_are_rendered_several_per_run(
     media: Media, stitch: Stitch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import shotlist.cut.cache as cache_module
     import shotlist.cut.sound as sound_module
     import shotlist.cut.stitch as stitch_module
 
     runs: list[list[str]] = []
-    for module in (stitch_module, sound_module):
+    for module in (stitch_module, sound_module, cache_module):
         real = module.run_ffmpeg
         monkeypatch.setattr(
             module, "run_ffmpeg", lambda args, real=real, **kw: runs.append(args) or real(args, **kw)
